@@ -1,0 +1,130 @@
+"""The schema as SQLAlchemy Core tables: the source alembic migrates from.
+
+Tables carry no schema name: the migrations run with `search_path` set to POSTGRESQL_SCHEMA,
+exactly as core's connections do. Constraint names are stable because core maps unique
+violations to domain errors by name.
+"""
+
+from typing import Final
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_NOW = text("now()")
+
+
+def _id() -> Column[object]:
+    return Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def _ts(name: str, *, nullable: bool = False) -> Column[object]:
+    return Column(
+        name,
+        TIMESTAMP(timezone=True),
+        nullable=nullable,
+        server_default=None if nullable else _NOW,
+    )
+
+
+def _fk(name: str, target: str, *, nullable: bool = False) -> Column[object]:
+    return Column(
+        name, UUID(as_uuid=True), ForeignKey(target, ondelete="CASCADE"), nullable=nullable
+    )
+
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("username", Text, nullable=False),
+    Column("username_normalized", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    _ts("disabled_at", nullable=True),
+    UniqueConstraint("email"),
+    UniqueConstraint("username"),
+    UniqueConstraint("username_normalized"),
+)
+
+platform_roles = Table(
+    "platform_roles",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("name"),
+)
+
+user_platform_roles = Table(
+    "user_platform_roles",
+    metadata,
+    _fk("user_id", "users.id"),
+    _fk("role_id", "platform_roles.id"),
+    _ts("created_at"),
+    PrimaryKeyConstraint("user_id", "role_id"),
+)
+
+auth_providers = Table(
+    "auth_providers",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _fk("user_id", "users.id"),
+    Column("provider", String(50), nullable=False),
+    Column("provider_user_id", Text, nullable=True),
+    Column("password_hash", Text, nullable=True),
+    UniqueConstraint("user_id", "provider"),
+    UniqueConstraint("provider", "provider_user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _fk("user_id", "users.id"),
+    _ts("expires_at"),
+    _ts("revoked_at", nullable=True),
+    Column("user_agent", String(255), nullable=False, server_default=""),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _fk("session_id", "sessions.id"),
+    Column("token_hash", String(64), nullable=False),
+    _ts("expires_at"),
+    _ts("consumed_at", nullable=True),
+    UniqueConstraint("token_hash"),
+    Index(None, "session_id"),
+    Index(None, "expires_at"),
+)
+
+PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

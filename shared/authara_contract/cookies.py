@@ -1,0 +1,32 @@
+"""Cookie names and attributes (upstream contract §2)."""
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSpec:
+    """Name and fixed attributes of one cookie; `Secure` depends on APP_ENV."""
+
+    name: str
+    http_only: bool
+    path: str
+    same_site: Literal["Lax", "Strict"] = "Lax"
+    max_age: int | None = None
+    secure_in_prod: bool = True
+
+
+ACCESS: Final = CookieSpec(name="authara_access", http_only=True, path="/")
+REFRESH: Final = CookieSpec(name="authara_refresh", http_only=True, path="/")
+CSRF: Final = CookieSpec(
+    name="authara_csrf", http_only=False, path="/", max_age=30 * 24 * 3600
+)
+OAUTH_NONCE: Final = CookieSpec(
+    name="authara_oauth_nonce", http_only=True, path="/auth", max_age=600
+)
+FLASH: Final = CookieSpec(
+    name="authara_flash", http_only=True, path="/", max_age=60, secure_in_prod=False
+)
+
+SESSION_COOKIES: Final = (ACCESS, REFRESH)
+ALL: Final = (ACCESS, REFRESH, CSRF, OAUTH_NONCE, FLASH)

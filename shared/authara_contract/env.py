@@ -1,0 +1,267 @@
+"""The environment-variable table and the reader every service parses its settings with.
+
+The table is the single source of names, types, defaults and which service reads what; the
+settings loaders take their defaults from it and a contract test checks that each service
+reads exactly its rows. Parsing follows upstream (Go `strconv.ParseBool`, Go durations).
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final, NoReturn
+
+
+class Service(StrEnum):
+    """Processes that read configuration from the environment."""
+
+    CORE = "core"
+    GATEWAY = "gateway"
+    MIGRATIONS = "migrations"
+
+
+CORE, GATEWAY, MIGRATIONS = Service.CORE, Service.GATEWAY, Service.MIGRATIONS
+_DB = frozenset({CORE, MIGRATIONS})
+
+
+@dataclass(frozen=True, slots=True)
+class EnvVar:
+    """One row of the environment table."""
+
+    name: str
+    kind: str
+    default: str | None
+    required: bool
+    services: frozenset[Service]
+    doc: str
+
+
+def _v(
+    name: str,
+    kind: str,
+    default: str | None,
+    services: Iterable[Service],
+    doc: str,
+    *,
+    required: bool = False,
+) -> EnvVar:
+    return EnvVar(name, kind, default, required, frozenset(services), doc)
+
+
+ENV_VARS: Final[tuple[EnvVar, ...]] = (
+    _v("APP_ENV", "enum dev|prod", "dev", [CORE, GATEWAY], "prod turns on Secure cookies"),
+    _v("LOG_LEVEL", "enum debug|info|warn|error", None, [CORE, GATEWAY, MIGRATIONS],
+       "default debug in dev, info in prod"),
+    _v("POSTGRESQL_HOST", "string", None, _DB, "host name, IP or socket directory",
+       required=True),
+    _v("POSTGRESQL_PORT", "int", None, _DB, "1-65535", required=True),
+    _v("POSTGRESQL_DATABASE", "string", None, _DB, "database name", required=True),
+    _v("POSTGRESQL_USERNAME", "string", None, _DB, "database user", required=True),
+    _v("POSTGRESQL_PASSWORD", "string", None, _DB, "may be empty (trust auth)", required=True),
+    _v("POSTGRESQL_SCHEMA", "string", "authara", _DB, "schema holding Authara's tables"),
+    _v("POSTGRESQL_TIMEZONE", "string", "UTC", [CORE], "session time zone"),
+    _v("AUTHARA_DB_MAX_OPEN_CONNS", "int", "40", [CORE], "connection pool size, > 0"),
+    _v("AUTHARA_BIND", "host:port", "0.0.0.0:8080", [CORE],
+       "core's listen address (upstream fixes :8080)"),
+    _v("PUBLIC_URL", "url", None, [CORE], "scheme://host[:port], no path", required=True),
+    _v("AUTHARA_DEFAULT_RETURN_TO", "string", "/", [CORE], "must pass the return_to rule"),
+    _v("AUTHARA_JWT_ISSUER", "string", None, [CORE, GATEWAY],
+       "required by core; enables identity forwarding in the gateway", required=True),
+    _v("AUTHARA_JWT_ACTIVE_KEY_ID", "string", None, [CORE], "kid used to sign",
+       required=True),
+    _v("AUTHARA_JWT_KEYS", "map kid:base64", None, [CORE, GATEWAY],
+       "each key >= 32 bytes; required by core", required=True),
+    _v("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", "int", "10", [CORE], "> 0, below refresh TTL"),
+    _v("AUTHARA_SESSION_TTL_DAYS", "int", "60", [CORE], "absolute session lifetime, > 0"),
+    _v("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "int", "14", [CORE], "> 0, <= session TTL"),
+    _v("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "rotation", "24h", [CORE],
+       "off|always|Go duration"),
+    _v("AUTHARA_PASSWORD_HASH_TIME_COST", "int", "3", [CORE], "argon2id t"),
+    _v("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "int", "65536", [CORE], "argon2id m in KiB"),
+    _v("AUTHARA_PASSWORD_HASH_PARALLELISM", "int", "4", [CORE], "argon2id p"),
+    _v("AUTHARA_PASSWORD_HASH_WORKERS", "int", "2", [CORE],
+       "threads hashing passwords off the event loop"),
+    _v("GATEWAY_BIND", "host:port", ":3000", [GATEWAY], "gateway listen address"),
+    _v("AUTHARA_UPSTREAM", "host:port", None, [GATEWAY], "core address", required=True),
+    _v("APP_UPSTREAM", "host:port", None, [GATEWAY], "application address", required=True),
+    _v("ENABLE_COMPRESSION", "bool", "true", [GATEWAY], "gzip responses upstream left plain"),
+    _v("AUTO_HTTPS", "string", "off", [GATEWAY], "accepted; TLS terminates in front"),
+)
+
+BY_NAME: Final[Mapping[str, EnvVar]] = {var.name: var for var in ENV_VARS}
+
+
+def vars_for(service: Service) -> tuple[EnvVar, ...]:
+    """Return the rows one service reads."""
+    return tuple(var for var in ENV_VARS if service in var.services)
+
+
+class SettingsError(Exception):
+    """Every problem found in the environment, reported at once."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """One line naming every bad variable and why."""
+        details = "; ".join(f"{name}: {why}" for name, why in self.problems)
+        return f"invalid configuration: {details}"
+
+
+_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS: Final = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}
+
+
+def parse_bool(raw: str) -> bool:
+    """Parse a boolean the way Go's strconv.ParseBool does."""
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_duration(raw: str) -> timedelta:
+    """Parse a Go duration such as `30s`, `1h30m` or `720h`."""
+    text = raw.strip()
+    if text == "0":
+        return timedelta(0)
+    pos, seconds = 0, 0.0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None:
+            raise ValueError("must be a duration such as 30s, 15m or 24h")
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text:
+        raise ValueError("must be a duration such as 30s, 15m or 24h")
+    return timedelta(seconds=seconds)
+
+
+def parse_host_port(raw: str) -> tuple[str, int]:
+    """Split `host:port` (host may be empty for all interfaces, or a [v6] literal)."""
+    host, sep, port_text = raw.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("must look like host:port with a port from 1 to 65535")
+    return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104
+
+
+class EnvReader:
+    """Read typed values from an environment, gathering every problem before failing."""
+
+    def __init__(self, environ: Mapping[str, str], service: Service) -> None:
+        self._environ = environ
+        self._service = service
+        self.problems: list[tuple[str, str]] = []
+        self.accessed: set[str] = set()
+
+    def raw(self, name: str) -> str | None:
+        """Return the value as set, else the table default (None when there is none)."""
+        var = BY_NAME[name]
+        if self._service not in var.services:
+            raise KeyError(f"{name} is not a {self._service} variable in the contract table")
+        self.accessed.add(name)
+        value = self._environ.get(name)
+        if value is None:
+            if var.required:
+                self.fail(name, "is required")
+            return var.default
+        return value
+
+    def fail(self, name: str, why: str) -> None:
+        """Record a problem with one variable."""
+        self.problems.append((name, why))
+
+    def string(self, name: str, *, allow_empty: bool = False) -> str:
+        """Read a string; empty is an error unless allowed."""
+        value = self.raw(name)
+        if value is None:
+            return ""
+        value = value.strip()
+        if not value and not allow_empty:
+            self.fail(name, "must not be empty")
+        return value
+
+    def optional(self, name: str) -> str | None:
+        """Read a string that may be absent or empty (then None)."""
+        value = self.raw(name)
+        return value.strip() or None if value is not None else None
+
+    def integer(self, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        """Read a base-10 integer within bounds."""
+        value = self.raw(name)
+        if value is None:
+            return minimum or 0
+        try:
+            number = int(value.strip(), 10)
+        except ValueError:
+            self.fail(name, f"must be an integer, got {value!r}")
+            return minimum or 0
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            bounds = f"from {minimum}" if minimum is not None else ""
+            bounds += f" to {maximum}" if maximum is not None else " or more"
+            self.fail(name, f"must be {bounds.strip()}, got {number}")
+        return number
+
+    def boolean(self, name: str) -> bool:
+        """Read a boolean (1/t/true/0/f/false in the usual cases)."""
+        value = self.raw(name)
+        if value is None:
+            return False
+        try:
+            return parse_bool(value.strip())
+        except ValueError:
+            self.fail(name, f"must be true or false, got {value!r}")
+            return False
+
+    def choice(self, name: str, choices: Iterable[str], *, fold_case: bool = True) -> str:
+        """Read one of a fixed set of words."""
+        options = tuple(choices)
+        value = (self.raw(name) or "").strip()
+        if fold_case:
+            value = value.lower()
+        if value not in options:
+            self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
+            return options[0]
+        return value
+
+    def duration(self, name: str) -> timedelta:
+        """Read a Go duration."""
+        value = self.raw(name)
+        if value is None:
+            return timedelta(0)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(name, f"{exc}, got {value!r}")
+            return timedelta(0)
+
+    def host_port(self, name: str) -> tuple[str, int]:
+        """Read a `host:port` address."""
+        value = self.string(name)
+        try:
+            return parse_host_port(value)
+        except ValueError as exc:
+            if value:
+                self.fail(name, f"{exc}, got {value!r}")
+            return "0.0.0.0", 1  # noqa: S104
+
+    def finish(self) -> None:
+        """Raise SettingsError naming every problem, if there were any."""
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+def exit_on_settings_error(exc: SettingsError, program: str) -> NoReturn:
+    """Print the one-line configuration error and exit with status 2."""
+    import sys  # noqa: PLC0415
+
+    print(f"{program}: {exc.message}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(2)

@@ -1,0 +1,34 @@
+"""Error codes and the JSON error envelope `{"error": {"code", "message"}}`."""
+
+import json
+from enum import StrEnum
+from typing import Final
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes (upstream CONTRACT.md)."""
+
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL_ERROR = "internal_error"
+    ACCOUNT_LINK_REQUIRED = "account_link_required"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    BAD_GATEWAY = "bad_gateway"
+    GATEWAY_TIMEOUT = "gateway_timeout"
+
+
+JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"
+
+
+def error_envelope(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
+    """Build the error envelope as a dict."""
+    return {"error": {"code": code.value, "message": message}}
+
+
+def error_body(code: ErrorCode, message: str) -> bytes:
+    """Serialize the envelope the way upstream does (compact JSON plus a newline)."""
+    return (json.dumps(error_envelope(code, message), separators=(",", ":")) + "\n").encode()

@@ -1,0 +1,22 @@
+"""HTTP header names that are part of the contract."""
+
+from typing import Final
+
+CSRF_TOKEN: Final = "X-CSRF-Token"
+REQUEST_ID: Final = "X-Request-Id"
+
+HX_REQUEST: Final = "HX-Request"
+HX_REDIRECT: Final = "HX-Redirect"
+
+# Identity headers the gateway sends the app after verifying `authara_access`.
+IDENTITY_PREFIX: Final = "x-authara-"
+USER_ID: Final = "X-Authara-User-Id"
+SESSION_ID: Final = "X-Authara-Session-Id"
+ROLES: Final = "X-Authara-Roles"
+AUDIENCE: Final = "X-Authara-Audience"
+IDENTITY_HEADERS: Final = (USER_ID, SESSION_ID, ROLES, AUDIENCE)
+
+
+def is_identity_header(name: str) -> bool:
+    """Tell whether a header is in the X-Authara-* namespace the gateway owns."""
+    return name.lower().startswith(IDENTITY_PREFIX)

@@ -1,0 +1,43 @@
+"""Route paths served by core and the gateway (upstream contract §1)."""
+
+from typing import Final
+
+AUTH_PREFIX: Final = "/auth"
+API_PREFIX: Final = "/auth/api/v1"
+INTERNAL_PREFIX: Final = "/auth/internal/v1"
+STATIC_PREFIX: Final = "/auth/static"
+
+HEALTH: Final = "/auth/health"
+VERSION: Final = "/auth/version"
+
+LOGIN: Final = "/auth/login"
+SIGNUP: Final = "/auth/signup"
+LOGOUT: Final = "/auth/sessions/logout"
+LOGOUT_ALIAS: Final = "/auth/logout"
+REFRESH: Final = "/auth/sessions/refresh"
+
+API_CSRF: Final = f"{API_PREFIX}/csrf"
+API_LOGIN: Final = f"{API_PREFIX}/login"
+API_SIGNUP_DIRECT: Final = f"{API_PREFIX}/signup/direct"
+API_LOGOUT: Final = f"{API_PREFIX}/sessions/logout"
+API_SESSIONS_REFRESH: Final = f"{API_PREFIX}/sessions/refresh"
+API_TOKENS_REFRESH: Final = f"{API_PREFIX}/tokens/refresh"
+API_USER: Final = f"{API_PREFIX}/user"
+
+GATEWAY_HEALTH: Final = "/auth/gateway/health"
+
+RETURN_TO_PARAM: Final = "return_to"
+CSRF_FORM_FIELD: Final = "csrf_token"
+
+
+def is_api_path(path: str) -> bool:
+    """Tell whether a path belongs to the JSON API (errors there use the envelope)."""
+    return path.startswith((API_PREFIX + "/", INTERNAL_PREFIX + "/")) or path in (
+        API_PREFIX,
+        INTERNAL_PREFIX,
+    )
+
+
+def is_auth_path(path: str) -> bool:
+    """Tell whether the gateway routes this path to core."""
+    return path == AUTH_PREFIX or path.startswith(AUTH_PREFIX + "/")

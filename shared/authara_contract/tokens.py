@@ -1,0 +1,173 @@
+"""Access-token codec shared by core (signs and verifies) and the gateway (verifies).
+
+HS256 only, `kid` header selecting one of the configured keys, claims per `claims.py`.
+`roles` is always emitted as a JSON array (upstream emits null; ARCHITECTURE §7.6) and
+null is accepted when reading.
+"""
+
+import base64
+import binascii
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import jwt
+
+from . import claims
+from .claims import Audience, PlatformRole
+
+MIN_KEY_BYTES: Final = 32
+
+
+class InvalidAccessToken(Exception):
+    """The token is malformed, expired, or not signed by a configured key."""
+
+
+class KeyConfigError(ValueError):
+    """AUTHARA_JWT_KEYS or the active key id is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """Signing keys by `kid`; tokens are signed with the active one and verified with any."""
+
+    keys: Mapping[str, bytes]
+    active_kid: str
+
+    def __post_init__(self) -> None:
+        if self.active_kid not in self.keys:
+            raise KeyConfigError(f"active key id {self.active_kid!r} is not among the keys")
+
+    @property
+    def active_key(self) -> bytes:
+        """Return the key new tokens are signed with."""
+        return self.keys[self.active_kid]
+
+
+def parse_jwt_keys(raw: str) -> dict[str, bytes]:
+    """Parse `kid:base64secret,kid2:base64secret2`; every secret must decode to >= 32 bytes."""
+    keys: dict[str, bytes] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        kid, sep, encoded = item.partition(":")
+        kid = kid.strip()
+        if not sep or not kid:
+            raise KeyConfigError("each entry must look like kid:base64secret")
+        if kid in keys:
+            raise KeyConfigError(f"key id {kid!r} appears twice")
+        try:
+            secret = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise KeyConfigError(f"key {kid!r} is not valid standard base64") from exc
+        if len(secret) < MIN_KEY_BYTES:
+            raise KeyConfigError(
+                f"key {kid!r} decodes to {len(secret)} bytes; at least {MIN_KEY_BYTES} are required"
+            )
+        keys[kid] = secret
+    if not keys:
+        raise KeyConfigError("at least one key is required")
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The verified content of an access token."""
+
+    issuer: str
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    audience: tuple[str, ...]
+    roles: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+
+
+def encode_access_token(
+    *,
+    keys: KeySet,
+    issuer: str,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    audience: Audience,
+    roles: tuple[str, ...],
+    now: datetime,
+    ttl: timedelta,
+) -> str:
+    """Sign an access token with the active key."""
+    issued = int(now.timestamp())
+    payload = {
+        claims.ISSUER: issuer,
+        claims.SUBJECT: str(user_id),
+        claims.AUDIENCE: [audience.value],
+        claims.ISSUED_AT: issued,
+        claims.EXPIRES: issued + int(ttl.total_seconds()),
+        claims.SESSION_ID: str(session_id),
+        claims.ROLES: list(roles),
+    }
+    return jwt.encode(
+        payload, keys.active_key, algorithm=claims.ALGORITHM, headers={"kid": keys.active_kid}
+    )
+
+
+def decode_access_token(
+    token: str,
+    *,
+    keys: KeySet,
+    issuer: str,
+    audiences: tuple[Audience, ...],
+    now: datetime | None = None,
+) -> AccessClaims:
+    """Verify signature, kid, issuer, audience and expiry; raise InvalidAccessToken otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        if not isinstance(kid, str) or kid not in keys.keys:
+            raise InvalidAccessToken("unknown key id")
+        options: dict[str, Any] = {"require": list(claims.REQUIRED_CLAIMS)}
+        if now is not None:
+            options["verify_exp"] = False
+        payload = jwt.decode(
+            token,
+            keys.keys[kid],
+            algorithms=[claims.ALGORITHM],
+            issuer=issuer,
+            audience=[a.value for a in audiences],
+            options=options,
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidAccessToken(str(exc)) from exc
+    return _claims_from_payload(payload, now)
+
+
+def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> AccessClaims:
+    try:
+        user_id = uuid.UUID(str(payload[claims.SUBJECT]))
+        session_id = uuid.UUID(str(payload[claims.SESSION_ID]))
+        issued_at = datetime.fromtimestamp(int(payload[claims.ISSUED_AT]), UTC)
+        expires_at = datetime.fromtimestamp(int(payload[claims.EXPIRES]), UTC)
+    except (ValueError, TypeError) as exc:
+        raise InvalidAccessToken("malformed claims") from exc
+    if user_id.int == 0:
+        raise InvalidAccessToken("nil subject")
+    if now is not None and expires_at <= now:
+        raise InvalidAccessToken("expired")
+    raw_aud = payload[claims.AUDIENCE]
+    audience = (raw_aud,) if isinstance(raw_aud, str) else tuple(str(a) for a in raw_aud)
+    raw_roles = payload.get(claims.ROLES) or []
+    if not isinstance(raw_roles, list):
+        raise InvalidAccessToken("roles must be an array")
+    known = {role.value for role in PlatformRole}
+    if any(role not in known for role in raw_roles):
+        raise InvalidAccessToken("unknown role")
+    return AccessClaims(
+        issuer=str(payload[claims.ISSUER]),
+        user_id=user_id,
+        session_id=session_id,
+        audience=audience,
+        roles=tuple(raw_roles),
+        issued_at=issued_at,
+        expires_at=expires_at,
+    )
