@@ -35,6 +35,13 @@ class EnvVar:
     required: bool
     services: frozenset[Service]
     doc: str
+    # Services that read a `required` variable but can run without it (the gateway only
+    # forwards identity when the JWT keys and issuer are set).
+    optional_for: frozenset[Service] = frozenset()
+
+    def required_for(self, service: Service) -> bool:
+        """Tell whether this service refuses to start without the variable."""
+        return self.required and service not in self.optional_for
 
 
 def _v(
@@ -45,8 +52,11 @@ def _v(
     doc: str,
     *,
     required: bool = False,
+    optional_for: Iterable[Service] = (),
 ) -> EnvVar:
-    return EnvVar(name, kind, default, required, frozenset(services), doc)
+    return EnvVar(
+        name, kind, default, required, frozenset(services), doc, frozenset(optional_for)
+    )
 
 
 ENV_VARS: Final[tuple[EnvVar, ...]] = (
@@ -67,11 +77,12 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("PUBLIC_URL", "url", None, [CORE], "scheme://host[:port], no path", required=True),
     _v("AUTHARA_DEFAULT_RETURN_TO", "string", "/", [CORE], "must pass the return_to rule"),
     _v("AUTHARA_JWT_ISSUER", "string", None, [CORE, GATEWAY],
-       "required by core; enables identity forwarding in the gateway", required=True),
+       "required by core; enables identity forwarding in the gateway", required=True,
+       optional_for=[GATEWAY]),
     _v("AUTHARA_JWT_ACTIVE_KEY_ID", "string", None, [CORE], "kid used to sign",
        required=True),
     _v("AUTHARA_JWT_KEYS", "map kid:base64", None, [CORE, GATEWAY],
-       "each key >= 32 bytes; required by core", required=True),
+       "each key >= 32 bytes; required by core", required=True, optional_for=[GATEWAY]),
     _v("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", "int", "10", [CORE], "> 0, below refresh TTL"),
     _v("AUTHARA_SESSION_TTL_DAYS", "int", "60", [CORE], "absolute session lifetime, > 0"),
     _v("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "int", "14", [CORE], "> 0, <= session TTL"),
@@ -87,6 +98,8 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("APP_UPSTREAM", "host:port", None, [GATEWAY], "application address", required=True),
     _v("ENABLE_COMPRESSION", "bool", "true", [GATEWAY], "gzip responses upstream left plain"),
     _v("AUTO_HTTPS", "string", "off", [GATEWAY], "accepted; TLS terminates in front"),
+    _v("GATEWAY_TRUSTED_PROXIES", "ip/cidr list", None, [GATEWAY],
+       "peers whose X-Forwarded-* the gateway extends instead of replacing; none by default"),
 )
 
 BY_NAME: Final[Mapping[str, EnvVar]] = {var.name: var for var in ENV_VARS}
@@ -170,7 +183,7 @@ class EnvReader:
         self.accessed.add(name)
         value = self._environ.get(name)
         if value is None:
-            if var.required:
+            if var.required_for(self._service):
                 self.fail(name, "is required")
             return var.default
         return value

@@ -1,0 +1,5 @@
+"""`python -m authara_core`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""The composition root: build every collaborator in dependency order."""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from authara_contract import routes
+
+from .clock import Clock, SystemClock
+from .errors import SchemaMismatch
+from .http import meta
+from .http.api import ApiHandlers
+from .http.cookies import CookieWriter
+from .http.csrf import csrf_middleware
+from .http.errors import ErrorRenderer
+from .http.middlewares import request_id_middleware, security_headers_middleware
+from .http.pages import AuthPages
+from .http.render import Renderer
+from .keys import ACCOUNTS_KEY, DATABASE_KEY, HASHER_KEY, SESSIONS_KEY, SETTINGS_KEY
+from .services.accounts import AccountService
+from .services.passwords import PasswordHasher
+from .services.sessions import SessionService
+from .settings import Settings
+from .store.db import Database
+from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+
+# Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Build core's web application; resources open and close with the app's lifetime."""
+    clock = clock or SystemClock()
+    database = Database(
+        settings.database, pool_size=settings.db_pool_size, timezone=settings.db_timezone
+    )
+    hasher = PasswordHasher(settings.passwords)
+    sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
+    accounts = AccountService(db=database, clock=clock, hasher=hasher, sessions=sessions)
+    renderer = Renderer()
+    cookie_writer = CookieWriter(settings, clock)
+
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[
+            request_id_middleware,
+            security_headers_middleware,
+            ErrorRenderer(renderer).middleware,
+            csrf_middleware,
+        ],
+    )
+    app[SETTINGS_KEY] = settings
+    app[DATABASE_KEY] = database
+    app[HASHER_KEY] = hasher
+    app[SESSIONS_KEY] = sessions
+    app[ACCOUNTS_KEY] = accounts
+
+    async def database_ctx(_app: web.Application) -> AsyncIterator[None]:
+        await database.open()
+        try:
+            await _check_schema(database, settings.database.schema)
+            yield
+        finally:
+            await database.close()
+
+    async def hasher_ctx(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        hasher.close()
+
+    app.cleanup_ctx.extend([database_ctx, hasher_ctx])
+
+    pages = AuthPages(
+        accounts=accounts,
+        sessions=sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        settings=settings,
+    )
+    api = ApiHandlers(sessions=sessions, cookie_writer=cookie_writer)
+    app.router.add_routes(
+        [
+            web.get(routes.HEALTH, meta.health),
+            web.get(routes.VERSION, meta.version),
+            web.get(routes.LOGIN, pages.login_page),
+            web.post(routes.LOGIN, pages.login_submit),
+            web.get(routes.SIGNUP, pages.signup_page),
+            web.post(routes.SIGNUP, pages.signup_submit),
+            web.post(routes.LOGOUT, pages.logout),
+            web.post(routes.LOGOUT_ALIAS, pages.logout),
+            web.get(routes.API_USER, api.user),
+            web.get(routes.API_CSRF, api.csrf),
+            web.post(routes.API_LOGOUT, api.logout),
+        ]
+    )
+    static_dir = importlib.resources.files("authara_core") / "static"
+    app.router.add_static(routes.STATIC_PREFIX, str(static_dir))
+    return app
+
+
+async def _check_schema(database: Database, schema: str) -> None:
+    async with database.connection() as conn:
+        revision = await current_schema_revision(conn, schema)
+    if revision != REQUIRED_SCHEMA_REVISION:
+        raise SchemaMismatch(
+            f"database schema {schema!r} is at revision {revision or 'none'}, this build needs "
+            f"{REQUIRED_SCHEMA_REVISION}: run `authara-migrate up` first"
+        )

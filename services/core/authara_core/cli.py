@@ -1,0 +1,95 @@
+"""`authara-core`: serve (default) or `healthcheck`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from authara_contract import routes
+from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
+
+from .app import create_app
+from .errors import SchemaMismatch
+from .settings import load_settings
+
+PROGRAM = "authara-core"
+SHUTDOWN_TIMEOUT_S = 10.0
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command == "healthcheck":
+        sys.exit(asyncio.run(healthcheck(os.environ)))
+    if command != "serve":
+        print(f"usage: {PROGRAM} [serve|healthcheck]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(serve(os.environ))
+
+
+def serve(environ: Mapping[str, str]) -> int:
+    """Load settings and serve until SIGINT/SIGTERM; return the exit status."""
+    try:
+        settings = load_settings(environ)
+    except SettingsError as exc:
+        exit_on_settings_error(exc, PROGRAM)
+    logging.basicConfig(
+        level=_LEVELS[settings.log_level],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.bind_host,
+            port=settings.bind_port,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            print=lambda _msg: logging.getLogger(PROGRAM).info(
+                "listening on %s:%s", settings.bind_host, settings.bind_port
+            ),
+        )
+    except SchemaMismatch as exc:
+        print(f"{PROGRAM}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def healthcheck(environ: Mapping[str, str]) -> int:
+    """Exit status 0 when the local server answers /auth/health."""
+    try:
+        host, port = parse_host_port(environ.get("AUTHARA_BIND", "0.0.0.0:8080"))
+    except ValueError as exc:
+        print(f"{PROGRAM}: AUTHARA_BIND {exc}", file=sys.stderr)
+        return 2
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}{routes.HEALTH}"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(url) as response,
+        ):
+            healthy = response.status == 200
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        print(f"{PROGRAM}: {url} unreachable: {exc}", file=sys.stderr)
+        return 1
+    if not healthy:
+        print(f"{PROGRAM}: {url} answered {response.status}", file=sys.stderr)
+    return 0 if healthy else 1

@@ -1,0 +1,125 @@
+"""Domain errors, each with its public code, HTTP status and message.
+
+AuthError
+├── InvalidRequest            400 invalid_request
+│   ├── InvalidEmail
+│   ├── InvalidPassword
+│   ├── EmailTaken
+│   └── PayloadTooLarge       413
+├── Unauthorized              401 unauthorized
+│   └── InvalidCredentials
+├── Forbidden                 403 forbidden
+│   ├── CsrfFailed
+│   └── AudienceNotAllowed
+├── NotFound                  404 not_found
+├── SchemaMismatch            (startup only)
+└── Overloaded                503 service_unavailable
+
+The error middleware (http/errors.py) is the one place these become HTTP responses.
+"""
+
+from typing import ClassVar
+
+from authara_contract.errors import ErrorCode
+
+
+class AuthError(Exception):
+    """Base of every error a client may see."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+    status: ClassVar[int] = 500
+    public_message: ClassVar[str] = "Something went wrong."
+    html_message: ClassVar[str | None] = None  # when pages word it differently from the API
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.public_message
+        super().__init__(self.message)
+
+
+class InvalidRequest(AuthError):
+    """The request is malformed or fails validation."""
+
+    code = ErrorCode.INVALID_REQUEST
+    status = 400
+    public_message = "Invalid request."
+
+
+class InvalidEmail(InvalidRequest):
+    """The email address is not valid."""
+
+    public_message = "Enter a valid email address."
+
+
+class InvalidPassword(InvalidRequest):
+    """The password breaks the length rule."""
+
+    public_message = "Password must be between 8 and 128 characters."
+
+
+class EmailTaken(InvalidRequest):
+    """An account with this email already exists."""
+
+    public_message = "An account with this email already exists."
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The request body exceeds the limit."""
+
+    status = 413
+    public_message = "Request body is too large."
+
+
+class Unauthorized(AuthError):
+    """No valid credentials were presented."""
+
+    code = ErrorCode.UNAUTHORIZED
+    status = 401
+    public_message = "Unauthorized"
+
+
+class InvalidCredentials(Unauthorized):
+    """Email/password did not match (never says which)."""
+
+    public_message = "Invalid email or password."
+
+
+class Forbidden(AuthError):
+    """The caller may not do this."""
+
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    public_message = "Forbidden"
+
+
+class CsrfFailed(Forbidden):
+    """The CSRF double-submit check failed."""
+
+    public_message = "CSRF validation failed"
+    html_message = "Security check failed. Please refresh and try again."
+
+
+class AudienceNotAllowed(Forbidden):
+    """The account may not hold a token for the requested audience."""
+
+    public_message = "Account cannot access requested audience."
+
+
+class NotFound(AuthError):
+    """No such route or resource."""
+
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    public_message = "Not found"
+
+
+class Overloaded(AuthError):
+    """Too much work is queued; the client should retry shortly."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    status = 503
+    public_message = "The server is busy. Please try again in a moment."
+    retry_after_s: ClassVar[int] = 1
+
+
+class SchemaMismatch(Exception):
+    """The database is not at the schema revision this build requires."""

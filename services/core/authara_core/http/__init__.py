@@ -1,0 +1,1 @@
+"""HTTP layer: routes, handlers, middlewares, cookies and templates."""

@@ -1,0 +1,181 @@
+"""Browser pages: login, signup and logout (forms that work without JavaScript)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from authara_contract import cookies, routes
+from authara_contract.claims import Audience
+from authara_contract.return_to import resolve_return_to, with_return_to
+from authara_core.errors import AudienceNotAllowed, InvalidCredentials, InvalidRequest, Unauthorized
+from authara_core.services.accounts import AccountService
+from authara_core.services.sessions import IssuedSession, SessionService
+from authara_core.settings import Settings
+
+from .cookies import CookieWriter, csrf_token_of, end_session
+from .render import Renderer, redirect
+
+ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
+FORM_ERROR_STATUS: Final = 422
+
+
+def audience_for(return_to: str) -> Audience:
+    """Derive the token audience from where the user is going (upstream contract §4)."""
+    return Audience.ADMIN if return_to.startswith("/admin") else Audience.APP
+
+
+def _field(form: MultiDictProxy[str | Any], name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+class AuthPages:
+    """Handlers for the HTML sign-in flows."""
+
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        sessions: SessionService,
+        cookie_writer: CookieWriter,
+        renderer: Renderer,
+        settings: Settings,
+    ) -> None:
+        self._accounts = accounts
+        self._sessions = sessions
+        self._cookies = cookie_writer
+        self._renderer = renderer
+        self._default_return_to = settings.default_return_to
+
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the login form, or send a signed-in user on to return_to."""
+        return_to = self._return_to(request)
+        if self._is_signed_in(request):
+            return redirect(request, return_to)
+        return self._form(request, "login.html", return_to=return_to)
+
+    async def login_submit(self, request: web.Request) -> web.StreamResponse:
+        """Check the credentials and start a session."""
+        return_to = self._return_to(request)
+        form = await request.post()
+        email, password = _field(form, "email").strip(), _field(form, "password")
+        if not email or not password:
+            return self._form(
+                request,
+                "login.html",
+                status=400,
+                return_to=return_to,
+                email=email,
+                error="Enter your email and password.",
+            )
+        try:
+            issued = await self._accounts.login(
+                email=email,
+                password=password,
+                audience=audience_for(return_to),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except (InvalidCredentials, AudienceNotAllowed) as exc:
+            return self._form(
+                request,
+                "login.html",
+                status=FORM_ERROR_STATUS,
+                return_to=return_to,
+                email=email,
+                error=exc.message,
+            )
+        return self._signed_in(request, issued, return_to)
+
+    async def signup_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the signup form, or send a signed-in user on to return_to."""
+        return_to = self._return_to(request)
+        if self._is_signed_in(request):
+            return redirect(request, return_to)
+        return self._form(request, "signup.html", return_to=return_to)
+
+    async def signup_submit(self, request: web.Request) -> web.StreamResponse:
+        """Create the account and sign it in, or show the form again with the reason."""
+        return_to = self._return_to(request)
+        form = await request.post()
+        email, password = _field(form, "email").strip(), _field(form, "password")
+        if audience_for(return_to) is Audience.ADMIN:
+            return self._form(
+                request,
+                "signup.html",
+                status=403,
+                return_to=return_to,
+                email=email,
+                error="Signup only supports app access.",
+            )
+        try:
+            issued = await self._accounts.signup(
+                email=email,
+                password=password,
+                audience=Audience.APP,
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except (InvalidRequest, AudienceNotAllowed) as exc:
+            return self._form(
+                request,
+                "signup.html",
+                status=FORM_ERROR_STATUS,
+                return_to=return_to,
+                email=email,
+                error=exc.message,
+            )
+        return self._signed_in(request, issued, return_to)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        """Revoke the session server-side, clear the cookies and go to return_to."""
+        response = redirect(request, self._return_to(request))
+        await end_session(request, response, self._sessions, self._cookies)
+        return response
+
+    def _return_to(self, request: web.Request) -> str:
+        return resolve_return_to(request.query.get(routes.RETURN_TO_PARAM), self._default_return_to)
+
+    def _is_signed_in(self, request: web.Request) -> bool:
+        try:
+            self._sessions.identify(
+                request.cookies.get(cookies.ACCESS.name), audiences=ANY_AUDIENCE
+            )
+        except Unauthorized:
+            return False
+        return True
+
+    def _signed_in(
+        self, request: web.Request, issued: IssuedSession, return_to: str
+    ) -> web.StreamResponse:
+        response = redirect(request, return_to)
+        self._cookies.set_session(response, issued)
+        self._cookies.renew_csrf(response)
+        return response
+
+    def _form(
+        self,
+        request: web.Request,
+        template: str,
+        *,
+        status: int = 200,
+        return_to: str,
+        email: str = "",
+        error: str | None = None,
+    ) -> web.Response:
+        csrf, is_new = csrf_token_of(request)
+        response = self._renderer.page(
+            request,
+            template,
+            status=status,
+            csrf_token=csrf,
+            email=email,
+            error=error,
+            return_to=return_to,
+            login_url=with_return_to(routes.LOGIN, return_to),
+            signup_url=with_return_to(routes.SIGNUP, return_to),
+        )
+        if is_new:
+            self._cookies.set_csrf(response, csrf)
+        return response

@@ -1,0 +1,41 @@
+"""Jinja2 page rendering and HTMX-aware redirects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from authara_contract import headers
+
+
+def is_htmx(request: web.Request) -> bool:
+    """Tell whether the request came from HTMX."""
+    return request.headers.get(headers.HX_REQUEST, "").lower() == "true"
+
+
+def redirect(request: web.Request, location: str) -> web.Response:
+    """Redirect with 303, or answer HTMX with 200 and HX-Redirect (no Location)."""
+    if is_htmx(request):
+        return web.Response(status=200, headers={headers.HX_REDIRECT: location})
+    return web.Response(status=303, headers={"Location": location})
+
+
+class Renderer:
+    """Render the package's templates with autoescaping."""
+
+    def __init__(self) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("authara_core", "templates"),
+            autoescape=jinja2.select_autoescape(default=True),
+            undefined=jinja2.StrictUndefined,
+            enable_async=False,
+        )
+
+    def page(
+        self, request: web.Request, template: str, *, status: int = 200, **context: Any
+    ) -> web.Response:
+        """Render a page (only its body fragment for HTMX requests)."""
+        html = self._env.get_template(template).render(partial=is_htmx(request), **context)
+        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

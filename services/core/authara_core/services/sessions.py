@@ -1,0 +1,145 @@
+"""Sessions: issue tokens for a signed-in user, identify callers, log out."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
+from authara_contract.tokens import (
+    AccessClaims,
+    InvalidAccessToken,
+    decode_access_token,
+    encode_access_token,
+)
+from authara_core.clock import Clock
+from authara_core.errors import AudienceNotAllowed, Unauthorized
+from authara_core.settings import TokenSettings
+from authara_core.store import sessions as session_store
+from authara_core.store import users as user_store
+from authara_core.store.db import Connection, Database
+from authara_core.store.users import UserRow
+
+from .tokens import hash_refresh_token, new_refresh_token
+
+USER_AGENT_MAX: Final = 255
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """What a client receives when a session starts or refreshes."""
+
+    user: UserRow
+    roles: tuple[str, ...]
+    session_id: uuid.UUID
+    access_token: str
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The signed-in user as the API shows them."""
+
+    user: UserRow
+    roles: tuple[str, ...]
+
+
+class SessionService:
+    """Create, identify and end sessions."""
+
+    def __init__(self, *, db: Database, clock: Clock, settings: TokenSettings) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+
+    async def start_in(
+        self, conn: Connection, user: UserRow, *, audience: Audience, user_agent: str
+    ) -> IssuedSession:
+        """Create session, refresh token and access token inside the caller's transaction."""
+        if user.disabled_at is not None:
+            raise AudienceNotAllowed("This account is disabled.")
+        roles = tuple(ROLE_PREFIX + name for name in await user_store.get_role_names(conn, user.id))
+        if audience is Audience.ADMIN and not roles:
+            raise AudienceNotAllowed
+        now = self._clock.now()
+        session_expires = now + self._settings.session_ttl
+        session_id = await session_store.insert_session(
+            conn,
+            user_id=user.id,
+            expires_at=session_expires,
+            user_agent=user_agent[:USER_AGENT_MAX],
+            now=now,
+        )
+        refresh_token = new_refresh_token()
+        await session_store.insert_refresh_token(
+            conn,
+            session_id=session_id,
+            token_hash=hash_refresh_token(refresh_token),
+            expires_at=min(now + self._settings.refresh_ttl, session_expires),
+            now=now,
+        )
+        return IssuedSession(
+            user=user,
+            roles=roles,
+            session_id=session_id,
+            access_token=self._access_token(user.id, session_id, audience, roles, now),
+            refresh_token=refresh_token,
+        )
+
+    def identify(
+        self, access_token: str | None, *, audiences: tuple[Audience, ...]
+    ) -> AccessClaims:
+        """Verify an access token for one of the audiences; raise Unauthorized otherwise."""
+        if not access_token:
+            raise Unauthorized
+        try:
+            return decode_access_token(
+                access_token,
+                keys=self._settings.keys,
+                issuer=self._settings.issuer,
+                audiences=audiences,
+                now=self._clock.now(),
+            )
+        except InvalidAccessToken as exc:
+            raise Unauthorized from exc
+
+    async def current_user(self, claims: AccessClaims) -> CurrentUser:
+        """Load the user an access token names."""
+        async with self._db.connection() as conn:
+            user = await user_store.get_user(conn, claims.user_id)
+            if user is None:
+                raise Unauthorized
+            names = await user_store.get_role_names(conn, user.id)
+        return CurrentUser(user=user, roles=tuple(ROLE_PREFIX + name for name in names))
+
+    async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
+        """Revoke the session behind a refresh token or access token; unknown ones are fine."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            if refresh_token:
+                await session_store.revoke_session_by_token_hash(
+                    conn, hash_refresh_token(refresh_token), now
+                )
+            if session_id is not None:
+                await session_store.revoke_session(conn, session_id, now)
+
+    def _access_token(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        audience: Audience,
+        roles: tuple[str, ...],
+        now: datetime,
+    ) -> str:
+        return encode_access_token(
+            keys=self._settings.keys,
+            issuer=self._settings.issuer,
+            user_id=user_id,
+            session_id=session_id,
+            audience=audience,
+            roles=tuple(role for role in roles if role in set(PlatformRole)),
+            now=now,
+            ttl=self._settings.access_ttl,
+        )

@@ -1,0 +1,229 @@
+"""Core settings: environment → frozen dataclasses, validated once before the app exists."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+from urllib.parse import urlsplit
+
+from authara_contract.database import DatabaseSettings, read_database_settings
+from authara_contract.env import EnvReader, Service, parse_duration
+from authara_contract.return_to import is_safe_return_to
+from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+
+# OWASP password-storage floor for argon2id (19 MiB, t=2).
+MIN_HASH_MEMORY_KIB: Final = 19 * 1024
+MIN_HASH_TIME_COST: Final = 2
+
+
+LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+
+
+class AppEnv(StrEnum):
+    """Deployment environment; prod turns on Secure cookies."""
+
+    DEV = "dev"
+    PROD = "prod"
+
+
+@dataclass(frozen=True, slots=True)
+class RotationPolicy:
+    """When a refresh rotates its token: never, always, or once the token is this old."""
+
+    never: bool = False
+    always: bool = False
+    interval: timedelta = timedelta(hours=24)
+
+    def is_due(self, token_age: timedelta) -> bool:
+        """Tell whether a token of this age should be replaced on refresh."""
+        if self.never:
+            return False
+        return self.always or token_age >= self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """Access-token signing and session/refresh lifetimes."""
+
+    issuer: str
+    keys: KeySet
+    access_ttl: timedelta = timedelta(minutes=10)
+    refresh_ttl: timedelta = timedelta(days=14)
+    session_ttl: timedelta = timedelta(days=60)
+    rotation: RotationPolicy = RotationPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSettings:
+    """argon2id parameters and the size of the hashing pool."""
+
+    time_cost: int = 3
+    memory_kib: int = 65536
+    parallelism: int = 4
+    workers: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything core reads from its environment."""
+
+    app_env: AppEnv
+    log_level: str
+    bind_host: str
+    bind_port: int
+    public_url: str
+    default_return_to: str
+    database: DatabaseSettings
+    db_pool_size: int
+    db_timezone: str
+    tokens: TokenSettings
+    passwords: PasswordSettings
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` exactly in prod."""
+        return self.app_env is AppEnv.PROD
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse and validate core's environment; raise SettingsError naming every problem."""
+    reader = EnvReader(environ, Service.CORE)
+    app_env = AppEnv(reader.choice("APP_ENV", [e.value for e in AppEnv]))
+    log_level = _log_level(reader, app_env)
+    bind_host, bind_port = reader.host_port("AUTHARA_BIND")
+    settings = Settings(
+        app_env=app_env,
+        log_level=log_level,
+        bind_host=bind_host,
+        bind_port=bind_port,
+        public_url=_public_url(reader),
+        default_return_to=_default_return_to(reader),
+        database=read_database_settings(reader),
+        db_pool_size=reader.integer("AUTHARA_DB_MAX_OPEN_CONNS", minimum=1),
+        db_timezone=_timezone(reader),
+        tokens=_token_settings(reader),
+        passwords=_password_settings(reader),
+    )
+    _validate_cross(reader, settings)
+    reader.finish()
+    return settings
+
+
+def _log_level(reader: EnvReader, app_env: AppEnv) -> str:
+    value = (reader.optional("LOG_LEVEL") or "").lower()
+    if not value:
+        return "info" if app_env is AppEnv.PROD else "debug"
+    if value not in LOG_LEVELS:
+        reader.fail("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value
+
+
+def _timezone(reader: EnvReader) -> str:
+    value = reader.string("POSTGRESQL_TIMEZONE")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        reader.fail("POSTGRESQL_TIMEZONE", f"must be a time zone name such as UTC, got {value!r}")
+        return "UTC"
+    return value
+
+
+def _public_url(reader: EnvReader) -> str:
+    raw = reader.string("PUBLIC_URL")
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        reader.fail("PUBLIC_URL", f"must be an http(s) URL with a host, got {raw!r}")
+    elif parts.path not in ("",) or parts.query or parts.fragment:
+        reader.fail("PUBLIC_URL", f"must have no path, query or trailing slash, got {raw!r}")
+    return raw
+
+
+def _default_return_to(reader: EnvReader) -> str:
+    value = reader.string("AUTHARA_DEFAULT_RETURN_TO")
+    if value and not is_safe_return_to(value):
+        reader.fail("AUTHARA_DEFAULT_RETURN_TO", "must be a local path starting with a single /")
+        return "/"
+    return value or "/"
+
+
+def _token_settings(reader: EnvReader) -> TokenSettings:
+    issuer = reader.string("AUTHARA_JWT_ISSUER")
+    active = reader.string("AUTHARA_JWT_ACTIVE_KEY_ID")
+    raw_keys = reader.string("AUTHARA_JWT_KEYS")
+    keys = KeySet({"_": b"\0" * 32}, "_")
+    if raw_keys:
+        try:
+            parsed = parse_jwt_keys(raw_keys)
+        except KeyConfigError as exc:
+            reader.fail("AUTHARA_JWT_KEYS", str(exc))
+        else:
+            if active and active not in parsed:
+                reader.fail(
+                    "AUTHARA_JWT_ACTIVE_KEY_ID", f"{active!r} is not a key id in AUTHARA_JWT_KEYS"
+                )
+            else:
+                keys = KeySet(parsed, active or next(iter(parsed)))
+    return TokenSettings(
+        issuer=issuer,
+        keys=keys,
+        access_ttl=timedelta(minutes=reader.integer("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", minimum=1)),
+        refresh_ttl=timedelta(days=reader.integer("AUTHARA_REFRESH_TOKEN_TTL_DAYS", minimum=1)),
+        session_ttl=timedelta(days=reader.integer("AUTHARA_SESSION_TTL_DAYS", minimum=1)),
+        rotation=_rotation(reader),
+    )
+
+
+def _rotation(reader: EnvReader) -> RotationPolicy:
+    raw = (reader.raw("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL") or "").strip()
+    if raw.lower() in ("", "0", "disabled", "off"):
+        return RotationPolicy(never=True)
+    if raw.lower() == "always":
+        return RotationPolicy(always=True)
+    try:
+        interval = parse_duration(raw)
+    except ValueError:
+        reader.fail(
+            "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL",
+            f"must be off, always or a duration such as 24h, got {raw!r}",
+        )
+        return RotationPolicy()
+    return RotationPolicy(interval=interval)
+
+
+def _password_settings(reader: EnvReader) -> PasswordSettings:
+    time_cost = reader.integer("AUTHARA_PASSWORD_HASH_TIME_COST", minimum=1)
+    memory = reader.integer("AUTHARA_PASSWORD_HASH_MEMORY_KIB", minimum=1)
+    if memory < MIN_HASH_MEMORY_KIB:
+        reader.fail(
+            "AUTHARA_PASSWORD_HASH_MEMORY_KIB",
+            f"must be at least {MIN_HASH_MEMORY_KIB} (OWASP floor)",
+        )
+    if time_cost < MIN_HASH_TIME_COST:
+        reader.fail(
+            "AUTHARA_PASSWORD_HASH_TIME_COST",
+            f"must be at least {MIN_HASH_TIME_COST} (OWASP floor)",
+        )
+    return PasswordSettings(
+        time_cost=time_cost,
+        memory_kib=memory,
+        parallelism=reader.integer("AUTHARA_PASSWORD_HASH_PARALLELISM", minimum=1, maximum=64),
+        workers=reader.integer("AUTHARA_PASSWORD_HASH_WORKERS", minimum=1, maximum=64),
+    )
+
+
+def _validate_cross(reader: EnvReader, settings: Settings) -> None:
+    tokens = settings.tokens
+    if tokens.access_ttl >= tokens.refresh_ttl:
+        reader.fail(
+            "AUTHARA_ACCESS_TOKEN_TTL_MINUTES", "must be shorter than the refresh token TTL"
+        )
+    if tokens.refresh_ttl > tokens.session_ttl:
+        reader.fail("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "must not exceed AUTHARA_SESSION_TTL_DAYS")
+    if settings.app_env is AppEnv.PROD and settings.public_url.startswith("http://"):
+        reader.fail("PUBLIC_URL", "must be https when APP_ENV=prod (cookies are Secure)")

@@ -1,0 +1,1 @@
+"""SQL per table group over asyncpg: connections are parameters, commits belong to callers."""

@@ -1,0 +1,130 @@
+"""SQL for users, their password providers and platform roles."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from .db import Connection
+
+EMAIL_CONSTRAINT: Final = "uq_users_email"
+USERNAME_CONSTRAINTS: Final = frozenset({"uq_users_username", "uq_users_username_normalized"})
+PASSWORD_PROVIDER: Final = "password"  # noqa: S105  (a provider name, not a secret)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A user as stored."""
+
+    id: uuid.UUID
+    email: str
+    username: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordLogin:
+    """A user together with their password hash, for login."""
+
+    user: UserRow
+    password_hash: str
+
+
+def _user(record: object) -> UserRow:
+    row = dict(record)  # type: ignore[call-overload]
+    return UserRow(
+        id=row["id"],
+        email=row["email"],
+        username=row["username"],
+        created_at=row["created_at"],
+        disabled_at=row["disabled_at"],
+    )
+
+
+async def insert_user(conn: Connection, *, email: str, username: str, now: datetime) -> UserRow:
+    """Insert a user; raises asyncpg.UniqueViolationError on a taken email or username."""
+    record = await conn.fetchrow(
+        """
+        INSERT INTO users AS u (email, username, username_normalized, created_at, updated_at)
+        VALUES ($1, $2, lower($2), $3, $3)
+        RETURNING u.id, u.email, u.username, u.created_at, u.disabled_at
+        """,
+        email,
+        username,
+        now,
+    )
+    return _user(record)
+
+
+async def insert_password_provider(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Give a user a password sign-in method."""
+    await conn.execute(
+        """
+        INSERT INTO auth_providers (user_id, provider, password_hash, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4)
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+        password_hash,
+        now,
+    )
+
+
+async def get_password_login(conn: Connection, email: str) -> PasswordLogin | None:
+    """Find a user with a password by normalized email."""
+    record = await conn.fetchrow(
+        """
+        SELECT u.id, u.email, u.username, u.created_at, u.disabled_at, p.password_hash
+        FROM users u
+        JOIN auth_providers p ON p.user_id = u.id AND p.provider = $2
+        WHERE u.email = $1 AND p.password_hash IS NOT NULL AND p.password_hash <> ''
+        """,
+        email,
+        PASSWORD_PROVIDER,
+    )
+    if record is None:
+        return None
+    return PasswordLogin(user=_user(record), password_hash=record["password_hash"])
+
+
+async def update_password_hash(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Replace a user's password hash (used to upgrade parameters on login)."""
+    await conn.execute(
+        """
+        UPDATE auth_providers SET password_hash = $2, updated_at = $3
+        WHERE user_id = $1 AND provider = 'password'
+        """,
+        user_id,
+        password_hash,
+        now,
+    )
+
+
+async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
+    """Load one user by id."""
+    record = await conn.fetchrow(
+        "SELECT u.id, u.email, u.username, u.created_at, u.disabled_at"
+        " FROM users u WHERE u.id = $1",
+        user_id,
+    )
+    return None if record is None else _user(record)
+
+
+async def get_role_names(conn: Connection, user_id: uuid.UUID) -> list[str]:
+    """Return the user's platform role names (admin, auditor, monitor), sorted."""
+    records = await conn.fetch(
+        """
+        SELECT r.name FROM user_platform_roles ur
+        JOIN platform_roles r ON r.id = ur.role_id
+        WHERE ur.user_id = $1 ORDER BY r.name
+        """,
+        user_id,
+    )
+    return [record["name"] for record in records]

@@ -1,0 +1,103 @@
+"""Core serves the contract's routes and sets cookies with exactly its attributes."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from authara_contract import cookies, routes
+from authara_contract.database import DatabaseSettings
+from authara_core.app import create_app
+from authara_core.settings import load_settings
+from tests.coresupport import core_env
+from tests.integration.core.conftest import signup
+
+EXPECTED_ROUTES = {
+    ("GET", routes.HEALTH),
+    ("GET", routes.VERSION),
+    ("GET", routes.LOGIN),
+    ("POST", routes.LOGIN),
+    ("GET", routes.SIGNUP),
+    ("POST", routes.SIGNUP),
+    ("POST", routes.LOGOUT),
+    ("POST", routes.LOGOUT_ALIAS),
+    ("GET", routes.API_USER),
+    ("GET", routes.API_CSRF),
+    ("POST", routes.API_LOGOUT),
+}
+
+
+def test_core_registers_the_contract_routes(db: DatabaseSettings) -> None:
+    app = create_app(load_settings(core_env(db)))
+    registered = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    assert registered >= EXPECTED_ROUTES
+
+
+def _set_cookies(headers: object) -> dict[str, str]:
+    raw = {}
+    for value in headers.getall("Set-Cookie"):  # type: ignore[attr-defined]
+        raw[value.split("=", 1)[0]] = value
+    return raw
+
+
+def _attrs(header: str) -> dict[str, str]:
+    parsed = SimpleCookie()
+    parsed.load(header)
+    (morsel,) = parsed.values()
+    return {k: v for k, v in morsel.items() if v}
+
+
+@pytest.mark.parametrize(("app_env", "secure"), [("dev", False), ("prod", True)])
+async def test_session_cookie_attributes(
+    aiohttp_client, db: DatabaseSettings, app_env: str, secure: bool
+) -> None:
+    env = core_env(db, APP_ENV=app_env, PUBLIC_URL="https://auth.example.com")
+    client: TestClient = await aiohttp_client(create_app(load_settings(env)))
+    page = await client.get(routes.SIGNUP)
+    token = page.cookies[
+        cookies.CSRF.name
+    ].value  # a Secure cookie: the jar will not send it over http
+    response = await client.post(
+        routes.SIGNUP,
+        data={"email": "ada@example.com", "password": "correct horse battery", "csrf_token": token},
+        cookies={cookies.CSRF.name: token},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    set_cookies = _set_cookies(response.headers)
+    expected_max_age = {
+        cookies.ACCESS.name: "600",
+        cookies.REFRESH.name: str(14 * 86400),
+        cookies.CSRF.name: str(30 * 86400),
+    }
+    for spec in (cookies.ACCESS, cookies.REFRESH, cookies.CSRF):
+        header = set_cookies[spec.name]
+        attrs = _attrs(header)
+        assert attrs["path"] == "/"
+        assert attrs["samesite"] == "Lax"
+        assert attrs["max-age"] == expected_max_age[spec.name]
+        assert "expires" in attrs
+        assert "domain" not in attrs
+        assert ("HttpOnly" in header) is spec.http_only
+        assert ("Secure" in header) is secure
+
+
+async def test_cleared_cookies_keep_their_attributes(aiohttp_client, db: DatabaseSettings) -> None:
+    client: TestClient = await aiohttp_client(create_app(load_settings(core_env(db))))
+    await signup(client)
+    token = client.session.cookie_jar.filter_cookies(client.make_url("/"))[cookies.CSRF.name].value
+    response = await client.post(routes.LOGOUT, data={"csrf_token": token}, allow_redirects=False)
+    set_cookies = _set_cookies(response.headers)
+    for spec in cookies.SESSION_COOKIES:
+        header = set_cookies[spec.name]
+        attrs = _attrs(header)
+        assert attrs["max-age"] == "0"
+        assert attrs["path"] == "/"
+        assert attrs["samesite"] == "Lax"
+        assert "HttpOnly" in header

@@ -1,0 +1,36 @@
+"""Helpers for tests that run core: a valid environment and fast argon2 parameters."""
+
+from __future__ import annotations
+
+import base64
+
+from authara_contract.database import DatabaseSettings
+
+TEST_KID = "test-1"
+TEST_KEY = base64.b64encode(b"k" * 32).decode()
+ISSUER = "authara-test"
+PUBLIC_URL = "http://127.0.0.1:3000"
+
+
+def core_env(db: DatabaseSettings, **overrides: str) -> dict[str, str]:
+    """Return a complete core environment for a database (argon2 at the OWASP floor)."""
+    env = {
+        "APP_ENV": "dev",
+        "LOG_LEVEL": "warn",
+        "POSTGRESQL_HOST": db.host,
+        "POSTGRESQL_PORT": str(db.port),
+        "POSTGRESQL_DATABASE": db.database,
+        "POSTGRESQL_USERNAME": db.username,
+        "POSTGRESQL_PASSWORD": db.password,
+        "POSTGRESQL_SCHEMA": db.schema,
+        "PUBLIC_URL": PUBLIC_URL,
+        "AUTHARA_JWT_ISSUER": ISSUER,
+        "AUTHARA_JWT_ACTIVE_KEY_ID": TEST_KID,
+        "AUTHARA_JWT_KEYS": f"{TEST_KID}:{TEST_KEY}",
+        "AUTHARA_PASSWORD_HASH_TIME_COST": "2",
+        "AUTHARA_PASSWORD_HASH_MEMORY_KIB": "19456",
+        "AUTHARA_PASSWORD_HASH_PARALLELISM": "1",
+        "AUTHARA_DB_MAX_OPEN_CONNS": "10",
+    }
+    env.update(overrides)
+    return env

@@ -1,0 +1,66 @@
+"""Fixtures for core's HTTP tests: the real app on a real, freshly truncated database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from aiohttp.web import Application
+
+from authara_contract import cookies
+from authara_contract.database import DatabaseSettings
+from authara_core.app import create_app
+from authara_core.settings import Settings, load_settings
+from tests.coresupport import core_env
+
+ClientFactory = Callable[[Application], Awaitable[TestClient[object, Application]]]
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def settings(db: DatabaseSettings) -> Settings:
+    return load_settings(core_env(db))
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> TestClient[object, Application]:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def conn(db: DatabaseSettings):
+    connection = await asyncpg.connect(db.url(), server_settings={"search_path": db.schema})
+    yield connection
+    await connection.close()
+
+
+async def csrf_token(client: TestClient[object, Application], path: str = "/auth/login") -> str:
+    """Load a form page so the client holds a CSRF cookie; return the token."""
+    response = await client.get(path)
+    assert response.status == 200
+    html = await response.text()
+    match = CSRF_INPUT.search(html)
+    assert match is not None
+    assert client.session.cookie_jar.filter_cookies(client.make_url("/"))[
+        cookies.CSRF.name
+    ].value == match.group(1)
+    return match.group(1)
+
+
+async def signup(
+    client: TestClient[object, Application],
+    email: str = "ada@example.com",
+    password: str = "correct horse battery",
+    return_to: str = "/private",
+):
+    token = await csrf_token(client, "/auth/signup")
+    return await client.post(
+        f"/auth/signup?return_to={return_to}",
+        data={"email": email, "password": password, "csrf_token": token},
+        allow_redirects=False,
+    )
