@@ -31,6 +31,11 @@ def core_env(db: DatabaseSettings, **overrides: str) -> dict[str, str]:
         "AUTHARA_PASSWORD_HASH_MEMORY_KIB": "19456",
         "AUTHARA_PASSWORD_HASH_PARALLELISM": "1",
         "AUTHARA_DB_MAX_OPEN_CONNS": "10",
+        # Every test client is 127.0.0.1: the per-IP limits get their own tests.
+        "AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT": "10000",
     }
     env.update(overrides)
     return env

@@ -18,9 +18,7 @@ class CookieSpec:
 
 ACCESS: Final = CookieSpec(name="authara_access", http_only=True, path="/")
 REFRESH: Final = CookieSpec(name="authara_refresh", http_only=True, path="/")
-CSRF: Final = CookieSpec(
-    name="authara_csrf", http_only=False, path="/", max_age=30 * 24 * 3600
-)
+CSRF: Final = CookieSpec(name="authara_csrf", http_only=False, path="/", max_age=30 * 24 * 3600)
 OAUTH_NONCE: Final = CookieSpec(
     name="authara_oauth_nonce", http_only=True, path="/auth", max_age=600
 )

@@ -54,17 +54,19 @@ def _v(
     required: bool = False,
     optional_for: Iterable[Service] = (),
 ) -> EnvVar:
-    return EnvVar(
-        name, kind, default, required, frozenset(services), doc, frozenset(optional_for)
-    )
+    return EnvVar(name, kind, default, required, frozenset(services), doc, frozenset(optional_for))
 
 
 ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("APP_ENV", "enum dev|prod", "dev", [CORE, GATEWAY], "prod turns on Secure cookies"),
-    _v("LOG_LEVEL", "enum debug|info|warn|error", None, [CORE, GATEWAY, MIGRATIONS],
-       "default debug in dev, info in prod"),
-    _v("POSTGRESQL_HOST", "string", None, _DB, "host name, IP or socket directory",
-       required=True),
+    _v(
+        "LOG_LEVEL",
+        "enum debug|info|warn|error",
+        None,
+        [CORE, GATEWAY, MIGRATIONS],
+        "default debug in dev, info in prod",
+    ),
+    _v("POSTGRESQL_HOST", "string", None, _DB, "host name, IP or socket directory", required=True),
     _v("POSTGRESQL_PORT", "int", None, _DB, "1-65535", required=True),
     _v("POSTGRESQL_DATABASE", "string", None, _DB, "database name", required=True),
     _v("POSTGRESQL_USERNAME", "string", None, _DB, "database user", required=True),
@@ -72,34 +74,103 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("POSTGRESQL_SCHEMA", "string", "authara", _DB, "schema holding Authara's tables"),
     _v("POSTGRESQL_TIMEZONE", "string", "UTC", [CORE], "session time zone"),
     _v("AUTHARA_DB_MAX_OPEN_CONNS", "int", "40", [CORE], "connection pool size, > 0"),
-    _v("AUTHARA_BIND", "host:port", "0.0.0.0:8080", [CORE],
-       "core's listen address (upstream fixes :8080)"),
+    _v(
+        "AUTHARA_BIND",
+        "host:port",
+        "0.0.0.0:8080",
+        [CORE],
+        "core's listen address (upstream fixes :8080)",
+    ),
     _v("PUBLIC_URL", "url", None, [CORE], "scheme://host[:port], no path", required=True),
     _v("AUTHARA_DEFAULT_RETURN_TO", "string", "/", [CORE], "must pass the return_to rule"),
-    _v("AUTHARA_JWT_ISSUER", "string", None, [CORE, GATEWAY],
-       "required by core; enables identity forwarding in the gateway", required=True,
-       optional_for=[GATEWAY]),
-    _v("AUTHARA_JWT_ACTIVE_KEY_ID", "string", None, [CORE], "kid used to sign",
-       required=True),
-    _v("AUTHARA_JWT_KEYS", "map kid:base64", None, [CORE, GATEWAY],
-       "each key >= 32 bytes; required by core", required=True, optional_for=[GATEWAY]),
+    _v(
+        "AUTHARA_JWT_ISSUER",
+        "string",
+        None,
+        [CORE, GATEWAY],
+        "required by core; enables identity forwarding in the gateway",
+        required=True,
+        optional_for=[GATEWAY],
+    ),
+    _v("AUTHARA_JWT_ACTIVE_KEY_ID", "string", None, [CORE], "kid used to sign", required=True),
+    _v(
+        "AUTHARA_JWT_KEYS",
+        "map kid:base64",
+        None,
+        [CORE, GATEWAY],
+        "each key >= 32 bytes; required by core",
+        required=True,
+        optional_for=[GATEWAY],
+    ),
     _v("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", "int", "10", [CORE], "> 0, below refresh TTL"),
     _v("AUTHARA_SESSION_TTL_DAYS", "int", "60", [CORE], "absolute session lifetime, > 0"),
     _v("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "int", "14", [CORE], "> 0, <= session TTL"),
-    _v("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "rotation", "24h", [CORE],
-       "off|always|Go duration"),
+    _v(
+        "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL",
+        "rotation",
+        "24h",
+        [CORE],
+        "off|always|Go duration",
+    ),
+    _v(
+        "AUTHARA_REFRESH_TOKEN_REUSE_GRACE",
+        "duration",
+        "10s",
+        [CORE],
+        "a replay of the just-rotated token within this window gets the same successor; 0 = strict",
+    ),
     _v("AUTHARA_PASSWORD_HASH_TIME_COST", "int", "3", [CORE], "argon2id t"),
     _v("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "int", "65536", [CORE], "argon2id m in KiB"),
     _v("AUTHARA_PASSWORD_HASH_PARALLELISM", "int", "4", [CORE], "argon2id p"),
-    _v("AUTHARA_PASSWORD_HASH_WORKERS", "int", "2", [CORE],
-       "threads hashing passwords off the event loop"),
+    _v(
+        "AUTHARA_PASSWORD_HASH_WORKERS",
+        "int",
+        "2",
+        [CORE],
+        "threads hashing passwords off the event loop",
+    ),
+    _v(
+        "AUTHARA_TRUST_PROXY_HEADERS",
+        "bool",
+        "false",
+        [CORE],
+        "take the client IP from the last X-Forwarded-For entry (set behind the gateway)",
+    ),
+    _v("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "int", "5", [CORE], "attempts per window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW", "duration", "1m", [CORE], "fixed window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT", "int", "10", [CORE], "attempts per window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_LOGIN_EMAIL_WINDOW", "duration", "1h", [CORE], "fixed window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "int", "3", [CORE], "attempts per window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_SIGNUP_IP_WINDOW", "duration", "1h", [CORE], "fixed window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT", "int", "3", [CORE], "attempts per window, > 0"),
+    _v("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW", "duration", "24h", [CORE], "fixed window, > 0"),
+    _v(
+        "AUTHARA_RATE_LIMIT_CLEANUP_EVERY",
+        "int",
+        "200",
+        [CORE],
+        "sweep expired counters every N hits",
+    ),
+    _v("AUTHARA_RATE_LIMIT_MAX_ENTRIES", "int", "50000", [CORE], "hard cap on counters in memory"),
+    _v(
+        "AUTHARA_PASSWORD_HASH_MAX_QUEUE",
+        "int",
+        "32",
+        [CORE],
+        "hashes waiting for a worker before login/signup answer 503",
+    ),
     _v("GATEWAY_BIND", "host:port", ":3000", [GATEWAY], "gateway listen address"),
     _v("AUTHARA_UPSTREAM", "host:port", None, [GATEWAY], "core address", required=True),
     _v("APP_UPSTREAM", "host:port", None, [GATEWAY], "application address", required=True),
     _v("ENABLE_COMPRESSION", "bool", "true", [GATEWAY], "gzip responses upstream left plain"),
     _v("AUTO_HTTPS", "string", "off", [GATEWAY], "accepted; TLS terminates in front"),
-    _v("GATEWAY_TRUSTED_PROXIES", "ip/cidr list", None, [GATEWAY],
-       "peers whose X-Forwarded-* the gateway extends instead of replacing; none by default"),
+    _v(
+        "GATEWAY_TRUSTED_PROXIES",
+        "ip/cidr list",
+        None,
+        [GATEWAY],
+        "peers whose X-Forwarded-* the gateway extends instead of replacing; none by default",
+    ),
 )
 
 BY_NAME: Final[Mapping[str, EnvVar]] = {var.name: var for var in ENV_VARS}
@@ -128,7 +199,13 @@ _TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS: Final = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
 }
 
 
@@ -163,7 +240,7 @@ def parse_host_port(raw: str) -> tuple[str, int]:
     host, sep, port_text = raw.strip().rpartition(":")
     if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError("must look like host:port with a port from 1 to 65535")
-    return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104
+    return host.strip("[]") or "0.0.0.0", int(port_text)
 
 
 class EnvReader:
@@ -264,7 +341,7 @@ class EnvReader:
         except ValueError as exc:
             if value:
                 self.fail(name, f"{exc}, got {value!r}")
-            return "0.0.0.0", 1  # noqa: S104
+            return "0.0.0.0", 1
 
     def finish(self) -> None:
         """Raise SettingsError naming every problem, if there were any."""
@@ -274,7 +351,7 @@ class EnvReader:
 
 def exit_on_settings_error(exc: SettingsError, program: str) -> NoReturn:
     """Print the one-line configuration error and exit with status 2."""
-    import sys  # noqa: PLC0415
+    import sys
 
     print(f"{program}: {exc.message}", file=sys.stderr)  # noqa: T201
     raise SystemExit(2)

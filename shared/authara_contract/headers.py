@@ -2,7 +2,7 @@
 
 from typing import Final
 
-CSRF_TOKEN: Final = "X-CSRF-Token"
+CSRF_TOKEN: Final = "X-CSRF-Token"  # noqa: S105  (a header name, not a secret)
 REQUEST_ID: Final = "X-Request-Id"
 
 HX_REQUEST: Final = "HX-Request"

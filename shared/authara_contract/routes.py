@@ -23,6 +23,7 @@ API_LOGOUT: Final = f"{API_PREFIX}/sessions/logout"
 API_SESSIONS_REFRESH: Final = f"{API_PREFIX}/sessions/refresh"
 API_TOKENS_REFRESH: Final = f"{API_PREFIX}/tokens/refresh"
 API_USER: Final = f"{API_PREFIX}/user"
+API_OPENAPI: Final = f"{API_PREFIX}/openapi.json"
 
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 

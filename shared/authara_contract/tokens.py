@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import jwt
+from jwt.types import Options
 
 from . import claims
 from .claims import Audience, PlatformRole
@@ -126,7 +127,7 @@ def decode_access_token(
         kid = header.get("kid")
         if not isinstance(kid, str) or kid not in keys.keys:
             raise InvalidAccessToken("unknown key id")
-        options: dict[str, Any] = {"require": list(claims.REQUIRED_CLAIMS)}
+        options: Options = {"require": list(claims.REQUIRED_CLAIMS)}
         if now is not None:  # the caller's clock decides expiry (tests, injected clocks)
             options["verify_exp"] = False
             options["verify_iat"] = False

@@ -13,8 +13,9 @@ from .clock import Clock, SystemClock
 from .errors import SchemaMismatch
 from .http import meta
 from .http.api import ApiHandlers
+from .http.bodies import BodyReader
 from .http.cookies import CookieWriter
-from .http.csrf import csrf_middleware
+from .http.csrf import CsrfGuard
 from .http.errors import ErrorRenderer
 from .http.middlewares import request_id_middleware, security_headers_middleware
 from .http.pages import AuthPages
@@ -22,8 +23,9 @@ from .http.render import Renderer
 from .keys import ACCOUNTS_KEY, DATABASE_KEY, HASHER_KEY, SESSIONS_KEY, SETTINGS_KEY
 from .services.accounts import AccountService
 from .services.passwords import PasswordHasher
+from .services.ratelimit import MemoryRateLimiter, Throttle
 from .services.sessions import SessionService
-from .settings import Settings
+from .settings import AppEnv, Settings
 from .store.db import Database
 from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
@@ -39,7 +41,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     hasher = PasswordHasher(settings.passwords)
     sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
-    accounts = AccountService(db=database, clock=clock, hasher=hasher, sessions=sessions)
+    limits = settings.rate_limits
+    limiter = MemoryRateLimiter(
+        clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
+    )
+    throttle = Throttle(limiter, login=limits.login, signup=limits.signup)
+    accounts = AccountService(
+        db=database, clock=clock, hasher=hasher, sessions=sessions, throttle=throttle
+    )
     renderer = Renderer()
     cookie_writer = CookieWriter(settings, clock)
 
@@ -49,7 +58,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             request_id_middleware,
             security_headers_middleware,
             ErrorRenderer(renderer).middleware,
-            csrf_middleware,
+            CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV).middleware,
         ],
     )
     app[SETTINGS_KEY] = settings
@@ -79,7 +88,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         renderer=renderer,
         settings=settings,
     )
-    api = ApiHandlers(sessions=sessions, cookie_writer=cookie_writer)
+    api = ApiHandlers(
+        accounts=accounts,
+        sessions=sessions,
+        cookie_writer=cookie_writer,
+        bodies=BodyReader(),
+        trust_proxy_headers=settings.trust_proxy_headers,
+    )
     app.router.add_routes(
         [
             web.get(routes.HEALTH, meta.health),
@@ -90,9 +105,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             web.post(routes.SIGNUP, pages.signup_submit),
             web.post(routes.LOGOUT, pages.logout),
             web.post(routes.LOGOUT_ALIAS, pages.logout),
-            web.get(routes.API_USER, api.user),
             web.get(routes.API_CSRF, api.csrf),
+            web.post(routes.API_LOGIN, api.login),
+            web.post(routes.API_SIGNUP_DIRECT, api.signup_direct),
             web.post(routes.API_LOGOUT, api.logout),
+            web.post(routes.API_SESSIONS_REFRESH, api.sessions_refresh),
+            web.post(routes.API_TOKENS_REFRESH, api.tokens_refresh),
+            web.get(routes.API_USER, api.user),
+            web.get(routes.API_OPENAPI, api.openapi),
         ]
     )
     static_dir = importlib.resources.files("authara_core") / "static"

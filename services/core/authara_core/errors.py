@@ -7,17 +7,22 @@ AuthError
 │   ├── EmailTaken
 │   └── PayloadTooLarge       413
 ├── Unauthorized              401 unauthorized
-│   └── InvalidCredentials
+│   ├── InvalidCredentials
+│   ├── RefreshTokenMissing
+│   └── InvalidRefreshToken
+│       └── RefreshTokenReused
 ├── Forbidden                 403 forbidden
 │   ├── CsrfFailed
 │   └── AudienceNotAllowed
 ├── NotFound                  404 not_found
+├── RateLimited               429 rate_limited
 ├── SchemaMismatch            (startup only)
 └── Overloaded                503 service_unavailable
 
 The error middleware (http/errors.py) is the one place these become HTTP responses.
 """
 
+import math
 from typing import ClassVar
 
 from authara_contract.errors import ErrorCode
@@ -83,6 +88,22 @@ class InvalidCredentials(Unauthorized):
     public_message = "Invalid email or password."
 
 
+class RefreshTokenMissing(Unauthorized):
+    """No refresh token was presented."""
+
+    public_message = "Refresh token missing"
+
+
+class InvalidRefreshToken(Unauthorized):
+    """The refresh token is unknown, expired, or its session or user can no longer refresh."""
+
+    public_message = "Invalid refresh token"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A consumed refresh token came back outside the grace window; the session is revoked."""
+
+
 class Forbidden(AuthError):
     """The caller may not do this."""
 
@@ -110,6 +131,23 @@ class NotFound(AuthError):
     code = ErrorCode.NOT_FOUND
     status = 404
     public_message = "Not found"
+
+
+class RateLimited(AuthError):
+    """Too many attempts; `resets_in` says when the client may try again."""
+
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    public_message = "Too many attempts. Please try again later."
+
+    def __init__(self, message: str | None = None, *, resets_in: float = 60.0) -> None:
+        super().__init__(message)
+        self.resets_in = resets_in
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds for the Retry-After header (at least 1)."""
+        return max(1, math.ceil(self.resets_in))
 
 
 class Overloaded(AuthError):

@@ -14,6 +14,7 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+from authara_core.services.ratelimit import Limit, ThrottleRules
 
 # OWASP password-storage floor for argon2id (19 MiB, t=2).
 MIN_HASH_MEMORY_KIB: Final = 19 * 1024
@@ -55,6 +56,7 @@ class TokenSettings:
     refresh_ttl: timedelta = timedelta(days=14)
     session_ttl: timedelta = timedelta(days=60)
     rotation: RotationPolicy = RotationPolicy()
+    reuse_grace: timedelta = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,17 @@ class PasswordSettings:
     memory_kib: int = 65536
     parallelism: int = 4
     workers: int = 2
+    max_queue: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Login and signup limits, and the in-memory limiter's housekeeping."""
+
+    login: ThrottleRules
+    signup: ThrottleRules
+    cleanup_every: int = 200
+    max_entries: int = 50000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,8 @@ class Settings:
     db_timezone: str
     tokens: TokenSettings
     passwords: PasswordSettings
+    rate_limits: RateLimitSettings
+    trust_proxy_headers: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -107,6 +122,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         db_timezone=_timezone(reader),
         tokens=_token_settings(reader),
         passwords=_password_settings(reader),
+        rate_limits=_rate_limits(reader),
+        trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
     )
     _validate_cross(reader, settings)
     reader.finish()
@@ -176,6 +193,7 @@ def _token_settings(reader: EnvReader) -> TokenSettings:
         refresh_ttl=timedelta(days=reader.integer("AUTHARA_REFRESH_TOKEN_TTL_DAYS", minimum=1)),
         session_ttl=timedelta(days=reader.integer("AUTHARA_SESSION_TTL_DAYS", minimum=1)),
         rotation=_rotation(reader),
+        reuse_grace=reader.duration("AUTHARA_REFRESH_TOKEN_REUSE_GRACE"),
     )
 
 
@@ -214,6 +232,24 @@ def _password_settings(reader: EnvReader) -> PasswordSettings:
         memory_kib=memory,
         parallelism=reader.integer("AUTHARA_PASSWORD_HASH_PARALLELISM", minimum=1, maximum=64),
         workers=reader.integer("AUTHARA_PASSWORD_HASH_WORKERS", minimum=1, maximum=64),
+        max_queue=reader.integer("AUTHARA_PASSWORD_HASH_MAX_QUEUE", minimum=1),
+    )
+
+
+def _limit(reader: EnvReader, kind: str) -> Limit:
+    limit = reader.integer(f"AUTHARA_RATE_LIMIT_{kind}_LIMIT", minimum=1)
+    window = reader.duration(f"AUTHARA_RATE_LIMIT_{kind}_WINDOW")
+    if window <= timedelta(0):
+        reader.fail(f"AUTHARA_RATE_LIMIT_{kind}_WINDOW", "must be a positive duration")
+    return Limit(limit, window)
+
+
+def _rate_limits(reader: EnvReader) -> RateLimitSettings:
+    return RateLimitSettings(
+        login=ThrottleRules(ip=_limit(reader, "LOGIN_IP"), email=_limit(reader, "LOGIN_EMAIL")),
+        signup=ThrottleRules(ip=_limit(reader, "SIGNUP_IP"), email=_limit(reader, "SIGNUP_EMAIL")),
+        cleanup_every=reader.integer("AUTHARA_RATE_LIMIT_CLEANUP_EVERY", minimum=1),
+        max_entries=reader.integer("AUTHARA_RATE_LIMIT_MAX_ENTRIES", minimum=1),
     )
 
 

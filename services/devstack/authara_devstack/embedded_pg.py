@@ -108,11 +108,16 @@ class EmbeddedPostgres:
         self._process = subprocess.Popen(
             [
                 str(_bin_dir() / "postgres"),
-                "-D", str(self.pgdata),
-                "-h", self.host,
-                "-p", str(self.port),
-                "-k", str(socket_dir),
-                "-c", f"fsync={'on' if self.durable else 'off'}",
+                "-D",
+                str(self.pgdata),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-k",
+                str(socket_dir),
+                "-c",
+                f"fsync={'on' if self.durable else 'off'}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -160,11 +165,13 @@ class EmbeddedPostgres:
         result = subprocess.run(
             [
                 str(_bin_dir() / "initdb"),
-                "-D", str(self.pgdata),
+                "-D",
+                str(self.pgdata),
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",
-                "-U", self.user,
+                "-U",
+                self.user,
             ],
             capture_output=True,
             text=True,
@@ -193,8 +200,9 @@ class EmbeddedPostgres:
             if self._process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-800:]
                 raise EmbeddedPostgresError(f"postgres exited at start: {tail}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5),
             ):
                 if self._accepts_queries():
                     return

@@ -34,15 +34,17 @@ _NOW = text("now()")
 
 
 def _id() -> Column[object]:
-    return Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    return Column(
+        "id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
 
 
-def _ts(name: str, *, nullable: bool = False) -> Column[object]:
+def _ts(name: str, *, nullable: bool = False, now_default: bool = True) -> Column[object]:
     return Column(
         name,
         TIMESTAMP(timezone=True),
         nullable=nullable,
-        server_default=None if nullable else _NOW,
+        server_default=_NOW if now_default and not nullable else None,
     )
 
 
@@ -106,7 +108,7 @@ sessions = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _fk("user_id", "users.id"),
-    _ts("expires_at"),
+    _ts("expires_at", now_default=False),
     _ts("revoked_at", nullable=True),
     Column("user_agent", String(255), nullable=False, server_default=""),
     Index(None, "user_id"),
@@ -120,8 +122,9 @@ refresh_tokens = Table(
     _ts("created_at"),
     _fk("session_id", "sessions.id"),
     Column("token_hash", String(64), nullable=False),
-    _ts("expires_at"),
+    _ts("expires_at", now_default=False),
     _ts("consumed_at", nullable=True),
+    Column("successor_hash", String(64), nullable=True),
     UniqueConstraint("token_hash"),
     Index(None, "session_id"),
     Index(None, "expires_at"),

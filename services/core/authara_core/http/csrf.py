@@ -1,9 +1,16 @@
-"""Double-submit CSRF check on every unsafe request under /auth (fail closed)."""
+"""CSRF defence on every unsafe request under /auth (fail closed).
+
+Three checks, any one failing gives 403 forbidden: Fetch Metadata (`Sec-Fetch-Site:
+cross-site`), the `Origin` header against PUBLIC_URL's origin when a browser sends one, and
+the double-submit token (cookie `authara_csrf` equal to the `X-CSRF-Token` header or the
+`csrf_token` form field).
+"""
 
 from __future__ import annotations
 
 import hmac
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,13 +23,26 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 EXEMPT_PATHS: Final = frozenset({routes.API_TOKENS_REFRESH})
 EXEMPT_PREFIXES: Final = (routes.INTERNAL_PREFIX + "/",)
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def csrf_required(method: str, path: str) -> bool:
-    """Tell whether a request must pass the CSRF check."""
+    """Tell whether a request must pass the CSRF checks."""
     if method in SAFE_METHODS or not routes.is_auth_path(path):
         return False
     return path not in EXEMPT_PATHS and not path.startswith(EXEMPT_PREFIXES)
+
+
+def _origin_key(origin: str, *, loopback_equal: bool) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(origin)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if loopback_equal and host in _LOOPBACK:
+        host = "loopback"
+    return parts.scheme, host, port
 
 
 async def submitted_token(request: web.Request) -> str:
@@ -36,12 +56,34 @@ async def submitted_token(request: web.Request) -> str:
     return request.query.get(routes.CSRF_FORM_FIELD, "")
 
 
-@web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse unsafe requests whose submitted token does not match the cookie."""
-    if csrf_required(request.method, request.path):
-        expected = request.cookies.get(cookies.CSRF.name, "")
-        given = await submitted_token(request)
-        if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
-            raise CsrfFailed
-    return await handler(request)
+class CsrfGuard:
+    """Apply the CSRF checks for one deployment's public origin."""
+
+    def __init__(self, public_url: str, *, dev: bool) -> None:
+        # In dev, localhost and 127.0.0.1 name the same machine; in prod origins must match.
+        self._dev = dev
+        self._expected = _origin_key(public_url, loopback_equal=dev)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Tell whether a request's Origin header (absent for non-browser clients) is ours."""
+        if origin is None:
+            return True
+        return _origin_key(origin, loopback_equal=self._dev) == self._expected
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Refuse unsafe cross-site requests and those whose token does not match."""
+        if csrf_required(request.method, request.path):
+            if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+                raise CsrfFailed
+            if not self.origin_allowed(request.headers.get("Origin")):
+                raise CsrfFailed
+            expected = request.cookies.get(cookies.CSRF.name, "")
+            given = await submitted_token(request)
+            if (
+                not expected
+                or not given
+                or not hmac.compare_digest(expected.encode(), given.encode())
+            ):
+                raise CsrfFailed
+        return await handler(request)

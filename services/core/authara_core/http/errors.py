@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 
 from authara_contract import routes
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
-from authara_core.errors import AuthError, Overloaded
+from authara_core.errors import AuthError, Overloaded, RateLimited
 from authara_core.keys import REQUEST_ID_KEY
 
 from .render import Renderer, is_htmx
@@ -69,7 +69,7 @@ class ErrorRenderer:
         response = self._respond(
             request, exc.status, exc.code, exc.message, html_message=html_message
         )
-        if isinstance(exc, Overloaded):
+        if isinstance(exc, Overloaded | RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 

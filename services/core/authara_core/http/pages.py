@@ -10,11 +10,19 @@ from multidict import MultiDictProxy
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import resolve_return_to, with_return_to
-from authara_core.errors import AudienceNotAllowed, InvalidCredentials, InvalidRequest, Unauthorized
+from authara_core.errors import (
+    AudienceNotAllowed,
+    AuthError,
+    InvalidCredentials,
+    InvalidRequest,
+    RateLimited,
+    Unauthorized,
+)
 from authara_core.services.accounts import AccountService
 from authara_core.services.sessions import IssuedSession, SessionService
 from authara_core.settings import Settings
 
+from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, end_session
 from .render import Renderer, redirect
 
@@ -49,6 +57,7 @@ class AuthPages:
         self._cookies = cookie_writer
         self._renderer = renderer
         self._default_return_to = settings.default_return_to
+        self._trust_proxy_headers = settings.trust_proxy_headers
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         """Show the login form, or send a signed-in user on to return_to."""
@@ -77,16 +86,10 @@ class AuthPages:
                 password=password,
                 audience=audience_for(return_to),
                 user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             )
-        except (InvalidCredentials, AudienceNotAllowed) as exc:
-            return self._form(
-                request,
-                "login.html",
-                status=FORM_ERROR_STATUS,
-                return_to=return_to,
-                email=email,
-                error=exc.message,
-            )
+        except (InvalidCredentials, AudienceNotAllowed, RateLimited) as exc:
+            return self._form_error(request, "login.html", exc, return_to=return_to, email=email)
         return self._signed_in(request, issued, return_to)
 
     async def signup_page(self, request: web.Request) -> web.StreamResponse:
@@ -116,16 +119,10 @@ class AuthPages:
                 password=password,
                 audience=Audience.APP,
                 user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             )
-        except (InvalidRequest, AudienceNotAllowed) as exc:
-            return self._form(
-                request,
-                "signup.html",
-                status=FORM_ERROR_STATUS,
-                return_to=return_to,
-                email=email,
-                error=exc.message,
-            )
+        except (InvalidRequest, AudienceNotAllowed, RateLimited) as exc:
+            return self._form_error(request, "signup.html", exc, return_to=return_to, email=email)
         return self._signed_in(request, issued, return_to)
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -152,6 +149,17 @@ class AuthPages:
         response = redirect(request, return_to)
         self._cookies.set_session(response, issued)
         self._cookies.renew_csrf(response)
+        return response
+
+    def _form_error(
+        self, request: web.Request, template: str, exc: AuthError, *, return_to: str, email: str
+    ) -> web.Response:
+        status = exc.status if isinstance(exc, RateLimited) else FORM_ERROR_STATUS
+        response = self._form(
+            request, template, status=status, return_to=return_to, email=email, error=exc.message
+        )
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
     def _form(

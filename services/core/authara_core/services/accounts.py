@@ -14,6 +14,7 @@ from authara_core.store.db import Connection, Database
 from authara_core.store.users import UserRow
 
 from .passwords import PasswordHasher
+from .ratelimit import Throttle
 from .sessions import IssuedSession, SessionService
 from .validation import derive_username, normalize_email, validate_email, validate_password
 
@@ -30,16 +31,25 @@ class AccountService:
         clock: Clock,
         hasher: PasswordHasher,
         sessions: SessionService,
+        throttle: Throttle,
     ) -> None:
         self._db = db
         self._clock = clock
         self._hasher = hasher
         self._sessions = sessions
+        self._throttle = throttle
 
     async def signup(
-        self, *, email: str, password: str, audience: Audience, user_agent: str
+        self,
+        *,
+        email: str,
+        password: str,
+        audience: Audience,
+        user_agent: str,
+        client_ip: str | None,
     ) -> IssuedSession:
         """Create a password account and sign it in; nothing is written if any step fails."""
+        await self._throttle.check("signup", ip=client_ip, email=email)
         address = validate_email(email)
         validate_password(password)
         password_hash = await self._hasher.hash(password)
@@ -53,9 +63,16 @@ class AccountService:
             )
 
     async def login(
-        self, *, email: str, password: str, audience: Audience, user_agent: str
+        self,
+        *,
+        email: str,
+        password: str,
+        audience: Audience,
+        user_agent: str,
+        client_ip: str | None,
     ) -> IssuedSession:
         """Check email and password and start a session; failures never say which was wrong."""
+        await self._throttle.check("login", ip=client_ip, email=email)
         address = normalize_email(email)
         async with self._db.connection() as conn:
             found = await user_store.get_password_login(conn, address)

@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final, TypeVar
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,13 +15,12 @@ from authara_core.errors import Overloaded
 from authara_core.settings import PasswordSettings
 
 _T = TypeVar("_T")
-QUEUE_PER_WORKER: Final = 16
 
 
 class PasswordHasher:
     """Hash and verify passwords; past the queue bound, refuse with Overloaded (503)."""
 
-    def __init__(self, settings: PasswordSettings, *, max_pending: int | None = None) -> None:
+    def __init__(self, settings: PasswordSettings) -> None:
         self._argon2 = argon2.PasswordHasher(
             time_cost=settings.time_cost,
             memory_cost=settings.memory_kib,
@@ -33,7 +32,8 @@ class PasswordHasher:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.workers, thread_name_prefix="argon2"
         )
-        self._max_pending = max_pending or settings.workers * QUEUE_PER_WORKER
+        # Work in flight = running on a worker + waiting; each costs memory_kib while it runs.
+        self._max_pending = settings.workers + settings.max_queue
         self._pending = 0
         self._dummy_hash: str | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
@@ -15,14 +15,21 @@ from authara_contract.tokens import (
     encode_access_token,
 )
 from authara_core.clock import Clock
-from authara_core.errors import AudienceNotAllowed, Unauthorized
+from authara_core.errors import (
+    AudienceNotAllowed,
+    InvalidRefreshToken,
+    RefreshTokenMissing,
+    RefreshTokenReused,
+    Unauthorized,
+)
 from authara_core.settings import TokenSettings
 from authara_core.store import sessions as session_store
 from authara_core.store import users as user_store
 from authara_core.store.db import Connection, Database
+from authara_core.store.sessions import RefreshRow
 from authara_core.store.users import UserRow
 
-from .tokens import hash_refresh_token, new_refresh_token
+from .tokens import hash_refresh_token, new_refresh_token, recover_successor, successor_token
 
 USER_AGENT_MAX: Final = 255
 
@@ -60,7 +67,7 @@ class SessionService:
         """Create session, refresh token and access token inside the caller's transaction."""
         if user.disabled_at is not None:
             raise AudienceNotAllowed("This account is disabled.")
-        roles = tuple(ROLE_PREFIX + name for name in await user_store.get_role_names(conn, user.id))
+        roles = await self._roles(conn, user.id)
         if audience is Audience.ADMIN and not roles:
             raise AudienceNotAllowed
         now = self._clock.now()
@@ -87,6 +94,91 @@ class SessionService:
             access_token=self._access_token(user.id, session_id, audience, roles, now),
             refresh_token=refresh_token,
         )
+
+    async def refresh(self, refresh_token: str | None, *, audience: Audience) -> IssuedSession:
+        """Exchange a refresh token for a new access token, rotating it when due.
+
+        A replay of the token just rotated away, within the reuse grace, gets the very same
+        successor (concurrent tabs and gateway replicas must not log the user out). Any
+        other replay of a consumed token is theft: the session is revoked, the revocation
+        committed, and only then is the caller refused.
+        """
+        if not refresh_token:
+            raise RefreshTokenMissing
+        now = self._clock.now()
+        issued: IssuedSession | None = None
+        async with self._db.transaction() as conn:
+            row = await session_store.lock_refresh_token(conn, hash_refresh_token(refresh_token))
+            if row is None or not row.is_usable(now):
+                raise InvalidRefreshToken
+            next_token: str | None
+            if row.consumed_at is None:
+                next_token = await self._rotate_if_due(conn, row, refresh_token, now)
+            else:
+                next_token = await self._grace_successor(conn, row, refresh_token, now)
+            if next_token is None:
+                await session_store.revoke_session(conn, row.session_id, now)
+            else:
+                issued = await self._reissue(conn, row, next_token, audience, now)
+        if issued is None:  # the revocation above is committed by now
+            raise RefreshTokenReused
+        return issued
+
+    async def cleanup(self) -> int:
+        """Delete sessions (and their tokens) past their absolute lifetime."""
+        async with self._db.transaction() as conn:
+            return await session_store.delete_expired_sessions(conn, self._clock.now())
+
+    async def _rotate_if_due(
+        self, conn: Connection, row: RefreshRow, token: str, now: datetime
+    ) -> str:
+        if not self._settings.rotation.is_due(now - row.created_at):
+            return token
+        successor = successor_token(token, self._settings.keys.active_key)
+        successor_hash = hash_refresh_token(successor)
+        if not await session_store.consume_refresh_token(
+            conn, token_id=row.id, successor_hash=successor_hash, now=now
+        ):  # impossible while we hold the row lock; refuse rather than branch the family
+            raise InvalidRefreshToken
+        await session_store.insert_refresh_token(
+            conn,
+            session_id=row.session_id,
+            token_hash=successor_hash,
+            expires_at=min(now + self._settings.refresh_ttl, row.session_expires_at),
+            now=now,
+        )
+        return successor
+
+    async def _grace_successor(
+        self, conn: Connection, row: RefreshRow, token: str, now: datetime
+    ) -> str | None:
+        assert row.consumed_at is not None  # noqa: S101
+        grace = self._settings.reuse_grace
+        if row.successor_hash is None or grace <= timedelta(0) or now - row.consumed_at >= grace:
+            return None
+        if not await session_store.is_current_token(conn, row.successor_hash):
+            return None  # an older token: the family has moved on since
+        return recover_successor(token, row.successor_hash, self._settings.keys.keys.values())
+
+    async def _reissue(
+        self, conn: Connection, row: RefreshRow, token: str, audience: Audience, now: datetime
+    ) -> IssuedSession:
+        user = await user_store.get_user(conn, row.user_id)
+        if user is None:
+            raise InvalidRefreshToken
+        roles = await self._roles(conn, user.id)
+        if audience is Audience.ADMIN and not roles:
+            raise InvalidRefreshToken
+        return IssuedSession(
+            user=user,
+            roles=roles,
+            session_id=row.session_id,
+            access_token=self._access_token(user.id, row.session_id, audience, roles, now),
+            refresh_token=token,
+        )
+
+    async def _roles(self, conn: Connection, user_id: uuid.UUID) -> tuple[str, ...]:
+        return tuple(ROLE_PREFIX + name for name in await user_store.get_role_names(conn, user_id))
 
     def identify(
         self, access_token: str | None, *, audiences: tuple[Audience, ...]

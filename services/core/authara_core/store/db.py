@@ -38,7 +38,7 @@ class Database:
             min_size=min(2, self._pool_size),
             max_size=self._pool_size,
             server_settings={
-                "search_path": self._settings.schema,
+                "search_path": '"' + self._settings.schema.replace('"', '""') + '"',
                 "timezone": self._timezone,
                 "application_name": "authara-core",
             },

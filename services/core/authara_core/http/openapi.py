@@ -1,0 +1,269 @@
+"""The OpenAPI 3.1 document of /auth/api/v1: served as JSON and used to validate bodies.
+
+Request bodies are checked against the schemas below (JSON Schema 2020-12, which OpenAPI 3.1
+uses as is), so the document cannot drift from what the server accepts. `x-authara-csrf`
+marks operations that need the double-submit token; a contract test compares it with the
+CSRF middleware and the document's operations with the registered routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from authara_contract import VERSION, routes
+
+JSONObject = dict[str, Any]
+
+_STRING: Final = {"type": "string"}
+_ERROR_REF: Final = {"$ref": "#/components/schemas/Error"}
+
+SCHEMAS: Final[JSONObject] = {
+    "Error": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code", "message"],
+                "properties": {"code": _STRING, "message": _STRING},
+            }
+        },
+    },
+    "LoginRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["email", "password"],
+        "properties": {"email": _STRING, "password": _STRING},
+    },
+    "SignupRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["email", "password"],
+        "properties": {"email": _STRING, "password": _STRING, "invitation_code": _STRING},
+    },
+    "TokenRefreshRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["refresh_token"],
+        "properties": {
+            "refresh_token": _STRING,
+            "audience": {"type": "string", "enum": ["app", "admin"]},
+        },
+    },
+    "AuthUser": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "email", "username", "disabled", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "email": _STRING,
+            "username": _STRING,
+            "disabled": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CurrentUser": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "email", "username", "disabled", "created_at", "roles"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "email": _STRING,
+            "username": _STRING,
+            "disabled": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "roles": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "enum": ["authara:admin", "authara:auditor", "authara:monitor"],
+                },
+            },
+        },
+    },
+    "Tokens": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["access_token", "refresh_token"],
+        "properties": {"access_token": _STRING, "refresh_token": _STRING},
+    },
+    "AuthSession": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user", "access_token", "refresh_token"],
+        "properties": {
+            "user": {"$ref": "#/components/schemas/AuthUser"},
+            "access_token": _STRING,
+            "refresh_token": _STRING,
+        },
+    },
+    "CsrfToken": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["csrf_token"],
+        "properties": {"csrf_token": _STRING},
+    },
+}
+
+
+def _audience(values: list[str]) -> JSONObject:
+    return {
+        "name": "audience",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": values, "default": "app"},
+    }
+
+
+def _json(ref: str) -> JSONObject:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _op(
+    summary: str,
+    *,
+    csrf: bool,
+    access: str,
+    ok: tuple[int, str | None],
+    errors: dict[int, list[str]],
+    body: str | None = None,
+    params: list[JSONObject] | None = None,
+) -> JSONObject:
+    status, schema = ok
+    responses: JSONObject = {
+        str(status): {"description": summary} | ({"content": _json(schema)} if schema else {})
+    }
+    for code, names in errors.items():
+        responses[str(code)] = {
+            "description": ", ".join(names),
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+    operation: JSONObject = {
+        "summary": summary,
+        "x-authara-csrf": "required" if csrf else "none",
+        "x-authara-access": access,
+        "x-authara-error-codes": {str(code): names for code, names in errors.items()},
+        "responses": responses,
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+_INTERNAL: Final = {500: ["internal_error"]}
+_BAD: Final = {400: ["invalid_request"], 413: ["invalid_request"]}
+
+
+def openapi_document() -> JSONObject:
+    """Return the OpenAPI document for the JSON API (paths relative to /auth/api/v1)."""
+    app_audience = [_audience(["app"])]
+    any_audience = [_audience(["app", "admin"])]
+    paths: JSONObject = {
+        "/csrf": {
+            "get": _op(
+                "Get the CSRF token",
+                csrf=False,
+                access="public",
+                ok=(200, "CsrfToken"),
+                errors=_INTERNAL,
+            )
+        },
+        "/login": {
+            "post": _op(
+                "Log in with email and password",
+                csrf=True,
+                access="public",
+                ok=(200, "AuthSession"),
+                body="LoginRequest",
+                params=any_audience,
+                errors={
+                    **_BAD,
+                    401: ["unauthorized"],
+                    403: ["forbidden"],
+                    429: ["rate_limited"],
+                    503: ["service_unavailable"],
+                    **_INTERNAL,
+                },
+            )
+        },
+        "/signup/direct": {
+            "post": _op(
+                "Create an account and sign in",
+                csrf=True,
+                access="public",
+                ok=(201, "AuthSession"),
+                body="SignupRequest",
+                params=app_audience,
+                errors={
+                    **_BAD,
+                    403: ["forbidden"],
+                    429: ["rate_limited"],
+                    503: ["service_unavailable"],
+                    **_INTERNAL,
+                },
+            )
+        },
+        "/sessions/logout": {
+            "post": _op(
+                "Revoke the session and clear cookies",
+                csrf=True,
+                access="public",
+                ok=(204, None),
+                errors={403: ["forbidden"], **_INTERNAL},
+            )
+        },
+        "/sessions/refresh": {
+            "post": _op(
+                "Refresh the session cookies",
+                csrf=True,
+                access="refresh_cookie",
+                ok=(200, None),
+                params=any_audience,
+                errors={
+                    400: ["invalid_request"],
+                    401: ["unauthorized"],
+                    403: ["forbidden"],
+                    **_INTERNAL,
+                },
+            )
+        },
+        "/tokens/refresh": {
+            "post": _op(
+                "Exchange a refresh token for tokens",
+                csrf=False,
+                access="public",
+                ok=(200, "Tokens"),
+                body="TokenRefreshRequest",
+                errors={**_BAD, 401: ["unauthorized"], **_INTERNAL},
+            )
+        },
+        "/user": {
+            "get": _op(
+                "The signed-in user",
+                csrf=False,
+                access="user",
+                ok=(200, "CurrentUser"),
+                errors={401: ["unauthorized"], **_INTERNAL},
+            )
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "x-authara-csrf": "none",
+                "x-authara-access": "public",
+                "x-authara-error-codes": {},
+                "responses": {"200": {"description": "OpenAPI document"}},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Authara API", "version": VERSION},
+        "servers": [{"url": routes.API_PREFIX}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }

@@ -1,0 +1,74 @@
+"""The environment `authara dev` gives its services: dev defaults, overridden by the caller's.
+
+Every service receives the same mapping. A variable already set in the environment wins over
+the dev default, so `PUBLIC_URL=... authara dev` or any AUTHARA_* setting reaches every
+service unchanged; the upstream addresses follow overridden bind addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from authara_contract.env import parse_host_port
+
+from .dev_secrets import DevSecrets
+
+LOOPBACK: Final = "127.0.0.1"
+JWT_ISSUER: Final = "authara"
+_WILDCARDS: Final = {"0.0.0.0": LOOPBACK, "::": "::1"}
+
+
+@dataclass(frozen=True, slots=True)
+class DevPorts:
+    """Loopback ports of the gateway (public), core and the demo app."""
+
+    gateway: int
+    core: int
+    demo: int
+
+
+def reachable_address(bind: str) -> str:
+    """Turn a listen address such as `0.0.0.0:8080` or `:3000` into one a client can dial."""
+    host, port = parse_host_port(bind)
+    host = _WILDCARDS.get(host, host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def gateway_url(env: Mapping[str, str]) -> str:
+    """Return the base URL the gateway answers on with this environment."""
+    return f"http://{reachable_address(env['GATEWAY_BIND'])}"
+
+
+def build_env(
+    environ: Mapping[str, str],
+    *,
+    ports: DevPorts,
+    secrets: DevSecrets,
+    database: Mapping[str, str],
+) -> dict[str, str]:
+    """Merge dev defaults under `environ`; raise ValueError for an unusable bind address."""
+    binds = {
+        "GATEWAY_BIND": f"{LOOPBACK}:{ports.gateway}",
+        "AUTHARA_BIND": f"{LOOPBACK}:{ports.core}",
+        "DEMO_BIND": f"{LOOPBACK}:{ports.demo}",
+    }
+    effective = {name: environ.get(name, default) for name, default in binds.items()}
+    core = reachable_address(effective["AUTHARA_BIND"])
+    defaults = {
+        **binds,
+        **database,
+        "APP_ENV": "dev",
+        "PUBLIC_URL": f"http://{reachable_address(effective['GATEWAY_BIND'])}",
+        "AUTHARA_JWT_ISSUER": JWT_ISSUER,
+        "AUTHARA_JWT_ACTIVE_KEY_ID": secrets.kid,
+        "AUTHARA_JWT_KEYS": secrets.jwt_keys,
+        "AUTHARA_UPSTREAM": core,
+        "APP_UPSTREAM": reachable_address(effective["DEMO_BIND"]),
+        "AUTHARA_BASE_URL": f"http://{core}",
+        # Core only ever sees the gateway as its peer; the gateway records the real client.
+        "AUTHARA_TRUST_PROXY_HEADERS": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return {**defaults, **environ}

@@ -1,0 +1,5 @@
+"""Allow `python -m authara_gateway`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""Gateway settings: environment → frozen dataclasses, validated once before the app exists."""
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from yarl import URL
+
+from authara_contract.env import EnvReader, Service, parse_host_port
+from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_APP_ENVS: Final = ("dev", "prod")
+_LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+# Caddy's documented `auto_https` values plus the `on` that upstream's README suggests.
+_AUTO_HTTPS: Final = ("off", "on", "disable_redirects", "disable_certs", "ignore_loaded_certs")
+_WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::"})
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One upstream server the gateway forwards to (plain HTTP)."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> URL:
+        """Return `http://host:port` (IPv6 literals bracketed)."""
+        return URL.build(scheme="http", host=self.host, port=self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySettings:
+    """What the gateway needs to verify `authara_access` and forward identity to the app."""
+
+    keys: KeySet
+    issuer: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutSettings:
+    """Upstream timeouts in seconds; there is deliberately no total timeout (streams, SSE)."""
+
+    connect: float = 5.0
+    read: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Everything the gateway process is configured with."""
+
+    bind_host: str
+    bind_port: int
+    auth_upstream: Upstream
+    app_upstream: Upstream
+    enable_compression: bool = True
+    auto_https: str = "off"
+    log_level: str = "debug"
+    app_env: str = "dev"
+    identity: IdentitySettings | None = None
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+
+
+def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
+    """Read and validate the gateway's environment; raise SettingsError naming every problem."""
+    reader = EnvReader(environ, Service.GATEWAY)
+    bind_host, bind_port = reader.host_port("GATEWAY_BIND")
+    app_env = reader.choice("APP_ENV", _APP_ENVS)
+    log_level = reader.optional("LOG_LEVEL")
+    settings = GatewaySettings(
+        bind_host=bind_host,
+        bind_port=bind_port,
+        auth_upstream=_upstream(reader, "AUTHARA_UPSTREAM"),
+        app_upstream=_upstream(reader, "APP_UPSTREAM"),
+        enable_compression=reader.boolean("ENABLE_COMPRESSION"),
+        auto_https=reader.choice("AUTO_HTTPS", _AUTO_HTTPS),
+        log_level=_log_level(reader, log_level, app_env),
+        app_env=app_env,
+        identity=_identity(reader),
+        trusted_proxies=_trusted_proxies(reader),
+    )
+    reader.finish()
+    return settings
+
+
+def load_bind(environ: Mapping[str, str]) -> tuple[str, int]:
+    """Read only GATEWAY_BIND (the health check must not need the upstream settings)."""
+    reader = EnvReader(environ, Service.GATEWAY)
+    address = reader.host_port("GATEWAY_BIND")
+    reader.finish()
+    return address
+
+
+def local_host(bind_host: str) -> str:
+    """Return the address a health check on this machine should connect to."""
+    return "127.0.0.1" if bind_host in _WILDCARD_HOSTS else bind_host
+
+
+def startup_warnings(settings: GatewaySettings) -> list[str]:
+    """List configuration choices an operator should hear about at start-up."""
+    warnings = []
+    if settings.auto_https != "off":
+        warnings.append(
+            f"AUTO_HTTPS={settings.auto_https} is accepted but ignored: this gateway speaks "
+            "plain HTTP, terminate TLS in front of it"
+        )
+    return warnings
+
+
+def _upstream(reader: EnvReader, name: str) -> Upstream:
+    value = reader.string(name)
+    if not value:
+        return Upstream("invalid", 1)
+    address = value.removeprefix("http://")
+    if "://" in address or "/" in address:
+        reader.fail(name, f"must be host:port or http://host:port, got {value!r}")
+        return Upstream("invalid", 1)
+    try:
+        host, port = parse_host_port(address)
+    except ValueError as exc:
+        reader.fail(name, f"{exc}, got {value!r}")
+        return Upstream("invalid", 1)
+    if address.startswith(":"):
+        reader.fail(name, f"must name a host, got {value!r}")
+    return Upstream(host, port)
+
+
+def _log_level(reader: EnvReader, raw: str | None, app_env: str) -> str:
+    if raw is None:
+        return "info" if app_env == "prod" else "debug"
+    level = raw.lower()
+    if level not in _LOG_LEVELS:
+        reader.fail("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+        return "info"
+    return level
+
+
+def _identity(reader: EnvReader) -> IdentitySettings | None:
+    raw_keys = reader.optional("AUTHARA_JWT_KEYS")
+    issuer = reader.optional("AUTHARA_JWT_ISSUER")
+    if raw_keys is None and issuer is None:
+        return None
+    if raw_keys is None or issuer is None:
+        missing = "AUTHARA_JWT_KEYS" if raw_keys is None else "AUTHARA_JWT_ISSUER"
+        other = "AUTHARA_JWT_ISSUER" if raw_keys is None else "AUTHARA_JWT_KEYS"
+        reader.fail(missing, f"must be set together with {other} (identity forwarding)")
+        return None
+    try:
+        keys = parse_jwt_keys(raw_keys)
+    except KeyConfigError as exc:
+        reader.fail("AUTHARA_JWT_KEYS", str(exc))
+        return None
+    # The gateway only verifies, so which kid counts as "active" does not matter.
+    return IdentitySettings(keys=KeySet(keys=keys, active_kid=next(iter(keys))), issuer=issuer)
+
+
+def _trusted_proxies(reader: EnvReader) -> tuple[IPNetwork, ...]:
+    raw = reader.optional("GATEWAY_TRUSTED_PROXIES")
+    if raw is None:
+        return ()
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            reader.fail("GATEWAY_TRUSTED_PROXIES", f"must list IPs or CIDRs, got {item!r}")
+    return tuple(networks)

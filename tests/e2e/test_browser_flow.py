@@ -1,0 +1,84 @@
+"""A browser signs up, logs out and logs in again through the gateway of `authara dev`."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .devstack_process import DevStackProcess
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+
+
+def _fresh_email() -> str:
+    return f"e2e-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def _assert_on_login_page(page: Page, return_to: str) -> None:
+    url = urlsplit(page.url)
+    assert url.path == "/auth/login", page.url
+    assert parse_qs(url.query).get("return_to") == [return_to], page.url
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+
+def _submit_credentials(page: Page, email: str, password: str, button: str) -> None:
+    page.locator('input[name="email"]').fill(email)
+    page.locator('input[name="password"]').fill(password)
+    page.get_by_role("button", name=button).click()
+
+
+def test_sign_up_log_out_and_log_in_again(
+    page: Page, dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
+    email = _fresh_email()
+
+    page.goto("/private")
+    _assert_on_login_page(page, "/private")
+
+    page.get_by_role("link", name="Create an account").click()
+    page.wait_for_url("**/auth/signup**")
+    _submit_credentials(page, email, PASSWORD, "Create account")
+
+    page.wait_for_url(f"{dev_stack.base_url}/private")
+    expect(page.get_by_test_id("email")).to_have_text(email)
+    screenshot = tmp_path / "private.png"
+    page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.stat().st_size > 0
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(lambda url: urlsplit(url).path != "/private")
+    page.goto("/private")
+    _assert_on_login_page(page, "/private")
+
+    _submit_credentials(page, email, PASSWORD, "Log in")
+    page.wait_for_url(f"{dev_stack.base_url}/private")
+    expect(page.get_by_test_id("email")).to_have_text(email)
+
+
+def test_home_page_names_the_signed_in_user(page: Page, dev_stack: DevStackProcess) -> None:
+    email = _fresh_email()
+    page.goto("/auth/signup?return_to=/")
+    _submit_credentials(page, email, PASSWORD, "Create account")
+
+    page.wait_for_url(f"{dev_stack.base_url}/")
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def test_a_too_short_password_shows_the_form_again(page: Page) -> None:
+    email = _fresh_email()
+    page.goto("/auth/signup?return_to=/private")
+
+    with page.expect_response(lambda response: response.request.method == "POST") as answer:
+        _submit_credentials(page, email, "short", "Create account")
+
+    assert answer.value.status == 422
+    assert urlsplit(page.url).path == "/auth/signup"
+    expect(page.get_by_role("alert")).not_to_be_empty()
+    expect(page.locator('input[name="email"]')).to_have_value(email)
+    expect(page.get_by_role("button", name="Create account")).to_be_visible()

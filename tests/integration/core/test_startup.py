@@ -1,0 +1,113 @@
+"""`authara-core` as a real process: schema gate, health check, clean shutdown."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from authara_contract.database import DatabaseSettings
+from authara_devstack.embedded_pg import free_port
+from authara_migrations import runner
+from tests.coresupport import core_env
+from tests.dbutil import fresh_database
+
+BIN = Path(sys.executable).parent
+
+
+def _run_core(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "authara-core")],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line]
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_refuses_an_unmigrated_database(pg_server_url: str) -> None:
+    with fresh_database(pg_server_url) as database:
+        result = _run_core(core_env(database))
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert "revision none" in line
+    assert "authara-migrate up" in line
+
+
+def test_refuses_a_newer_schema(pg_server_url: str) -> None:
+    with fresh_database(pg_server_url) as database:
+        runner.upgrade(database)
+        with psycopg.connect(database.url(), autocommit=True) as conn:
+            conn.execute("UPDATE authara.alembic_version SET version_num = '9999'")
+        result = _run_core(core_env(database))
+    assert result.returncode == 1
+    assert "revision 9999" in _one_line(result.stderr)
+
+
+def test_unreachable_database_is_one_line() -> None:
+    unreachable = DatabaseSettings(host="127.0.0.1", port=1, database="x", username="postgres")
+    result = _run_core(core_env(unreachable))
+    assert result.returncode == 1
+    assert "cannot start" in _one_line(result.stderr)
+
+
+def test_serves_answers_healthcheck_and_stops_on_sigterm(db_settings: DatabaseSettings) -> None:
+    bind = f"127.0.0.1:{free_port()}"
+    env = {"PATH": "/usr/bin:/bin", **core_env(db_settings, AUTHARA_BIND=bind)}
+    process = subprocess.Popen(
+        [str(BIN / "authara-core")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        healthy = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            check = subprocess.run(
+                [str(BIN / "authara-core"), "healthcheck"],
+                env=env,
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+            if check.returncode == 0:
+                healthy = True
+                break
+            time.sleep(0.2)
+        assert healthy, process.stderr.read() if process.poll() is not None else "no answer"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_healthcheck_fails_when_nothing_listens() -> None:
+    env = {"PATH": "/usr/bin:/bin", "AUTHARA_BIND": f"127.0.0.1:{free_port()}"}
+    result = subprocess.run(
+        [str(BIN / "authara-core"), "healthcheck"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "unreachable" in result.stderr

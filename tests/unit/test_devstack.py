@@ -1,0 +1,114 @@
+"""`authara dev` building blocks: the service environment, dev secrets, demo settings."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+from yarl import URL
+
+from authara_contract.tokens import parse_jwt_keys
+from authara_devstack.demo import load_settings
+from authara_devstack.dev_env import DevPorts, build_env, gateway_url, reachable_address
+from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
+
+PORTS = DevPorts(gateway=3000, core=41001, demo=41002)
+
+
+def _env(environ: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    secrets = load_or_create_secrets(tmp_path)
+    return build_env(environ, ports=PORTS, secrets=secrets, database={"POSTGRESQL_PORT": "5999"})
+
+
+def test_dev_defaults_wire_the_services_together(tmp_path: Path) -> None:
+    env = _env({}, tmp_path)
+
+    assert env["GATEWAY_BIND"] == "127.0.0.1:3000"
+    assert env["PUBLIC_URL"] == "http://127.0.0.1:3000"
+    assert env["AUTHARA_BIND"] == "127.0.0.1:41001"
+    assert env["AUTHARA_UPSTREAM"] == "127.0.0.1:41001"
+    assert env["AUTHARA_BASE_URL"] == "http://127.0.0.1:41001"
+    assert env["DEMO_BIND"] == env["APP_UPSTREAM"] == "127.0.0.1:41002"
+    assert env["APP_ENV"] == "dev"
+    assert env["POSTGRESQL_PORT"] == "5999"
+    keys = parse_jwt_keys(env["AUTHARA_JWT_KEYS"])
+    assert list(keys) == [env["AUTHARA_JWT_ACTIVE_KEY_ID"]]
+
+
+def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
+    env = _env(
+        {
+            "PUBLIC_URL": "https://auth.example.test",
+            "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL": "always",
+            "POSTGRESQL_PORT": "6543",
+            "AUTHARA_BIND": "0.0.0.0:9090",
+        },
+        tmp_path,
+    )
+
+    assert env["PUBLIC_URL"] == "https://auth.example.test"
+    assert env["AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL"] == "always"
+    assert env["POSTGRESQL_PORT"] == "6543"
+    # The upstreams follow an overridden bind address.
+    assert env["AUTHARA_UPSTREAM"] == "127.0.0.1:9090"
+    assert env["AUTHARA_BASE_URL"] == "http://127.0.0.1:9090"
+
+
+def test_an_overridden_gateway_bind_moves_the_announced_url(tmp_path: Path) -> None:
+    env = _env({"GATEWAY_BIND": ":8443"}, tmp_path)
+
+    assert gateway_url(env) == "http://127.0.0.1:8443"
+    assert env["PUBLIC_URL"] == "http://127.0.0.1:8443"
+
+
+@pytest.mark.parametrize(
+    ("bind", "dial"),
+    [
+        ("0.0.0.0:8080", "127.0.0.1:8080"),
+        (":3000", "127.0.0.1:3000"),
+        ("[::]:3000", "[::1]:3000"),
+        ("10.1.2.3:80", "10.1.2.3:80"),
+    ],
+)
+def test_reachable_address_dials_loopback_for_wildcards(bind: str, dial: str) -> None:
+    assert reachable_address(bind) == dial
+
+
+def test_an_unusable_bind_address_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        _env({"DEMO_BIND": "nowhere"}, tmp_path)
+
+
+def test_secrets_are_created_private_and_reused(tmp_path: Path) -> None:
+    first = load_or_create_secrets(tmp_path)
+    second = load_or_create_secrets(tmp_path)
+
+    assert first == second
+    assert len(base64.b64decode(first.key_b64)) == 32
+    mode = stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_a_damaged_secrets_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "secrets.json").write_text('{"jwt_kid": "k", "jwt_key": "c2hvcnQ="}')
+
+    with pytest.raises(DevSecretsError, match=r"secrets\.json"):
+        load_or_create_secrets(tmp_path)
+
+
+def test_demo_settings_have_loopback_defaults() -> None:
+    settings = load_settings({})
+
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.authara_base_url == URL("http://127.0.0.1:8080/")
+
+
+@pytest.mark.parametrize(
+    ("environ", "name"),
+    [({"DEMO_BIND": "8000"}, "DEMO_BIND"), ({"AUTHARA_BASE_URL": "ftp://x"}, "AUTHARA_BASE_URL")],
+)
+def test_demo_settings_name_the_bad_variable(environ: dict[str, str], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        load_settings(environ)
