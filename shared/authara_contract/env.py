@@ -130,6 +130,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "threads hashing passwords off the event loop",
     ),
     _v(
+        "AUTHARA_SHUTDOWN_TIMEOUT",
+        "duration",
+        "10s",
+        [CORE],
+        "on SIGTERM, how long in-flight requests may take to finish",
+    ),
+    _v(
         "AUTHARA_TRUST_PROXY_HEADERS",
         "bool",
         "false",

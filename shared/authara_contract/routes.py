@@ -8,6 +8,7 @@ INTERNAL_PREFIX: Final = "/auth/internal/v1"
 STATIC_PREFIX: Final = "/auth/static"
 
 HEALTH: Final = "/auth/health"
+READY: Final = "/auth/ready"
 VERSION: Final = "/auth/version"
 
 LOGIN: Final = "/auth/login"

@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_routes(
         [
             web.get(routes.HEALTH, meta.health),
+            web.get(routes.READY, meta.Readiness(database, settings.database.schema).ready),
             web.get(routes.VERSION, meta.version),
             web.get(routes.LOGIN, pages.login_page),
             web.post(routes.LOGIN, pages.login_submit),

@@ -20,7 +20,6 @@ from .errors import SchemaMismatch
 from .settings import load_settings
 
 PROGRAM = "authara-core"
-SHUTDOWN_TIMEOUT_S = 10.0
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -57,7 +56,7 @@ def serve(environ: Mapping[str, str]) -> int:
             create_app(settings),
             host=settings.bind_host,
             port=settings.bind_port,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            shutdown_timeout=settings.shutdown_timeout.total_seconds(),
             print=lambda _msg: logging.getLogger(PROGRAM).info(
                 "listening on %s:%s", settings.bind_host, settings.bind_port
             ),

@@ -97,6 +97,7 @@ class Settings:
     passwords: PasswordSettings
     rate_limits: RateLimitSettings
     trust_proxy_headers: bool = False
+    shutdown_timeout: timedelta = timedelta(seconds=10)
 
     @property
     def secure_cookies(self) -> bool:
@@ -124,6 +125,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         passwords=_password_settings(reader),
         rate_limits=_rate_limits(reader),
         trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
+        shutdown_timeout=reader.duration("AUTHARA_SHUTDOWN_TIMEOUT"),
     )
     _validate_cross(reader, settings)
     reader.finish()

@@ -94,3 +94,19 @@ async def test_unknown_page_is_html_404(client: TestClient) -> None:
     response = await client.get("/auth/nope")
     assert response.status == 404
     assert response.content_type == "text/html"
+
+
+async def test_ready_when_database_is_at_the_required_revision(client: TestClient) -> None:
+    response = await client.get("/auth/ready")
+    assert response.status == 200
+    assert await response.json() == {"status": "ready"}
+
+
+async def test_unready_when_schema_is_behind(client: TestClient, conn) -> None:
+    await conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    try:
+        response = await client.get("/auth/ready")
+        assert response.status == 503
+        assert (await response.json())["reason"] == "schema is at revision 0001, needs 0002"
+    finally:
+        await conn.execute("UPDATE alembic_version SET version_num = '0002'")
