@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 
 from authara_contract.database import DatabaseSettings
 
@@ -39,3 +40,16 @@ def core_env(db: DatabaseSettings, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+class FakeClock:
+    """A clock tests move by hand (aware UTC)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)

@@ -130,6 +130,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "threads hashing passwords off the event loop",
     ),
     _v(
+        "AUTHARA_SESSION_CLEANUP_INTERVAL",
+        "duration",
+        "5m",
+        [CORE],
+        "how often expired sessions and their refresh tokens are deleted",
+    ),
+    _v(
         "AUTHARA_SHUTDOWN_TIMEOUT",
         "duration",
         "10s",

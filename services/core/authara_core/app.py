@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.resources
+import logging
 from collections.abc import AsyncIterator
 
+import asyncpg
 from aiohttp import web
 
 from authara_contract import routes
@@ -28,6 +32,8 @@ from .services.sessions import SessionService
 from .settings import AppEnv, Settings
 from .store.db import Database
 from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+
+_LOGGER = logging.getLogger(__name__)
 
 # Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
 MAX_BODY_BYTES = 1024 * 1024
@@ -79,7 +85,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         yield
         hasher.close()
 
-    app.cleanup_ctx.extend([database_ctx, hasher_ctx])
+    async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            _clean_up_sessions(sessions, settings.session_cleanup_interval.total_seconds())
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.extend([database_ctx, hasher_ctx, cleanup_task_ctx])
 
     pages = AuthPages(
         accounts=accounts,
@@ -106,6 +121,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             web.post(routes.SIGNUP, pages.signup_submit),
             web.post(routes.LOGOUT, pages.logout),
             web.post(routes.LOGOUT_ALIAS, pages.logout),
+            web.post(routes.REFRESH, pages.refresh),
             web.get(routes.API_CSRF, api.csrf),
             web.post(routes.API_LOGIN, api.login),
             web.post(routes.API_SIGNUP_DIRECT, api.signup_direct),
@@ -119,6 +135,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     static_dir = importlib.resources.files("authara_core") / "static"
     app.router.add_static(routes.STATIC_PREFIX, str(static_dir))
     return app
+
+
+async def _clean_up_sessions(sessions: SessionService, interval_s: float) -> None:
+    """Delete expired sessions every interval; a failed round is logged and retried."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            deleted = await sessions.cleanup()
+        except (OSError, asyncpg.PostgresError):
+            _LOGGER.exception("session cleanup failed; retrying in %.0fs", interval_s)
+        else:
+            _LOGGER.debug("session cleanup deleted %d expired sessions", deleted)
 
 
 async def _check_schema(database: Database, schema: str) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from authara_contract import routes
 from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
 
+from .admin_cli import run_admin
 from .app import create_app
 from .errors import SchemaMismatch
 from .settings import load_settings
@@ -34,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = args[0] if args else "serve"
     if command == "healthcheck":
         sys.exit(asyncio.run(healthcheck(os.environ)))
+    if command == "admin":
+        sys.exit(run_admin(args[1:], os.environ, prog=f"{PROGRAM} admin"))
     if command != "serve":
-        print(f"usage: {PROGRAM} [serve|healthcheck]", file=sys.stderr)
+        print(f"usage: {PROGRAM} [serve|healthcheck|admin]", file=sys.stderr)
         sys.exit(2)
     sys.exit(serve(os.environ))
 

@@ -98,6 +98,7 @@ class Settings:
     rate_limits: RateLimitSettings
     trust_proxy_headers: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=10)
+    session_cleanup_interval: timedelta = timedelta(minutes=5)
 
     @property
     def secure_cookies(self) -> bool:
@@ -126,6 +127,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rate_limits=_rate_limits(reader),
         trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
         shutdown_timeout=reader.duration("AUTHARA_SHUTDOWN_TIMEOUT"),
+        session_cleanup_interval=_positive(reader, "AUTHARA_SESSION_CLEANUP_INTERVAL"),
     )
     _validate_cross(reader, settings)
     reader.finish()
@@ -238,12 +240,17 @@ def _password_settings(reader: EnvReader) -> PasswordSettings:
     )
 
 
+def _positive(reader: EnvReader, name: str) -> timedelta:
+    value = reader.duration(name)
+    if value <= timedelta(0):
+        reader.fail(name, "must be a positive duration")
+        return timedelta(seconds=1)
+    return value
+
+
 def _limit(reader: EnvReader, kind: str) -> Limit:
     limit = reader.integer(f"AUTHARA_RATE_LIMIT_{kind}_LIMIT", minimum=1)
-    window = reader.duration(f"AUTHARA_RATE_LIMIT_{kind}_WINDOW")
-    if window <= timedelta(0):
-        reader.fail(f"AUTHARA_RATE_LIMIT_{kind}_WINDOW", "must be a positive duration")
-    return Limit(limit, window)
+    return Limit(limit, _positive(reader, f"AUTHARA_RATE_LIMIT_{kind}_WINDOW"))
 
 
 def _rate_limits(reader: EnvReader) -> RateLimitSettings:

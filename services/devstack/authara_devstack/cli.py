@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from authara_core.services.admin import ROLE_NAMES
+
+from .admin import run_admin_command
 from .dev import DevOptions, run_dev
 
 DEFAULT_PORT = 3000
@@ -46,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_DATA_DIR,
         help="folder for the embedded database and dev secrets (.authara)",
     )
+    admin = commands.add_parser(
+        "admin",
+        help="grant or revoke a platform role (make the first admin)",
+        description="Grant or revoke a platform role on the dev database (or POSTGRESQL_*).",
+    )
+    admin.add_argument("action", choices=("grant", "revoke"))
+    admin.add_argument("email", help="the account's email address")
+    admin.add_argument("--role", choices=ROLE_NAMES, default="admin", help="(default: admin)")
+    admin.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the dev stack's data folder"
+    )
     return parser
 
 
@@ -55,3 +69,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "dev":
         options = DevOptions(port=args.port, data_dir=args.data_dir.absolute())
         sys.exit(run_dev(options, os.environ))
+    if args.command == "admin":
+        argv_admin = [args.action, args.email, "--role", args.role]
+        sys.exit(run_admin_command(argv_admin, args.data_dir.absolute(), os.environ))

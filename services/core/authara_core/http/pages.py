@@ -61,10 +61,7 @@ class AuthPages:
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         """Show the login form, or send a signed-in user on to return_to."""
-        return_to = self._return_to(request)
-        if self._is_signed_in(request):
-            return redirect(request, return_to)
-        return self._form(request, "login.html", return_to=return_to)
+        return await self._page_unless_signed_in(request, "login.html")
 
     async def login_submit(self, request: web.Request) -> web.StreamResponse:
         """Check the credentials and start a session."""
@@ -94,10 +91,7 @@ class AuthPages:
 
     async def signup_page(self, request: web.Request) -> web.StreamResponse:
         """Show the signup form, or send a signed-in user on to return_to."""
-        return_to = self._return_to(request)
-        if self._is_signed_in(request):
-            return redirect(request, return_to)
-        return self._form(request, "signup.html", return_to=return_to)
+        return await self._page_unless_signed_in(request, "signup.html")
 
     async def signup_submit(self, request: web.Request) -> web.StreamResponse:
         """Create the account and sign it in, or show the form again with the reason."""
@@ -130,6 +124,54 @@ class AuthPages:
         response = redirect(request, self._return_to(request))
         await end_session(request, response, self._sessions, self._cookies)
         return response
+
+    async def refresh(self, request: web.Request) -> web.StreamResponse:
+        """Refresh the session cookies: redirect to return_to, or 204 for a script's fetch.
+
+        Upstream redirects a fetch to this POST-only URL, which ends in 405 and makes the
+        browser SDK report failure (ARCHITECTURE §7.5); without return_to we answer 204.
+        """
+        requested = request.query.get(routes.RETURN_TO_PARAM)
+        return_to = self._return_to(request)
+        audience = audience_for(return_to)
+        if requested is None and request.query.get("audience") == Audience.ADMIN.value:
+            audience = Audience.ADMIN
+        try:
+            issued = await self._sessions.refresh(
+                request.cookies.get(cookies.REFRESH.name), audience=audience
+            )
+        except Unauthorized:
+            if requested is None:
+                response: web.StreamResponse = web.Response(status=401)
+            else:
+                response = redirect(request, with_return_to(routes.LOGIN, return_to))
+            self._cookies.clear_session(response)
+            return response
+        response = web.Response(status=204) if requested is None else redirect(request, return_to)
+        self._cookies.set_session(response, issued)
+        return response
+
+    async def _page_unless_signed_in(
+        self, request: web.Request, template: str
+    ) -> web.StreamResponse:
+        """Render a sign-in page; a signed-in (or refreshable) user goes on to return_to."""
+        return_to = self._return_to(request)
+        if self._is_signed_in(request):
+            return redirect(request, return_to)
+        refresh_token = request.cookies.get(cookies.REFRESH.name)
+        if refresh_token:
+            try:
+                issued = await self._sessions.refresh(
+                    refresh_token, audience=audience_for(return_to)
+                )
+            except Unauthorized:
+                response = self._form(request, template, return_to=return_to)
+                self._cookies.clear_session(response)
+                return response
+            response = redirect(request, return_to)
+            self._cookies.set_session(response, issued)
+            return response
+        return self._form(request, template, return_to=return_to)
 
     def _return_to(self, request: web.Request) -> str:
         return resolve_return_to(request.query.get(routes.RETURN_TO_PARAM), self._default_return_to)

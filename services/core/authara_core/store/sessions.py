@@ -150,3 +150,16 @@ async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
     """Delete sessions past their absolute expiry (their tokens go with them)."""
     status = await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def revoke_user_sessions(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke every live session of a user; return how many."""
+    status = await conn.execute(
+        """
+        UPDATE sessions SET revoked_at = $2, updated_at = $2
+        WHERE user_id = $1 AND revoked_at IS NULL
+        """,
+        user_id,
+        now,
+    )
+    return int(status.rsplit(" ", 1)[-1])

@@ -128,3 +128,37 @@ async def get_role_names(conn: Connection, user_id: uuid.UUID) -> list[str]:
         user_id,
     )
     return [record["name"] for record in records]
+
+
+async def find_user_id_by_email(conn: Connection, email: str) -> uuid.UUID | None:
+    """Return the id of the user with this normalized email."""
+    user_id: uuid.UUID | None = await conn.fetchval("SELECT id FROM users WHERE email = $1", email)
+    return user_id
+
+
+async def grant_role(conn: Connection, *, user_id: uuid.UUID, role: str, now: datetime) -> bool:
+    """Give a user a platform role; tell whether it was new."""
+    status = await conn.execute(
+        """
+        INSERT INTO user_platform_roles (user_id, role_id, created_at)
+        SELECT $1, r.id, $3 FROM platform_roles r WHERE r.name = $2
+        ON CONFLICT DO NOTHING
+        """,
+        user_id,
+        role,
+        now,
+    )
+    return status == "INSERT 0 1"
+
+
+async def revoke_role(conn: Connection, *, user_id: uuid.UUID, role: str) -> bool:
+    """Take a platform role from a user; tell whether they had it."""
+    status = await conn.execute(
+        """
+        DELETE FROM user_platform_roles ur USING platform_roles r
+        WHERE ur.role_id = r.id AND ur.user_id = $1 AND r.name = $2
+        """,
+        user_id,
+        role,
+    )
+    return status != "DELETE 0"
