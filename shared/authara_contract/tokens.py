@@ -173,3 +173,33 @@ def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> Ac
         issued_at=issued_at,
         expires_at=expires_at,
     )
+
+
+class VerifiedTokenCache:
+    """Claims of tokens that already verified, keyed by the whole token, until their `exp`.
+
+    Only verified tokens enter, so garbage cannot evict real users, and a changed token is
+    a different key. Bounded: past `max_entries` the oldest entry goes (a miss only costs
+    one verification).
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[str, AccessClaims] = {}
+
+    def get(self, token: str, now: datetime) -> AccessClaims | None:
+        """Return cached claims for an unexpired token."""
+        claims = self._entries.get(token)
+        if claims is not None and claims.expires_at <= now:
+            del self._entries[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: AccessClaims) -> None:
+        """Remember a verified token."""
+        while len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]  # dicts keep insertion order
+        self._entries[token] = claims
+
+    def __len__(self) -> int:
+        return len(self._entries)

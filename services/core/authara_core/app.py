@@ -21,7 +21,7 @@ from .http.bodies import BodyReader
 from .http.cookies import CookieWriter
 from .http.csrf import CsrfGuard
 from .http.errors import ErrorRenderer
-from .http.middlewares import request_id_middleware, security_headers_middleware
+from .http.middlewares import envelope_middleware
 from .http.pages import AuthPages
 from .http.render import Renderer
 from .keys import ACCOUNTS_KEY, DATABASE_KEY, HASHER_KEY, SESSIONS_KEY, SETTINGS_KEY
@@ -61,8 +61,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
-            request_id_middleware,
-            security_headers_middleware,
+            envelope_middleware,
             ErrorRenderer(renderer).middleware,
             CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV).middleware,
         ],

@@ -43,6 +43,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(serve(os.environ))
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """Use uvloop where it is installed (it roughly halves per-request overhead)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def serve(environ: Mapping[str, str]) -> int:
     """Load settings and serve until SIGINT/SIGTERM; return the exit status."""
     try:
@@ -57,6 +66,7 @@ def serve(environ: Mapping[str, str]) -> int:
     try:
         web.run_app(
             create_app(settings),
+            loop=new_event_loop(),
             host=settings.bind_host,
             port=settings.bind_port,
             shutdown_timeout=settings.shutdown_timeout.total_seconds(),

@@ -11,6 +11,7 @@ from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
 from authara_contract.tokens import (
     AccessClaims,
     InvalidAccessToken,
+    VerifiedTokenCache,
     decode_access_token,
     encode_access_token,
 )
@@ -60,6 +61,8 @@ class SessionService:
         self._db = db
         self._clock = clock
         self._settings = settings
+        # Signature checks dominate GET /user; a token verified once is trusted until exp.
+        self._verified = VerifiedTokenCache()
 
     async def start_in(
         self, conn: Connection, user: UserRow, *, audience: Audience, user_agent: str
@@ -163,10 +166,11 @@ class SessionService:
     async def _reissue(
         self, conn: Connection, row: RefreshRow, token: str, audience: Audience, now: datetime
     ) -> IssuedSession:
-        user = await user_store.get_user(conn, row.user_id)
-        if user is None:
+        found = await user_store.get_user_with_roles(conn, row.user_id)
+        if found is None:
             raise InvalidRefreshToken
-        roles = await self._roles(conn, user.id)
+        user, names = found
+        roles = tuple(ROLE_PREFIX + name for name in names)
         if audience is Audience.ADMIN and not roles:
             raise InvalidRefreshToken
         return IssuedSession(
@@ -186,24 +190,30 @@ class SessionService:
         """Verify an access token for one of the audiences; raise Unauthorized otherwise."""
         if not access_token:
             raise Unauthorized
-        try:
-            return decode_access_token(
-                access_token,
-                keys=self._settings.keys,
-                issuer=self._settings.issuer,
-                audiences=audiences,
-                now=self._clock.now(),
-            )
-        except InvalidAccessToken as exc:
-            raise Unauthorized from exc
+        now = self._clock.now()
+        claims = self._verified.get(access_token, now)
+        if claims is None:
+            try:
+                claims = decode_access_token(
+                    access_token,
+                    keys=self._settings.keys,
+                    issuer=self._settings.issuer,
+                    audiences=tuple(Audience),
+                    now=now,
+                )
+            except InvalidAccessToken as exc:
+                raise Unauthorized from exc
+            self._verified.put(access_token, claims)
+        if not any(audience.value in claims.audience for audience in audiences):
+            raise Unauthorized
+        return claims
 
     async def current_user(self, claims: AccessClaims) -> CurrentUser:
         """Load the user an access token names."""
-        async with self._db.connection() as conn:
-            user = await user_store.get_user(conn, claims.user_id)
-            if user is None:
-                raise Unauthorized
-            names = await user_store.get_role_names(conn, user.id)
+        found = await user_store.get_user_with_roles(self._db.single, claims.user_id)
+        if found is None:
+            raise Unauthorized
+        user, names = found
         return CurrentUser(user=user, roles=tuple(ROLE_PREFIX + name for name in names))
 
     async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:

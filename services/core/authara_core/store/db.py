@@ -13,6 +13,8 @@ from authara_contract.database import DatabaseSettings
 
 # Store functions accept a pooled connection or a plain one (tests, scripts).
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# Single-statement reads also accept the pool itself (it acquires and releases around the call).
+Executor: TypeAlias = "Connection | asyncpg.Pool[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
@@ -37,6 +39,7 @@ class Database:
             database=self._settings.database,
             min_size=min(2, self._pool_size),
             max_size=self._pool_size,
+            reset=release_connection,
             server_settings={
                 "search_path": '"' + self._settings.schema.replace('"', '""') + '"',
                 "timezone": self._timezone,
@@ -65,6 +68,22 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """Yield a connection for reads outside a transaction."""
+        """Yield a connection for several reads outside a transaction."""
         async with self.pool.acquire() as conn:
             yield conn
+
+    @property
+    def single(self) -> Executor:
+        """Run one autocommit statement on whichever connection is free (the hot read path)."""
+        return self.pool
+
+
+async def release_connection(conn: Connection) -> None:
+    """Return a connection to the pool without asyncpg's default reset round trip.
+
+    Core never changes session state (no SET, LISTEN, cursors or advisory locks; search_path
+    and timezone are startup parameters), so the default `RESET ALL; ...` query would only
+    cost a round trip per request. An unfinished transaction is still rolled back.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")

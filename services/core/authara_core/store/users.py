@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from .db import Connection
+from .db import Connection, Executor
 
 EMAIL_CONSTRAINT: Final = "uq_users_email"
 USERNAME_CONSTRAINTS: Final = frozenset({"uq_users_username", "uq_users_username_normalized"})
@@ -115,6 +115,26 @@ async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
         user_id,
     )
     return None if record is None else _user(record)
+
+
+async def get_user_with_roles(
+    conn: Executor, user_id: uuid.UUID
+) -> tuple[UserRow, list[str]] | None:
+    """Load one user and their platform role names in a single round trip."""
+    record = await conn.fetchrow(
+        """
+        SELECT u.id, u.email, u.username, u.created_at, u.disabled_at,
+               coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL),
+                        '{}') AS roles
+        FROM users u
+        LEFT JOIN user_platform_roles ur ON ur.user_id = u.id
+        LEFT JOIN platform_roles r ON r.id = ur.role_id
+        WHERE u.id = $1
+        GROUP BY u.id
+        """,
+        user_id,
+    )
+    return None if record is None else (_user(record), list(record["roles"]))
 
 
 async def get_role_names(conn: Connection, user_id: uuid.UUID) -> list[str]:

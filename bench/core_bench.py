@@ -1,0 +1,401 @@
+"""Core's hot paths against their floors, measured in one run on one machine.
+
+    .venv/bin/python bench/core_bench.py [--duration 5] [--rounds 3] [--concurrency 16]
+
+Starts an embedded PostgreSQL and a real `authara-core` process, then measures each path
+next to the floor it cannot beat, in interleaved rounds (this machine is noisy: the report
+is the median ratio):
+  GET  /auth/api/v1/user                      vs  a raw asyncpg loop doing the same lookup
+  POST /auth/api/v1/tokens/refresh (always)   vs  a raw asyncpg loop running the same transaction
+  POST /auth/api/v1/login                     vs  raw argon2id verify with the same parameters,
+                                                  at concurrency = CPU cores
+HTTP load comes from wrk when it is installed (a C client that leaves the CPU to the server);
+the floors are Python loops, since a Python process doing the work is what they measure.
+Traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import argon2
+import asyncpg
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import wrk
+from authara_contract.claims import Audience
+from authara_contract.database import DatabaseSettings
+from authara_core.clock import SystemClock
+from authara_core.services.sessions import SessionService
+from authara_core.services.tokens import hash_refresh_token, successor_token
+from authara_core.settings import load_settings
+from authara_core.store import sessions as session_store
+from authara_core.store import users as user_store
+from authara_core.store.db import Database, release_connection
+from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
+from authara_migrations import runner
+from loadgen import Stats, closed_loop
+
+KEY = b"b" * 32
+PASSWORD = "correct horse battery staple"  # noqa: S105  (a benchmark account)
+ARGON2 = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}  # core's defaults
+BIN = Path(sys.executable).parent
+CSRF = {"X-CSRF-Token": "bench", "Cookie": "authara_csrf=bench"}
+TARGETS = {"user": 0.5, "refresh": 0.5, "login": 0.9}
+Worker = Callable[[int], Callable[[], Awaitable[bool]]]
+
+
+def core_environment(db: DatabaseSettings, port: int) -> dict[str, str]:
+    """Production defaults, except limits that would throttle a benchmark."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LOG_LEVEL": "error",
+        "POSTGRESQL_HOST": db.host,
+        "POSTGRESQL_PORT": str(db.port),
+        "POSTGRESQL_DATABASE": db.database,
+        "POSTGRESQL_USERNAME": db.username,
+        "POSTGRESQL_PASSWORD": "",
+        "PUBLIC_URL": "http://127.0.0.1:3000",
+        "AUTHARA_BIND": f"127.0.0.1:{port}",
+        "AUTHARA_JWT_ISSUER": "bench",
+        "AUTHARA_JWT_ACTIVE_KEY_ID": "k1",
+        "AUTHARA_JWT_KEYS": f"k1:{base64.b64encode(KEY).decode()}",
+        "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL": "always",
+        "AUTHARA_DB_MAX_OPEN_CONNS": "20",
+        **{
+            f"AUTHARA_RATE_LIMIT_{kind}_LIMIT": "100000000"
+            for kind in ("LOGIN_IP", "LOGIN_EMAIL", "SIGNUP_IP", "SIGNUP_EMAIL")
+        },
+    }
+
+
+class Bench:
+    """One running core, a pool for the floors, and the measurements."""
+
+    def __init__(self, args: argparse.Namespace, base: str, env: dict[str, str]) -> None:
+        self.args = args
+        self.base = base
+        self.settings = load_settings(env)
+        self.http: aiohttp.ClientSession
+        self.pool: asyncpg.Pool
+        self.db: Database
+        self.sessions: SessionService
+        self.users: list[dict[str, str]] = []
+
+    async def __aenter__(self) -> Bench:
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
+        )
+        db = self.settings.database
+        self.pool = await asyncpg.create_pool(
+            db.url(),
+            min_size=self.args.concurrency,
+            max_size=self.args.concurrency,
+            server_settings={"search_path": db.schema},
+            reset=release_connection,  # the pool configuration core uses
+        )
+        self.db = Database(db, pool_size=4)
+        await self.db.open()
+        self.sessions = SessionService(
+            db=self.db, clock=SystemClock(), settings=self.settings.tokens
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+        await self.pool.close()
+        await self.db.close()
+
+    async def seed(self, count: int) -> None:
+        """Create accounts through the API."""
+        for index in range(count):
+            async with self.http.post(
+                f"{self.base}/auth/api/v1/signup/direct",
+                json={"email": f"bench{index}@example.com", "password": PASSWORD},
+                headers=CSRF,
+            ) as response:
+                if response.status != 201:
+                    raise SystemExit(f"seeding failed: {response.status} {await response.text()}")
+                self.users.append(await response.json())
+
+    async def fresh_refresh_tokens(self, count: int) -> list[str]:
+        """Start new sessions directly (no argon2), one refresh token each."""
+        tokens = []
+        async with self.db.transaction() as conn:
+            for index in range(count):
+                user = await user_store.get_user(
+                    conn, uuid.UUID(self.users[index % len(self.users)]["user"]["id"])
+                )
+                assert user is not None
+                issued = await self.sessions.start_in(
+                    conn, user, audience=Audience.APP, user_agent="bench"
+                )
+                tokens.append(issued.refresh_token)
+        return tokens
+
+    async def http_load(
+        self, name: str, path: str, worker: Worker, *, connections: int, **wrk_args: object
+    ) -> Stats:
+        """Load one path with wrk if installed, else with the Python client."""
+        if wrk.available():
+            return await asyncio.to_thread(
+                wrk.run_wrk,
+                f"{name} (wrk)",
+                f"{self.base}{path}",
+                connections=connections,
+                duration_s=self.args.duration,
+                **wrk_args,
+            )
+        return await closed_loop(
+            name, worker, concurrency=connections, duration_s=self.args.duration
+        )
+
+    async def user(self) -> tuple[Stats, Stats]:
+        """GET /user against the same single-row lookup straight from asyncpg."""
+        token = self.users[0]["access_token"]
+        user_id = uuid.UUID(self.users[0]["user"]["id"])
+        headers = {"Cookie": f"authara_access={token}"}
+
+        def app_worker(_index: int) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                async with self.http.get(
+                    f"{self.base}/auth/api/v1/user", headers=headers
+                ) as response:
+                    await response.read()
+                    return response.status == 200
+
+            return call
+
+        def floor_worker(_index: int) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                return await user_store.get_user_with_roles(self.pool, user_id) is not None
+
+            return call
+
+        concurrency = self.args.concurrency
+        app = await self.http_load(
+            "GET /auth/api/v1/user",
+            "/auth/api/v1/user",
+            app_worker,
+            connections=concurrency,
+            headers=headers,
+        )
+        floor = await closed_loop(
+            "  floor: asyncpg user lookup",
+            floor_worker,
+            concurrency=concurrency,
+            duration_s=self.args.duration,
+        )
+        return app, floor
+
+    async def refresh(self) -> tuple[Stats, Stats]:
+        """Rotate refresh tokens through the API against the same transaction from asyncpg."""
+        chains = max(1, self.args.concurrency // 2)
+        # Twice as many tokens as connections: wrk may ask for a request before a reply lands.
+        app_tokens = await self.fresh_refresh_tokens(chains * 2)
+        floor_tokens = await self.fresh_refresh_tokens(chains)
+
+        def app_worker(index: int) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                async with self.http.post(
+                    f"{self.base}/auth/api/v1/tokens/refresh",
+                    json={"refresh_token": app_tokens[index]},
+                ) as response:
+                    body = await response.json()
+                    if response.status != 200:
+                        return False
+                    app_tokens[index] = body["refresh_token"]
+                    return True
+
+            return call
+
+        def floor_worker(index: int) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                token = floor_tokens[index]
+                now = datetime.now(UTC)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    row = await session_store.lock_refresh_token(conn, hash_refresh_token(token))
+                    if row is None:
+                        return False
+                    successor = successor_token(token, KEY)
+                    successor_hash = hash_refresh_token(successor)
+                    await session_store.consume_refresh_token(
+                        conn, token_id=row.id, successor_hash=successor_hash, now=now
+                    )
+                    await session_store.insert_refresh_token(
+                        conn,
+                        session_id=row.session_id,
+                        token_hash=successor_hash,
+                        expires_at=min(now + timedelta(days=14), row.session_expires_at),
+                        now=now,
+                    )
+                    await user_store.get_user_with_roles(conn, row.user_id)
+                floor_tokens[index] = successor
+                return True
+
+            return call
+
+        app = await self.http_load(
+            "POST /auth/api/v1/tokens/refresh",
+            "/auth/api/v1/tokens/refresh",
+            app_worker,
+            connections=chains,
+            script=Path(__file__).with_name("refresh_chain.lua"),
+            script_args=app_tokens,
+        )
+        floor = await closed_loop(
+            "  floor: asyncpg rotation transaction",
+            floor_worker,
+            concurrency=chains,
+            duration_s=self.args.duration,
+        )
+        return app, floor
+
+    async def login(self) -> tuple[Stats, Stats]:
+        """Log in at concurrency = cores against argon2 verify alone on as many threads."""
+        cores = os.cpu_count() or 1
+
+        def app_worker(index: int) -> Callable[[], Awaitable[bool]]:
+            email = self.users[index % len(self.users)]["user"]["email"]
+
+            async def call() -> bool:
+                async with self.http.post(
+                    f"{self.base}/auth/api/v1/login",
+                    json={"email": email, "password": PASSWORD},
+                    headers=CSRF,
+                ) as response:
+                    await response.read()
+                    return response.status == 200
+
+            return call
+
+        hasher = argon2.PasswordHasher(**ARGON2)
+        encoded = hasher.hash(PASSWORD)
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=cores) as executor:
+
+            def floor_worker(_index: int) -> Callable[[], Awaitable[bool]]:
+                async def call() -> bool:
+                    return await loop.run_in_executor(executor, hasher.verify, encoded, PASSWORD)
+
+                return call
+
+            app = await closed_loop(
+                "POST /auth/api/v1/login",
+                app_worker,
+                concurrency=cores,
+                duration_s=self.args.duration,
+            )
+            floor = await closed_loop(
+                "  floor: argon2id verify",
+                floor_worker,
+                concurrency=cores,
+                duration_s=self.args.duration,
+            )
+        return app, floor
+
+
+async def run(
+    args: argparse.Namespace, db: DatabaseSettings
+) -> dict[str, list[tuple[Stats, Stats]]]:
+    """Start core and run every pair once per round."""
+    port = free_port()
+    env = core_environment(db, port)
+    process = subprocess.Popen([str(BIN / "authara-core")], env=env)  # noqa: ASYNC220
+    results: dict[str, list[tuple[Stats, Stats]]] = {name: [] for name in TARGETS}
+    try:
+        async with Bench(args, f"http://127.0.0.1:{port}", env) as bench:
+            await wait_healthy(bench, process)
+            await bench.seed(4)
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
+                results["user"].append(await bench.user())
+                results["refresh"].append(await bench.refresh())
+                results["login"].append(await bench.login())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    return results
+
+
+async def wait_healthy(bench: Bench, process: subprocess.Popen[bytes]) -> None:
+    """Poll /auth/health until core answers."""
+    for _ in range(300):
+        if process.poll() is not None:
+            raise SystemExit(f"authara-core exited with {process.returncode}")
+        try:
+            async with bench.http.get(f"{bench.base}/auth/health") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("authara-core did not become healthy")
+
+
+def report(
+    args: argparse.Namespace, results: dict[str, list[tuple[Stats, Stats]]], seconds: float
+) -> None:
+    """Print every round and the median ratio per path."""
+    print(
+        f"\nmachine: {os.cpu_count()} CPU cores, PostgreSQL 18 (embedded, fsync on), "
+        f"{args.rounds} rounds x {args.duration:.0f}s per measurement, {seconds:.0f}s in all\n"
+    )
+    for name, pairs in results.items():
+        ratios = [app.rate / floor.rate for app, floor in pairs]
+        for app, floor in pairs:
+            print(app.line())
+            print(floor.line())
+        median = statistics.median(ratios)
+        verdict = "meets" if median >= TARGETS[name] else "MISSES"
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"  {name}: median ratio {median:.2f}x of floor ({listed})")
+        print(f"  target >= {TARGETS[name]}x: {verdict}\n")
+
+
+def main() -> None:
+    """Parse options, prepare a database, run and report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (median reported)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="workers for /user and refresh")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="authara-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp), free_port())
+        server.start()
+        try:
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE authara_bench")
+            db = DatabaseSettings(
+                host=server.host, port=server.port, database="authara_bench", username=server.user
+            )
+            runner.upgrade(db)
+            results = asyncio.run(run(args, db))
+        finally:
+            server.stop()
+    report(args, results, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
