@@ -67,3 +67,16 @@ async def test_document_is_served(aiohttp_client, db: DatabaseSettings) -> None:
     response = await client.get(routes.API_OPENAPI)
     assert response.status == 200
     assert await response.json() == openapi_document()
+
+
+def test_every_unsafe_route_requires_csrf_except_token_refresh() -> None:
+    app = create_app(load_settings(core_env(DB)))
+    unsafe = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.method not in ("GET", "HEAD", "OPTIONS")
+    }
+    exempt = {(method, path) for method, path in unsafe if not csrf_required(method, path)}
+    assert exempt == {("POST", routes.API_TOKENS_REFRESH)}
+    assert ("POST", routes.LOGIN) in unsafe
+    assert ("POST", routes.REFRESH) in unsafe
