@@ -530,3 +530,38 @@ async def test_login_page_clears_a_dead_refresh_cookie(client: TestClient) -> No
     response = await client.get("/auth/login")
     assert response.status == 200
     assert response.cookies[cookies.REFRESH.name]["max-age"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/api/v1/login", {"email": "a\u0000b@example.com", "password": PASSWORD}),
+        ("/auth/api/v1/signup/direct", {"email": "a@example.com", "password": "pass\u0000word"}),
+        ("/auth/api/v1/tokens/refresh", {"refresh_token": "a\u0000b"}),
+    ],
+)
+async def test_nul_characters_are_invalid_request(
+    client: TestClient, conn: asyncpg.Connection, path: str, body: dict[str, str]
+) -> None:
+    token = await csrf(client)
+    response = await client.post(path, json=body, headers={"X-CSRF-Token": token})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "invalid_request"
+    assert await users(conn) == 0
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/auth/signup"])
+async def test_nul_characters_in_forms_are_a_400_page(client: TestClient, path: str) -> None:
+    token = await csrf(client)
+    response = await client.post(
+        path, data={"email": "a\u0000b@example.com", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status == 400
+    assert response.content_type == "text/html"
+    assert "NUL" in await response.text()
+
+
+async def test_nul_in_return_to_is_ignored(client: TestClient) -> None:
+    response = await client.get("/auth/login", params={"return_to": "/a\u0000b"})
+    assert response.status == 200
+    assert 'action="/auth/login?return_to=%2F"' in await response.text()

@@ -14,6 +14,8 @@ from authara_core.http.openapi import SCHEMAS
 
 CONTRACT_MISMATCH: Final = "Request does not match the API contract."
 _DETAIL_MAX: Final = 160
+# PostgreSQL text cannot hold NUL: refuse it at the edge instead of failing in the database.
+NUL_MESSAGE: Final = "Text fields must not contain NUL characters."
 
 
 class BodyReader:
@@ -39,6 +41,8 @@ class BodyReader:
         error = jsonschema.exceptions.best_match(self._validators[schema].iter_errors(body))
         if error is not None:
             raise InvalidRequest(f"{CONTRACT_MISMATCH} {_describe(error)}")
+        if any("\x00" in value for value in body.values() if isinstance(value, str)):
+            raise InvalidRequest(NUL_MESSAGE)
         assert isinstance(body, dict)  # noqa: S101  (the schema requires an object)
         return body
 

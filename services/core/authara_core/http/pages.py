@@ -22,6 +22,7 @@ from authara_core.services.accounts import AccountService
 from authara_core.services.sessions import IssuedSession, SessionService
 from authara_core.settings import Settings
 
+from .bodies import NUL_MESSAGE
 from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, end_session
 from .render import Renderer, redirect
@@ -37,7 +38,11 @@ def audience_for(return_to: str) -> Audience:
 
 def _field(form: MultiDictProxy[str | Any], name: str) -> str:
     value = form.get(name, "")
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if "\x00" in value:
+        raise InvalidRequest(NUL_MESSAGE)
+    return value
 
 
 class AuthPages:
