@@ -25,6 +25,9 @@ OAUTH_NONCE: Final = CookieSpec(
 FLASH: Final = CookieSpec(
     name="authara_flash", http_only=True, path="/", max_age=60, secure_in_prod=False
 )
+# Beyond upstream: binds an OAuth redirect flow to the browser that started it (a random
+# secret; the server keeps only its hash and derives the PKCE verifier and nonce from it).
+OAUTH_FLOW: Final = CookieSpec(name="authara_oauth_flow", http_only=True, path="/auth", max_age=600)
 
 SESSION_COOKIES: Final = (ACCESS, REFRESH)
-ALL: Final = (ACCESS, REFRESH, CSRF, OAUTH_NONCE, FLASH)
+ALL: Final = (ACCESS, REFRESH, CSRF, OAUTH_NONCE, FLASH, OAUTH_FLOW)

@@ -173,10 +173,44 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         [CORE],
         "hashes waiting for a worker before login/signup answer 503",
     ),
+    _v(
+        "AUTHARA_OAUTH_PROVIDERS",
+        "csv",
+        None,
+        [CORE],
+        "sign-in providers, e.g. google,github,corp; each reads the AUTHARA_OAUTH_<NAME>_* rows",
+    ),
+    _v(
+        "AUTHARA_OAUTH_HTTP_TIMEOUT",
+        "duration",
+        "10s",
+        [CORE],
+        "deadline for each call to a sign-in provider (discovery, keys, token, user info), > 0",
+    ),
     _v("GATEWAY_BIND", "host:port", ":3000", [GATEWAY], "gateway listen address"),
-    _v("AUTHARA_UPSTREAM", "host:port", None, [GATEWAY], "core address", required=True),
-    _v("APP_UPSTREAM", "host:port", None, [GATEWAY], "application address", required=True),
-    _v("ENABLE_COMPRESSION", "bool", "true", [GATEWAY], "gzip responses upstream left plain"),
+    _v(
+        "AUTHARA_UPSTREAM",
+        "host:port list",
+        None,
+        [GATEWAY],
+        "core address(es), comma-separated: round-robin, a failing one skipped for a while",
+        required=True,
+    ),
+    _v(
+        "APP_UPSTREAM",
+        "host:port list",
+        None,
+        [GATEWAY],
+        "application address(es), comma-separated: round-robin like AUTHARA_UPSTREAM",
+        required=True,
+    ),
+    _v(
+        "ENABLE_COMPRESSION",
+        "bool",
+        "true",
+        [GATEWAY],
+        "zstd or gzip for responses the upstream left plain",
+    ),
     _v("AUTO_HTTPS", "string", "off", [GATEWAY], "accepted; TLS terminates in front"),
     _v(
         "GATEWAY_TRUSTED_PROXIES",
@@ -184,6 +218,42 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         None,
         [GATEWAY],
         "peers whose X-Forwarded-* the gateway extends instead of replacing; none by default",
+    ),
+    _v(
+        "GATEWAY_PROTECTED_PATHS",
+        "path prefix list",
+        None,
+        [GATEWAY],
+        "anonymous requests under these prefixes: browsers to the login page, others 401",
+    ),
+    _v("GATEWAY_CONNECT_TIMEOUT", "duration", "5s", [GATEWAY], "connecting to an upstream, > 0"),
+    _v(
+        "GATEWAY_READ_TIMEOUT",
+        "duration",
+        "5m",
+        [GATEWAY],
+        "waiting for response headers or the next body bytes; 0 = none; EventSource streams exempt",
+    ),
+    _v(
+        "GATEWAY_UPSTREAM_FAIL_DURATION",
+        "duration",
+        "10s",
+        [GATEWAY],
+        "how long an upstream that refused a connection is skipped; 0 = never skipped",
+    ),
+    _v(
+        "GATEWAY_WORKERS",
+        "int",
+        "1",
+        [GATEWAY],
+        "worker processes sharing the port (SO_REUSEPORT); the number of cores uses them all",
+    ),
+    _v(
+        "GATEWAY_SHUTDOWN_TIMEOUT",
+        "duration",
+        "10s",
+        [GATEWAY],
+        "on SIGTERM, how long in-flight requests may take to finish",
     ),
 )
 
@@ -193,6 +263,75 @@ BY_NAME: Final[Mapping[str, EnvVar]] = {var.name: var for var in ENV_VARS}
 def vars_for(service: Service) -> tuple[EnvVar, ...]:
     """Return the rows one service reads."""
     return tuple(var for var in ENV_VARS if service in var.services)
+
+
+NAME_PLACEHOLDER: Final = "<NAME>"
+# Rows naming one variable per sign-in provider: `<NAME>` is each name in
+# AUTHARA_OAUTH_PROVIDERS in upper case (corp → AUTHARA_OAUTH_CORP_CLIENT_ID). Core reads them
+# only for the names listed there; defaults come from the google/github presets.
+ENV_PATTERNS: Final[tuple[EnvVar, ...]] = (
+    _v(
+        "AUTHARA_OAUTH_<NAME>_CLIENT_ID",
+        "string",
+        None,
+        [CORE],
+        "client id registered with the provider, required (as upstream's google one)",
+    ),
+    _v(
+        "AUTHARA_OAUTH_<NAME>_CLIENT_SECRET",
+        "string",
+        None,
+        [CORE],
+        "client secret; required for github; google without one offers only the ID-token API",
+    ),
+    _v(
+        "AUTHARA_OAUTH_<NAME>_ISSUER",
+        "url",
+        None,
+        [CORE],
+        "OIDC issuer (discovery base URL), required for other names; presets: google"
+        " https://accounts.google.com, github https://github.com (its web base URL)",
+    ),
+    _v(
+        "AUTHARA_OAUTH_<NAME>_API_URL",
+        "url",
+        None,
+        [CORE],
+        "github only: REST API base URL, default https://api.github.com",
+    ),
+    _v(
+        "AUTHARA_OAUTH_<NAME>_SCOPES",
+        "string list",
+        None,
+        [CORE],
+        "space- or comma-separated; default openid email profile (github: read:user user:email)",
+    ),
+    _v(
+        "AUTHARA_OAUTH_<NAME>_DISPLAY_NAME",
+        "string",
+        None,
+        [CORE],
+        "button label; default Google, GitHub or the name",
+    ),
+)
+
+
+def expand(pattern: EnvVar, name: str) -> str:
+    """Return the variable a pattern row names for one provider name."""
+    return pattern.name.replace(NAME_PLACEHOLDER, name.upper())
+
+
+def lookup(name: str) -> EnvVar | None:
+    """Return the row for a variable name: a table row, or the pattern row it instantiates."""
+    exact = BY_NAME.get(name)
+    if exact is not None:
+        return exact
+    for pattern in ENV_PATTERNS:
+        prefix, _, suffix = pattern.name.partition(NAME_PLACEHOLDER)
+        fits = name.startswith(prefix) and name.endswith(suffix)
+        if fits and len(name) > len(prefix) + len(suffix):
+            return pattern
+    return None
 
 
 class SettingsError(Exception):
@@ -268,7 +407,9 @@ class EnvReader:
 
     def raw(self, name: str) -> str | None:
         """Return the value as set, else the table default (None when there is none)."""
-        var = BY_NAME[name]
+        var = lookup(name)
+        if var is None:
+            raise KeyError(f"{name} is not in the contract table")
         if self._service not in var.services:
             raise KeyError(f"{name} is not a {self._service} variable in the contract table")
         self.accessed.add(name)

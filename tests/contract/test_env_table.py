@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from authara_contract.database import DatabaseSettings
-from authara_contract.env import BY_NAME, ENV_VARS, Service, SettingsError, vars_for
+from authara_contract.env import (
+    BY_NAME,
+    ENV_PATTERNS,
+    ENV_VARS,
+    NAME_PLACEHOLDER,
+    EnvReader,
+    Service,
+    SettingsError,
+    expand,
+    lookup,
+    vars_for,
+)
 from tests.coresupport import core_env
 
 DB = DatabaseSettings(host="127.0.0.1", port=5432, database="authara", username="postgres")
@@ -99,3 +110,42 @@ def test_table_rows_are_well_formed() -> None:
         assert var.services, var.name
         assert var.doc, var.name
         assert not (var.required and var.default is not None), var.name
+
+
+OAUTH_ENV = {
+    **FULL_ENV,
+    "AUTHARA_OAUTH_PROVIDERS": "google,github,corp",
+    "AUTHARA_OAUTH_GOOGLE_CLIENT_ID": "google-client",
+    "AUTHARA_OAUTH_GITHUB_CLIENT_ID": "github-client",
+    "AUTHARA_OAUTH_GITHUB_CLIENT_SECRET": "github-secret",
+    "AUTHARA_OAUTH_CORP_CLIENT_ID": "corp-client",
+    "AUTHARA_OAUTH_CORP_ISSUER": "https://id.corp.example",
+}
+
+
+def test_core_reads_each_pattern_row_once_per_listed_provider() -> None:
+    env = RecordingEnv(OAUTH_ENV)
+    _core(env)
+    expanded = {expand(row, name) for row in ENV_PATTERNS for name in ("google", "github", "corp")}
+    assert env.asked == {var.name for var in vars_for(Service.CORE)} | expanded
+    assert "AUTHARA_OAUTH_GOOGLE_CLIENT_ID" in expanded  # upstream's name is one instance
+
+
+def test_pattern_rows_are_well_formed_and_resolve() -> None:
+    for row in ENV_PATTERNS:
+        assert row.name.count(NAME_PLACEHOLDER) == 1, row.name
+        assert row.name.startswith("AUTHARA_OAUTH_"), row.name
+        assert row.services == {Service.CORE}, row.name
+        assert row.doc, row.name
+        assert lookup(expand(row, "corp")) is row
+        assert row.name not in BY_NAME
+    assert lookup("AUTHARA_OAUTH_PROVIDERS") is BY_NAME["AUTHARA_OAUTH_PROVIDERS"]
+    assert lookup("AUTHARA_OAUTH_CORP_NOT_A_ROW") is None
+
+
+def test_reader_refuses_names_outside_the_table() -> None:
+    reader = EnvReader({}, Service.CORE)
+    with pytest.raises(KeyError):
+        reader.raw("AUTHARA_OAUTH_CORP_COLOUR")
+    with pytest.raises(KeyError):
+        EnvReader({}, Service.GATEWAY).raw("AUTHARA_OAUTH_CORP_CLIENT_ID")

@@ -5,15 +5,21 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
+from authara_core.http.cookies import CookieWriter
+from authara_core.http.flash import Flash, set_flash
 from authara_core.settings import load_settings
-from tests.coresupport import core_env
+from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import signup
 
+DB_FOR_COOKIES = DatabaseSettings(
+    host="127.0.0.1", port=5432, database="authara", username="postgres"
+)
 EXPECTED_ROUTES = {
     ("GET", routes.HEALTH),
     ("GET", routes.VERSION),
@@ -26,6 +32,15 @@ EXPECTED_ROUTES = {
     ("GET", routes.API_USER),
     ("GET", routes.API_CSRF),
     ("POST", routes.API_LOGOUT),
+    ("GET", routes.API_GOOGLE_OPTIONS),
+    ("POST", routes.API_GOOGLE_LOGIN),
+    ("GET", routes.OAUTH_START),
+    ("GET", routes.OAUTH_CALLBACK),
+    ("POST", routes.OAUTH_LINK),
+    ("GET", routes.PROVIDER_LINK_CONFIRM),
+    ("POST", routes.PROVIDER_LINK_CONFIRM),
+    ("GET", routes.ACCOUNT),
+    ("POST", routes.PROVIDER_UNLINK),
 }
 
 
@@ -101,3 +116,26 @@ async def test_cleared_cookies_keep_their_attributes(aiohttp_client, db: Databas
         assert attrs["path"] == "/"
         assert attrs["samesite"] == "Lax"
         assert "HttpOnly" in header
+
+
+@pytest.mark.parametrize(("app_env", "secure"), [("dev", False), ("prod", True)])
+def test_oauth_cookie_attributes(app_env: str, secure: bool) -> None:
+    env = core_env(DB_FOR_COOKIES, APP_ENV=app_env, PUBLIC_URL="https://auth.example.com")
+    writer = CookieWriter(load_settings(env), FakeClock())
+    response = web.Response()
+    writer.set_oauth_flow(response, "b" * 43)
+    writer.set_oauth_nonce(response, "n" * 43)
+    set_flash(response, Flash("error", "x"))
+    headers = {name: str(morsel) for name, morsel in response.cookies.items()}
+    expected = {
+        cookies.OAUTH_FLOW.name: ("/auth", "600", secure),
+        cookies.OAUTH_NONCE.name: ("/auth", "600", secure),
+        cookies.FLASH.name: ("/", "60", False),  # upstream: the flash cookie is never Secure
+    }
+    for name, (path, max_age, is_secure) in expected.items():
+        attrs = _attrs(headers[name].removeprefix("Set-Cookie: "))
+        assert attrs["path"] == path
+        assert attrs["max-age"] == max_age
+        assert attrs["samesite"] == "Lax"
+        assert "HttpOnly" in headers[name]
+        assert ("Secure" in headers[name]) is is_secure

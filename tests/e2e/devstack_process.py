@@ -18,7 +18,7 @@ from typing import Final
 import psutil
 
 from authara_contract.database import DatabaseSettings
-from authara_contract.env import ENV_VARS
+from authara_contract.env import ENV_VARS, lookup
 
 READY_PREFIX: Final = "Authara is running at "
 STARTUP_TIMEOUT_S: Final = 90.0
@@ -37,7 +37,11 @@ FAST_HASHING: Final = {
 def hermetic_environ(**overrides: str) -> dict[str, str]:
     """Return this process's environment without any Authara setting, plus `overrides`."""
     names = {var.name for var in ENV_VARS} | set(_EXTRA_STACK_VARS)
-    environ = {key: value for key, value in os.environ.items() if key not in names}
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in names and lookup(key) is None  # also AUTHARA_OAUTH_<NAME>_* rows
+    }
     environ.update(overrides)
     return environ
 

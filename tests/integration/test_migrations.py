@@ -31,7 +31,7 @@ MIGRATE: Final = Path(sys.executable).parent / "authara-migrate"
 CLI_TIMEOUT_S: Final = 60
 EXPECTED_TABLES: Final = frozenset(
     {"users", "platform_roles", "user_platform_roles", "auth_providers", "sessions",
-     "refresh_tokens"}
+     "refresh_tokens", "provider_links", "oauth_states"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -45,12 +45,16 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "pk_sessions", "fk_sessions_user_id_users",
         "pk_refresh_tokens", "fk_refresh_tokens_session_id_sessions",
         "uq_refresh_tokens_token_hash",
+        "pk_provider_links", "uq_provider_links_token_hash", "fk_provider_links_user_id_users",
+        "pk_oauth_states", "uq_oauth_states_state_hash", "fk_oauth_states_user_id_users",
+        "fk_oauth_states_session_id_sessions", "fk_oauth_states_provider_link_id_provider_links",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
     {
         "ix_sessions_user_id", "ix_sessions_expires_at",
         "ix_refresh_tokens_session_id", "ix_refresh_tokens_expires_at",
+        "ix_provider_links_expires_at", "ix_oauth_states_expires_at",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -228,7 +232,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {"0001", "0002"}
+    assert runner.known_revisions() == {"0001", "0002", "0003"}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

@@ -13,6 +13,7 @@ import pytest
 from authara_contract.env import BY_NAME, EnvReader, Service, SettingsError, vars_for
 from authara_gateway.settings import (
     GatewaySettings,
+    TimeoutSettings,
     Upstream,
     load_bind,
     load_settings,
@@ -39,15 +40,18 @@ def test_defaults() -> None:
     settings = load_settings(MINIMAL)
 
     assert (settings.bind_host, settings.bind_port) == ("0.0.0.0", 3000)
-    assert settings.auth_upstream == Upstream("core", 8080)
-    assert settings.app_upstream == Upstream("app", 9000)
+    assert settings.auth_upstreams == (Upstream("core", 8080),)
+    assert settings.app_upstreams == (Upstream("app", 9000),)
     assert settings.enable_compression is True
     assert settings.auto_https == "off"
     assert settings.app_env == "dev"
     assert settings.log_level == "debug"
     assert settings.identity is None
     assert settings.trusted_proxies == ()
-    assert (settings.timeouts.connect, settings.timeouts.read) == (5.0, 300.0)
+    assert settings.timeouts == TimeoutSettings(connect=5.0, read=300.0, shutdown=10.0)
+    assert settings.protected_paths == ()
+    assert settings.fail_duration == 10.0
+    assert settings.workers == 1
 
 
 def test_prod_logs_at_info_by_default() -> None:
@@ -65,8 +69,8 @@ def test_values_are_parsed() -> None:
     )
 
     assert (settings.bind_host, settings.bind_port) == ("127.0.0.1", 8000)
-    assert settings.auth_upstream == Upstream("::1", 8080)
-    assert str(settings.auth_upstream.base_url) == "http://[::1]:8080"
+    assert settings.auth_upstreams == (Upstream("::1", 8080),)
+    assert str(settings.auth_upstreams[0].base_url) == "http://[::1]:8080"
     assert settings.enable_compression is False
     assert settings.auto_https == "disable_redirects"
     assert settings.trusted_proxies == (
@@ -240,3 +244,58 @@ def test_healthcheck_with_a_bad_bind_exits_1_not_2() -> None:
 
     assert result.returncode == 1
     assert "GATEWAY_BIND" in result.stderr
+
+
+def test_upstream_lists_and_new_knobs_are_parsed() -> None:
+    settings = _load(
+        AUTHARA_UPSTREAM="core-1:8080, http://core-2:8080",
+        APP_UPSTREAM="app:9000,app:9001",
+        AUTHARA_JWT_KEYS=f"k1:{KEY}",
+        AUTHARA_JWT_ISSUER="https://auth.test",
+        GATEWAY_PROTECTED_PATHS="/private/, /account,/",
+        GATEWAY_CONNECT_TIMEOUT="250ms",
+        GATEWAY_READ_TIMEOUT="0",
+        GATEWAY_SHUTDOWN_TIMEOUT="30s",
+        GATEWAY_UPSTREAM_FAIL_DURATION="1m",
+        GATEWAY_WORKERS="2",
+    )
+
+    assert settings.auth_upstreams == (Upstream("core-1", 8080), Upstream("core-2", 8080))
+    assert settings.app_upstreams == (Upstream("app", 9000), Upstream("app", 9001))
+    assert settings.protected_paths == ("/private", "/account", "/")
+    assert settings.timeouts == TimeoutSettings(connect=0.25, read=None, shutdown=30.0)
+    assert settings.fail_duration == 60.0
+    assert settings.workers == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("APP_UPSTREAM", "app:9000,,app:9001"),
+        ("APP_UPSTREAM", "app:9000,app"),
+        ("GATEWAY_CONNECT_TIMEOUT", "0"),
+        ("GATEWAY_CONNECT_TIMEOUT", "soon"),
+        ("GATEWAY_READ_TIMEOUT", "-1s"),
+        ("GATEWAY_SHUTDOWN_TIMEOUT", "10"),
+        ("GATEWAY_UPSTREAM_FAIL_DURATION", "forever"),
+        ("GATEWAY_WORKERS", "0"),
+        ("GATEWAY_WORKERS", "65"),
+        ("GATEWAY_WORKERS", "two"),
+        ("GATEWAY_PROTECTED_PATHS", "private"),
+        ("GATEWAY_PROTECTED_PATHS", "/a?b"),
+        ("GATEWAY_PROTECTED_PATHS", "//a"),
+        ("GATEWAY_PROTECTED_PATHS", "/auth/admin"),
+        ("GATEWAY_PROTECTED_PATHS", "/auth"),
+    ],
+)
+def test_bad_new_values_are_named(name: str, value: str) -> None:
+    identity = {"AUTHARA_JWT_KEYS": f"k1:{KEY}", "AUTHARA_JWT_ISSUER": "https://auth.test"}
+
+    assert set(_problems({**MINIMAL, **identity, name: value})) == {name}
+
+
+def test_protected_paths_need_identity_settings() -> None:
+    problems = _problems({**MINIMAL, "GATEWAY_PROTECTED_PATHS": "/private"})
+
+    assert set(problems) == {"GATEWAY_PROTECTED_PATHS"}
+    assert "AUTHARA_JWT_KEYS" in problems["GATEWAY_PROTECTED_PATHS"]

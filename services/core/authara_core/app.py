@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.resources
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 from aiohttp import web
@@ -16,16 +16,25 @@ from authara_contract import routes
 from .clock import Clock, SystemClock
 from .errors import SchemaMismatch
 from .http import meta
+from .http.account import AccountPages
 from .http.api import ApiHandlers
+from .http.api_oauth import GoogleApi
 from .http.bodies import BodyReader
 from .http.cookies import CookieWriter
+from .http.csp import allow_google
 from .http.csrf import CsrfGuard
 from .http.errors import ErrorRenderer
 from .http.middlewares import envelope_middleware
+from .http.oauth import OAuthRoutes
 from .http.pages import AuthPages
 from .http.render import Renderer
 from .keys import ACCOUNTS_KEY, DATABASE_KEY, HASHER_KEY, SESSIONS_KEY, SETTINGS_KEY
 from .services.accounts import AccountService
+from .services.oauth.flows import OAuthFlows
+from .services.oauth.google import GoogleIdTokens
+from .services.oauth.linking import ProviderLinks
+from .services.oauth.registry import ProviderRegistry
+from .services.oauth.secrets import new_secret
 from .services.passwords import PasswordHasher
 from .services.ratelimit import MemoryRateLimiter, Throttle
 from .services.sessions import SessionService
@@ -39,8 +48,17 @@ _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """Build core's web application; resources open and close with the app's lifetime."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    oauth_secrets: Callable[[], str] = new_secret,
+) -> web.Application:
+    """Build core's web application; resources open and close with the app's lifetime.
+
+    `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
+    randomness.
+    """
     clock = clock or SystemClock()
     database = Database(
         settings.database, pool_size=settings.db_pool_size, timezone=settings.db_timezone
@@ -54,6 +72,27 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     throttle = Throttle(limiter, login=limits.login, signup=limits.signup)
     accounts = AccountService(
         db=database, clock=clock, hasher=hasher, sessions=sessions, throttle=throttle
+    )
+    providers = ProviderRegistry(settings.oauth, clock=clock)
+    flows = OAuthFlows(
+        db=database,
+        clock=clock,
+        providers=providers,
+        accounts=accounts,
+        sessions=sessions,
+        secret_factory=oauth_secrets,
+    )
+    links = ProviderLinks(
+        db=database,
+        clock=clock,
+        hasher=hasher,
+        throttle=throttle,
+        sessions=sessions,
+        providers=providers,
+        flows=flows,
+    )
+    google = GoogleIdTokens(
+        db=database, clock=clock, providers=providers, accounts=accounts, sessions=sessions
     )
     renderer = Renderer()
     cookie_writer = CookieWriter(settings, clock)
@@ -84,16 +123,27 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         yield
         hasher.close()
 
+    async def providers_ctx(_app: web.Application) -> AsyncIterator[None]:
+        providers.open()
+        try:
+            yield
+        finally:
+            await providers.close()
+
     async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(
-            _clean_up_sessions(sessions, settings.session_cleanup_interval.total_seconds())
+            _clean_up(
+                (sessions.cleanup, flows.cleanup), settings.session_cleanup_interval.total_seconds()
+            )
         )
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.extend([database_ctx, hasher_ctx, cleanup_task_ctx])
+    app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx, cleanup_task_ctx])
+    if settings.oauth.google is not None:
+        allow_google(app)
 
     pages = AuthPages(
         accounts=accounts,
@@ -109,6 +159,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         bodies=BodyReader(),
         trust_proxy_headers=settings.trust_proxy_headers,
     )
+    oauth = OAuthRoutes(
+        flows=flows,
+        sessions=sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        default_return_to=settings.default_return_to,
+    )
+    account = AccountPages(
+        links=links,
+        sessions=sessions,
+        oauth=oauth,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        trust_proxy_headers=settings.trust_proxy_headers,
+    )
+    google_api = GoogleApi(google=google, cookie_writer=cookie_writer, bodies=BodyReader())
     app.router.add_routes(
         [
             web.get(routes.HEALTH, meta.health),
@@ -129,6 +195,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             web.post(routes.API_TOKENS_REFRESH, api.tokens_refresh),
             web.get(routes.API_USER, api.user),
             web.get(routes.API_OPENAPI, api.openapi),
+            web.get(routes.OAUTH_START, oauth.start),
+            web.get(routes.OAUTH_CALLBACK, oauth.callback),
+            web.post(routes.OAUTH_LINK, oauth.link),
+            web.get(routes.PROVIDER_LINK_CONFIRM, account.confirm_page),
+            web.post(routes.PROVIDER_LINK_CONFIRM, account.confirm_submit),
+            web.get(routes.ACCOUNT, account.account_page),
+            web.post(routes.PROVIDER_UNLINK, account.unlink),
+            web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
+            web.post(routes.API_GOOGLE_LOGIN, google_api.login),
         ]
     )
     static_dir = importlib.resources.files("authara_core") / "static"
@@ -136,16 +211,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     return app
 
 
-async def _clean_up_sessions(sessions: SessionService, interval_s: float) -> None:
-    """Delete expired sessions every interval; a failed round is logged and retried."""
+async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: float) -> None:
+    """Delete expired sessions and OAuth flows every interval; failures are logged, retried."""
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            deleted = await sessions.cleanup()
-        except (OSError, asyncpg.PostgresError):
-            _LOGGER.exception("session cleanup failed; retrying in %.0fs", interval_s)
-        else:
-            _LOGGER.debug("session cleanup deleted %d expired sessions", deleted)
+        for job in jobs:
+            try:
+                deleted = await job()
+            except (OSError, asyncpg.PostgresError):
+                _LOGGER.exception(
+                    "cleanup %s failed; retrying in %.0fs", job.__qualname__, interval_s
+                )
+            else:
+                _LOGGER.debug("cleanup %s deleted %d expired rows", job.__qualname__, deleted)
 
 
 async def _check_schema(database: Database, schema: str) -> None:

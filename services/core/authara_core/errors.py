@@ -5,17 +5,28 @@ AuthError
 │   ├── InvalidEmail
 │   ├── InvalidPassword
 │   ├── EmailTaken
-│   └── PayloadTooLarge       413
+│   ├── PayloadTooLarge       413
+│   ├── OAuthStateInvalid             (missing, unknown, reused or expired `state`)
+│   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
+│   ├── ProviderAlreadyLinked 409     (identity or provider slot taken)
+│   └── LastSignInMethod      422
 ├── Unauthorized              401 unauthorized
 │   ├── InvalidCredentials
 │   ├── RefreshTokenMissing
-│   └── InvalidRefreshToken
-│       └── RefreshTokenReused
+│   ├── InvalidRefreshToken
+│   │   └── RefreshTokenReused
+│   └── ProviderAnswerInvalid         (token exchange refused, ID token fails a check)
 ├── Forbidden                 403 forbidden
 │   ├── CsrfFailed
-│   └── AudienceNotAllowed
+│   ├── AudienceNotAllowed
+│   ├── EmailNotVerified
+│   └── ProviderProofFailed
 ├── NotFound                  404 not_found
+│   └── ProviderNotFound
+├── AccountLinkRequired       409 account_link_required
 ├── RateLimited               429 rate_limited
+├── ProviderUnavailable       502 bad_gateway
+│   └── ProviderTimeout       504 gateway_timeout
 ├── SchemaMismatch            (startup only)
 └── Overloaded                503 service_unavailable
 
@@ -157,6 +168,84 @@ class Overloaded(AuthError):
     status = 503
     public_message = "The server is busy. Please try again in a moment."
     retry_after_s: ClassVar[int] = 1
+
+
+class OAuthStateInvalid(InvalidRequest):
+    """The OAuth callback's state is missing, unknown, used, expired or from another browser."""
+
+    public_message = "This sign-in attempt is invalid or has expired. Please start again."
+
+
+class ProviderLinkInvalid(InvalidRequest):
+    """The pending provider link is unknown, used, expired or from another browser."""
+
+    public_message = "This link request is invalid or has expired. Please sign in again."
+
+
+class ProviderAlreadyLinked(InvalidRequest):
+    """The external identity belongs to another account, or the slot is taken."""
+
+    status = 409
+    public_message = "That sign-in account is already linked to another Authara account."
+
+
+class LastSignInMethod(InvalidRequest):
+    """Removing this sign-in method would leave the account with none."""
+
+    status = 422
+    public_message = "You cannot remove your only way to sign in."
+
+
+class ProviderAnswerInvalid(Unauthorized):
+    """The provider refused the code, or its ID token or user data failed a check."""
+
+    public_message = "The sign-in provider's answer could not be verified. Please try again."
+
+
+class EmailNotVerified(Forbidden):
+    """A new account needs an email address the provider has verified."""
+
+    public_message = (
+        "The sign-in provider has not verified your email address. Verify it there and retry."
+    )
+
+
+class ProviderProofFailed(Forbidden):
+    """The identity used to prove account ownership is not linked to that account."""
+
+    public_message = "That sign-in account is not linked to the account you are linking."
+
+
+class ProviderNotFound(NotFound):
+    """No sign-in provider of that name is configured."""
+
+    public_message = "Unknown sign-in provider."
+
+
+class AccountLinkRequired(AuthError):
+    """An account with the provider's email exists but is not linked to this identity."""
+
+    code = ErrorCode.ACCOUNT_LINK_REQUIRED
+    status = 409
+    public_message = (
+        "An account with this email already exists. Sign in to it and link the provider first."
+    )
+
+
+class ProviderUnavailable(AuthError):
+    """The sign-in provider could not be reached or answered with an error."""
+
+    code = ErrorCode.BAD_GATEWAY
+    status = 502
+    public_message = "The sign-in provider could not be reached. Please try again later."
+
+
+class ProviderTimeout(ProviderUnavailable):
+    """The sign-in provider did not answer within AUTHARA_OAUTH_HTTP_TIMEOUT."""
+
+    code = ErrorCode.GATEWAY_TIMEOUT
+    status = 504
+    public_message = "The sign-in provider did not answer in time. Please try again later."
 
 
 class SchemaMismatch(Exception):

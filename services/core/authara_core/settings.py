@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
@@ -14,6 +14,7 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+from authara_core.services.oauth.config import OAuthSettings, read_oauth_settings
 from authara_core.services.ratelimit import Limit, ThrottleRules
 
 # OWASP password-storage floor for argon2id (19 MiB, t=2).
@@ -99,6 +100,7 @@ class Settings:
     trust_proxy_headers: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=10)
     session_cleanup_interval: timedelta = timedelta(minutes=5)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -112,12 +114,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     app_env = AppEnv(reader.choice("APP_ENV", [e.value for e in AppEnv]))
     log_level = _log_level(reader, app_env)
     bind_host, bind_port = reader.host_port("AUTHARA_BIND")
+    public_url = _public_url(reader)
     settings = Settings(
         app_env=app_env,
         log_level=log_level,
         bind_host=bind_host,
         bind_port=bind_port,
-        public_url=_public_url(reader),
+        public_url=public_url,
         default_return_to=_default_return_to(reader),
         database=read_database_settings(reader),
         db_pool_size=reader.integer("AUTHARA_DB_MAX_OPEN_CONNS", minimum=1),
@@ -128,6 +131,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
         shutdown_timeout=reader.duration("AUTHARA_SHUTDOWN_TIMEOUT"),
         session_cleanup_interval=_positive(reader, "AUTHARA_SESSION_CLEANUP_INTERVAL"),
+        oauth=read_oauth_settings(reader, public_url=public_url, prod=app_env is AppEnv.PROD),
     )
     _validate_cross(reader, settings)
     reader.finish()

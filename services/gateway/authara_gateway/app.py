@@ -1,35 +1,67 @@
 """The gateway's composition root."""
 
 from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 import aiohttp
 from aiohttp import hdrs, web
 
-from authara_contract.routes import GATEWAY_HEALTH
+from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY, READY
 
 from .identity import IdentityVerifier
-from .keys import CLIENT_SESSION_KEY, PROXY_KEY, SETTINGS_KEY
+from .keys import CLIENT_SESSION_KEY, CORE_POOL_KEY, PROXY_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
 from .proxy import SKIP_AUTO_HEADERS, Proxy
+from .refresh import SessionRefresher
 from .settings import GatewaySettings
+from .upstream_client import UpstreamClient
+from .upstreams import UpstreamPool
+from .websocket import WebSocketRelay
 
-_HEALTH_METHODS = (hdrs.METH_GET, hdrs.METH_HEAD)
+_PROBE_METHODS: Final = (hdrs.METH_GET, hdrs.METH_HEAD)
+# Readiness is polled by orchestrators every few seconds: answer quickly either way.
+READY_TIMEOUT: Final = 2.0
+_NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    """Build the gateway application: its own health route, everything else proxied."""
+    """Build the gateway application: its own health and readiness, everything else proxied."""
     app = web.Application()
     app[SETTINGS_KEY] = settings
     app.cleanup_ctx.append(_upstream_client(settings))
+    app.on_shutdown.append(_close_websockets)
     app.router.add_route("*", GATEWAY_HEALTH, health)
+    app.router.add_route("*", GATEWAY_READY, ready)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
 
 
 async def health(request: web.Request) -> web.Response:
     """Report that the gateway process is serving (upstreams are not probed)."""
-    if request.method not in _HEALTH_METHODS:
-        raise web.HTTPMethodNotAllowed(request.method, _HEALTH_METHODS)
-    return web.json_response({"status": "ok"}, headers={hdrs.CACHE_CONTROL: "no-store"})
+    _only_probe_methods(request)
+    return web.json_response({"status": "ok"}, headers=_NO_STORE)
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Answer 200 when core reports ready (any of its upstreams), else 503."""
+    _only_probe_methods(request)
+    session = request.app[CLIENT_SESSION_KEY]
+    timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT)
+    reason = "core is unreachable"
+    for upstream in request.app[CORE_POOL_KEY].upstreams:
+        try:
+            async with session.get(
+                upstream.base_url.with_path(READY), timeout=timeout, allow_redirects=False
+            ) as response:
+                if response.status == web.HTTPOk.status_code:
+                    return web.json_response({"status": "ready"}, headers=_NO_STORE)
+                reason = f"core is not ready (status {response.status})"
+        except (TimeoutError, aiohttp.ClientError):
+            continue
+    return web.json_response(
+        {"status": "unavailable", "reason": reason},
+        status=web.HTTPServiceUnavailable.status_code,
+        headers=_NO_STORE,
+    )
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -37,27 +69,59 @@ async def forward(request: web.Request) -> web.StreamResponse:
     return await request.app[PROXY_KEY].handle(request)
 
 
+def _only_probe_methods(request: web.Request) -> None:
+    if request.method not in _PROBE_METHODS:
+        raise web.HTTPMethodNotAllowed(request.method, _PROBE_METHODS)
+
+
+async def _close_websockets(app: web.Application) -> None:
+    await app[WEBSOCKETS_KEY].close_all()
+
+
 def _upstream_client(
     settings: GatewaySettings,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def upstream_client(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=settings.timeouts.connect,
-            sock_read=settings.timeouts.read,
+            total=None, sock_connect=settings.timeouts.connect, sock_read=settings.timeouts.read
         )
         async with aiohttp.ClientSession(
+            timeout=timeout,
             # No pool limit: long-lived streams (SSE, downloads) must not starve other requests.
             connector=aiohttp.TCPConnector(limit=0),
-            timeout=timeout,
             auto_decompress=False,
             # A shared jar would replay one user's Set-Cookie on another user's request.
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=SKIP_AUTO_HEADERS,
         ) as session:
+            core = UpstreamPool(settings.auth_upstreams, fail_duration=settings.fail_duration)
+            app_pool = UpstreamPool(settings.app_upstreams, fail_duration=settings.fail_duration)
             verifier = IdentityVerifier(settings.identity) if settings.identity else None
+            refresher = None
+            if verifier is not None:
+                refresher = SessionRefresher(
+                    session=session,
+                    core=core,
+                    verifier=verifier,
+                    secure_cookies=settings.app_env == "prod",
+                )
+            websockets = WebSocketRelay(session)
+            upstreams = UpstreamClient(connect_timeout=settings.timeouts.connect)
             app[CLIENT_SESSION_KEY] = session
-            app[PROXY_KEY] = Proxy(session=session, settings=settings, verifier=verifier)
-            yield
+            app[CORE_POOL_KEY] = core
+            app[WEBSOCKETS_KEY] = websockets
+            app[PROXY_KEY] = Proxy(
+                upstreams=upstreams,
+                settings=settings,
+                core=core,
+                app=app_pool,
+                verifier=verifier,
+                refresher=refresher,
+                websockets=websockets,
+            )
+            try:
+                yield
+            finally:
+                upstreams.close()
 
     return upstream_client

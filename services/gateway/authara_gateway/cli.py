@@ -15,11 +15,18 @@ from yarl import URL
 from authara_contract.env import SettingsError, exit_on_settings_error
 from authara_contract.routes import GATEWAY_HEALTH
 
-from .app import create_app
-from .settings import GatewaySettings, load_bind, load_settings, local_host, startup_warnings
+from .server import BadRequestLogFilter, run_worker
+from .settings import (
+    GatewaySettings,
+    Upstream,
+    load_bind,
+    load_settings,
+    local_host,
+    startup_warnings,
+)
+from .workers import supervise
 
 PROGRAM: Final = "authara-gateway"
-SHUTDOWN_TIMEOUT: Final = 10.0
 HEALTHCHECK_TIMEOUT: Final = 5.0
 _LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -50,24 +57,30 @@ def serve(settings: GatewaySettings) -> None:
     for warning in startup_warnings(settings):
         _LOGGER.warning("%s", warning)
     _LOGGER.info(
-        "gateway on %s:%s: /auth/* -> %s:%s, /* -> %s:%s, identity forwarding %s",
+        "gateway on %s:%s: /auth/* -> %s, /* -> %s, identity forwarding %s, %d worker(s)",
         settings.bind_host,
         settings.bind_port,
-        settings.auth_upstream.host,
-        settings.auth_upstream.port,
-        settings.app_upstream.host,
-        settings.app_upstream.port,
+        _addresses(settings.auth_upstreams),
+        _addresses(settings.app_upstreams),
         "on" if settings.identity is not None else "off",
+        settings.workers,
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.bind_host,
-        port=settings.bind_port,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        print=None,
-        # A client that hangs up must also end the upstream request it started (SSE, slow pages).
-        handler_cancellation=True,
-    )
+    if settings.workers > 1:
+        raise SystemExit(supervise(settings, _worker))
+    _worker(settings, supervised=False)
+
+
+def _worker(settings: GatewaySettings, supervised: bool) -> None:
+    if supervised:
+        configure_logging(settings.log_level)
+    try:
+        run_worker(settings, supervised)
+    except OSError as exc:
+        print(
+            f"{PROGRAM}: cannot listen on {settings.bind_host}:{settings.bind_port}: {exc}",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
 
 
 def healthcheck(environ: Mapping[str, str]) -> int:
@@ -86,6 +99,10 @@ def healthcheck(environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _addresses(upstreams: Sequence[Upstream]) -> str:
+    return ",".join(f"{upstream.host}:{upstream.port}" for upstream in upstreams)
+
+
 def configure_logging(level: str) -> None:
     """Log to stderr at the configured level."""
     logging.basicConfig(
@@ -93,6 +110,9 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    server_logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, BadRequestLogFilter) for f in server_logger.filters):
+        server_logger.addFilter(BadRequestLogFilter())
 
 
 async def _probe(url: URL) -> str | None:

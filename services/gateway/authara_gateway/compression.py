@@ -1,7 +1,13 @@
-"""When the gateway gzips a response the upstream left uncompressed."""
+"""When and how the gateway compresses a response the upstream left uncompressed.
 
+zstd (`compression.zstd` from Python 3.14, its backport before) is chosen when the client
+accepts it at least as much as gzip, as Caddy's `encode zstd gzip` does; otherwise gzip.
+Encoders flush after every chunk so streamed text is never held back.
+"""
+
+import sys
 import zlib
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
@@ -10,7 +16,15 @@ from authara_contract.routes import STATIC_PREFIX
 
 from .negotiation import header_tokens, quality_values
 
+if sys.version_info >= (3, 14):
+    from compression.zstd import ZstdCompressor
+else:
+    from backports.zstd import ZstdCompressor
+
+GZIP: Final = "gzip"
+ZSTD: Final = "zstd"
 GZIP_LEVEL: Final = 5  # Caddy's default
+ZSTD_LEVEL: Final = 3  # zstd's (and Caddy's) default
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # gzip framing, not raw deflate
 # Below this a gzip header and trailer cost more than they save (Caddy uses the same bound).
 MIN_COMPRESS_LENGTH: Final = 512
@@ -27,14 +41,46 @@ _EVENT_STREAM: Final = "text/event-stream"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
-def should_compress(request: web.BaseRequest, status: int, headers: CIMultiDict[str]) -> bool:
-    """Tell whether to gzip this upstream response on its way to the client."""
-    return (
+class Encoder(Protocol):
+    """Compress a body chunk by chunk."""
+
+    def encode(self, chunk: bytes) -> bytes:
+        """Compress one chunk and flush it."""
+
+    def finish(self) -> bytes:
+        """Return the end of the compressed stream."""
+
+
+def choose_encoding(request: web.BaseRequest, status: int, headers: CIMultiDict[str]) -> str | None:
+    """Return the encoding to compress this upstream response with, or None."""
+    if not (
         _response_allows(status, headers)
-        and _request_allows(request)
         and _is_textual(headers.get(hdrs.CONTENT_TYPE, ""))
         and not _too_short(headers.get(hdrs.CONTENT_LENGTH))
-    )
+        and _request_allows(request)
+    ):
+        return None
+    return _accepted_encoding(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+
+
+def make_encoder(encoding: str) -> Encoder:
+    """Return a fresh encoder for an encoding `choose_encoding` picked."""
+    return ZstdEncoder() if encoding == ZSTD else GzipEncoder()
+
+
+class ZstdEncoder:
+    """Zstandard-compress a body chunk by chunk, flushing a block after each."""
+
+    def __init__(self, level: int = ZSTD_LEVEL) -> None:
+        self._zstd = ZstdCompressor(level=level)
+
+    def encode(self, chunk: bytes) -> bytes:
+        """Compress one chunk and flush it as a complete block."""
+        return self._zstd.compress(chunk, mode=ZstdCompressor.FLUSH_BLOCK)
+
+    def finish(self) -> bytes:
+        """Return the end of the zstd frame."""
+        return self._zstd.flush(ZstdCompressor.FLUSH_FRAME)
 
 
 class GzipEncoder:
@@ -56,9 +102,9 @@ class GzipEncoder:
         return self._zlib.flush(zlib.Z_FINISH)
 
 
-def mark_gzipped(headers: CIMultiDict[str]) -> None:
-    """Rewrite the response headers for a body the gateway gzips on the fly."""
-    headers[hdrs.CONTENT_ENCODING] = "gzip"
+def mark_encoded(headers: CIMultiDict[str], encoding: str) -> None:
+    """Rewrite the response headers for a body the gateway compresses on the fly."""
+    headers[hdrs.CONTENT_ENCODING] = encoding
     headers.popall(hdrs.CONTENT_LENGTH, None)
     if not header_tokens(headers.getall(hdrs.VARY, ())) & {"*", "accept-encoding"}:
         headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
@@ -82,14 +128,19 @@ def _response_allows(status: int, headers: CIMultiDict[str]) -> bool:
 def _request_allows(request: web.BaseRequest) -> bool:
     if request.method == hdrs.METH_HEAD or request.path.startswith(STATIC_PREFIX + "/"):
         return False
-    if _EVENT_STREAM in request.headers.get(hdrs.ACCEPT, "").lower():
-        return False
-    return _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+    return _EVENT_STREAM not in request.headers.get(hdrs.ACCEPT, "").lower()
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
+def _accepted_encoding(accept_encoding: str) -> str | None:
+    if not accept_encoding:
+        return None
     qualities = quality_values(accept_encoding)
-    return qualities.get("gzip", qualities.get("*", 0.0)) > 0.0
+    anything = qualities.get("*", 0.0)
+    gzip_quality = qualities.get(GZIP, anything)
+    zstd_quality = qualities.get(ZSTD, anything)
+    if zstd_quality > 0.0 and zstd_quality >= gzip_quality:
+        return ZSTD
+    return GZIP if gzip_quality > 0.0 else None
 
 
 def _is_textual(content_type: str) -> bool:

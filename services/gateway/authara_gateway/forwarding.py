@@ -6,10 +6,11 @@ believed from a configured trusted proxy; core reads the first X-Forwarded-For e
 trusts proxy headers, so a client must never be able to choose it.
 """
 
+import functools
 import ipaddress
 import re
-import uuid
-from collections.abc import Iterable
+import secrets
+from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import hdrs, web
@@ -48,18 +49,21 @@ FORWARDING: Final = frozenset(
 # for a second handshake. The request id is rebuilt so a client cannot inject a bad one.
 _REQUEST_ONLY: Final = frozenset({"expect", contract_headers.REQUEST_ID.lower()})
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# From a trusted proxy the forwarding headers stay, except X-Forwarded-For: it is extended.
+_CHAIN: Final = frozenset({hdrs.X_FORWARDED_FOR.lower()})
+_NOTHING: Final[frozenset[str]] = frozenset()
 
 
 def request_id_for(incoming: str | None) -> str:
     """Keep a sane incoming X-Request-Id, otherwise make a new one."""
     if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
-def is_trusted_peer(remote: str | None, networks: Iterable[IPNetwork]) -> bool:
+def is_trusted_peer(remote: str | None, networks: Sequence[IPNetwork]) -> bool:
     """Tell whether the direct peer is a proxy whose forwarding headers we extend."""
-    if remote is None:
+    if remote is None or not networks:
         return False
     try:
         address = ipaddress.ip_address(remote)
@@ -71,14 +75,22 @@ def is_trusted_peer(remote: str | None, networks: Iterable[IPNetwork]) -> bool:
 def upstream_request_headers(
     request: web.BaseRequest, *, request_id: str, trusted_peer: bool
 ) -> CIMultiDict[str]:
-    """Copy the client's headers for the upstream, rebuilding the forwarding ones."""
+    """Copy the client's headers for the upstream, rebuilding the forwarding ones.
+
+    Every X-Authara-* header goes too (in any casing, `_` for `-`): only the gateway may
+    send the app identity.
+    """
+    source = request.headers
     # The original Host always reaches the upstream (as with Caddy), even when a client
     # lists it in Connection.
-    drop = (_connection_scoped(request.headers) - {"host"}) | _REQUEST_ONLY
-    drop |= FORWARDING if not trusted_peer else {hdrs.X_FORWARDED_FOR.lower()}
-    headers = CIMultiDict(
-        (name, value) for name, value in request.headers.items() if not _is_dropped(name, drop)
-    )
+    listed = _connection_tokens(source) - {"host"}
+    forwarding = FORWARDING if not trusted_peer else _CHAIN
+    kept = []
+    for name, value in source.items():
+        lowered, dropped = _classify(name)
+        if not (dropped or lowered in forwarding or lowered in listed):
+            kept.append((name, value))
+    headers = CIMultiDict(kept)
     _set_forwarded(headers, request, trusted_peer=trusted_peer)
     headers[contract_headers.REQUEST_ID] = request_id
     return headers
@@ -88,21 +100,43 @@ def client_response_headers(
     upstream: CIMultiDictProxy[str], *, request_id: str
 ) -> CIMultiDict[str]:
     """Copy the upstream's response headers for the client, keeping repeated ones."""
-    drop = _connection_scoped(upstream)
-    headers = CIMultiDict(
-        (name, value) for name, value in upstream.items() if not _is_dropped(name, drop)
-    )
+    listed = _connection_tokens(upstream)
+    kept = []
+    for name, value in upstream.items():
+        lowered, hop = _classify_response(name)
+        if not (hop or lowered in listed):
+            kept.append((name, value))
+    headers = CIMultiDict(kept)
     headers[contract_headers.REQUEST_ID] = request_id
     return headers
 
 
-def _connection_scoped(headers: CIMultiDictProxy[str]) -> frozenset[str]:
-    return HOP_BY_HOP | header_tokens(headers.getall(hdrs.CONNECTION, ()))
+def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    if hdrs.CONNECTION not in headers:
+        return _NOTHING
+    return header_tokens(headers.getall(hdrs.CONNECTION))
 
 
-def _is_dropped(name: str, drop: frozenset[str]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _classify_response(name: str) -> tuple[str, bool]:
+    """Return a response header's lower-cased name and whether it is hop-by-hop."""
     lowered = name.lower()
-    return lowered in drop or lowered.startswith(_PROXY_PREFIX)
+    return lowered, lowered in HOP_BY_HOP or lowered.startswith(_PROXY_PREFIX)
+
+
+# Header names repeat from request to request; the memo is bounded (names are client-chosen).
+@functools.lru_cache(maxsize=4096)
+def _classify(name: str) -> tuple[str, bool]:
+    """Return a request header's lower-cased name and whether it never goes upstream."""
+    lowered = name.lower()
+    dropped = (
+        lowered in HOP_BY_HOP
+        or lowered in _REQUEST_ONLY
+        or lowered.startswith(_PROXY_PREFIX)
+        # CGI/WSGI servers map `_` and `-` to the same variable.
+        or contract_headers.is_identity_header(lowered.replace("_", "-"))
+    )
+    return lowered, dropped
 
 
 def _set_forwarded(

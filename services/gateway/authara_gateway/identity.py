@@ -1,8 +1,10 @@
-"""Verified identity for the app, and removal of every client-sent X-Authara-* header."""
+"""Verified identity for the app: the access cookie checked once, then remembered until exp."""
 
 import logging
-
-from multidict import CIMultiDict
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
 
 from authara_contract import headers as contract_headers
 from authara_contract.claims import Audience
@@ -12,19 +14,52 @@ from .settings import IdentitySettings
 
 _LOGGER = logging.getLogger(__name__)
 
+# Distinct signed-in users seen within one access-token lifetime; beyond this the oldest
+# entry goes (a miss only costs one HMAC check).
+CACHE_SIZE: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified access token and the headers the app receives for it."""
+
+    claims: AccessClaims
+    headers: tuple[tuple[str, str], ...]
+    expires: float
+
 
 class IdentityVerifier:
-    """Verify `authara_access` tokens with the configured keys and issuer."""
+    """Verify `authara_access` tokens with the configured keys and issuer.
 
-    def __init__(self, settings: IdentitySettings) -> None:
+    Verified tokens are kept, keyed by the whole token string, until their `exp`: the hot
+    path for a signed-in user is one dictionary lookup. Only tokens that verified are kept,
+    so garbage cannot push real users out, and an altered token is a different key.
+    """
+
+    def __init__(
+        self,
+        settings: IdentitySettings,
+        *,
+        cache_size: int = CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._cache: dict[str, Identity] = {}
+        self._cache_size = cache_size
+        self._clock = clock
 
-    def verify(self, token: str | None) -> AccessClaims | None:
-        """Return the token's claims, or None when it is absent or does not verify."""
+    def verify(self, token: str | None) -> Identity | None:
+        """Return the token's identity, or None when it is absent or does not verify."""
         if not token:
             return None
+        cached = self._cache.get(token)
+        if cached is not None:
+            if self._clock() < cached.expires:
+                return cached
+            del self._cache[token]
+            return None
         try:
-            return decode_access_token(
+            claims = decode_access_token(
                 token,
                 keys=self._settings.keys,
                 issuer=self._settings.issuer,
@@ -33,12 +68,26 @@ class IdentityVerifier:
         except InvalidAccessToken as exc:
             _LOGGER.debug("ignoring access cookie: %s", exc)
             return None
+        identity = Identity(
+            claims=claims,
+            headers=tuple(identity_headers(claims).items()),
+            expires=claims.expires_at.timestamp(),
+        )
+        if self._clock() >= identity.expires:
+            return None
+        self._remember(token, identity)
+        return identity
 
+    @property
+    def cached(self) -> int:
+        """Return how many verified tokens are kept."""
+        return len(self._cache)
 
-def strip_identity_headers(headers: CIMultiDict[str]) -> None:
-    """Delete every X-Authara-* header, in any casing, before anything is forwarded."""
-    for name in {name for name in headers if _is_identity_like(name)}:
-        headers.popall(name)
+    def _remember(self, token: str, identity: Identity) -> None:
+        while len(self._cache) >= self._cache_size:
+            # Dicts keep insertion order: drop the oldest entry.
+            del self._cache[next(iter(self._cache))]
+        self._cache[token] = identity
 
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:
@@ -49,9 +98,3 @@ def identity_headers(claims: AccessClaims) -> dict[str, str]:
         contract_headers.ROLES: ",".join(claims.roles),
         contract_headers.AUDIENCE: ",".join(claims.audience),
     }
-
-
-def _is_identity_like(name: str) -> bool:
-    # CGI/WSGI servers map `_` and `-` to the same variable, so X_Authara_User_Id would
-    # reach such an app as HTTP_X_AUTHARA_USER_ID.
-    return contract_headers.is_identity_header(name.replace("_", "-"))

@@ -1,6 +1,7 @@
 """Stream one request to core or the app and the answer back, without buffering bodies."""
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
@@ -13,9 +14,15 @@ from authara_contract import headers as contract_headers
 from authara_contract.routes import is_auth_path
 
 from . import compression, forwarding
+from .cookie_header import read_cookies, rewrite_cookie_header
 from .failures import upstream_failure
-from .identity import IdentityVerifier, identity_headers, strip_identity_headers
+from .identity import Identity, IdentityVerifier
+from .protection import ProtectedPaths, refuse_anonymous
+from .refresh import ClientContext, SessionRefresher
 from .settings import GatewaySettings, Upstream
+from .upstream_client import UpstreamClient, UpstreamResponse, UpstreamUnreachable
+from .upstreams import UpstreamPool
+from .websocket import WebSocketRelay, is_upgrade
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,6 +32,25 @@ _LOGGER = logging.getLogger(__name__)
 SKIP_AUTO_HEADERS: Final = frozenset(
     {hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE}
 )
+# WebSocket handshakes that failed before anything was sent: another upstream may be tried.
+_CONNECT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_SESSION_COOKIE_PREFIXES: Final = tuple(f"{spec.name}=" for spec in cookies.SESSION_COOKIES)
+_EVENT_STREAM: Final = "text/event-stream"
+_WANTED_COOKIES: Final = frozenset({cookies.ACCESS.name, cookies.REFRESH.name, cookies.CSRF.name})
+# Bodies up to this size with a known length are read whole and sent with the headers in
+# one write; longer or open-ended ones stream chunk by chunk.
+SMALL_BODY: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """Who the request is from, and cookies the gateway must set on the way back."""
+
+    identity: Identity | None
+    set_cookies: tuple[str, ...] = ()
+
+
+ANONYMOUS: Final = Visit(identity=None)
 
 
 class Proxy:
@@ -33,60 +59,166 @@ class Proxy:
     def __init__(
         self,
         *,
-        session: aiohttp.ClientSession,
+        upstreams: UpstreamClient,
         settings: GatewaySettings,
+        core: UpstreamPool,
+        app: UpstreamPool,
         verifier: IdentityVerifier | None,
+        refresher: SessionRefresher | None,
+        websockets: WebSocketRelay,
     ) -> None:
-        self._session = session
+        self._upstreams = upstreams
         self._settings = settings
+        self._core = core
+        self._app = app
         self._verifier = verifier
+        self._refresher = refresher
+        self._websockets = websockets
+        self._protected = ProtectedPaths(settings.protected_paths)
+        if self._protected and verifier is None:
+            # Fail closed: protected paths without a way to tell who is signed in.
+            raise ValueError("protected paths need identity settings (JWT keys and issuer)")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Forward the request and stream the upstream's response to the client."""
         request_id = forwarding.request_id_for(request.headers.get(contract_headers.REQUEST_ID))
         to_core = is_auth_path(request.path)
-        upstream = self._settings.auth_upstream if to_core else self._settings.app_upstream
-        headers = self._upstream_headers(request, request_id, to_core=to_core)
-        try:
-            async with self._session.request(
-                request.method,
-                _target_url(upstream, request),
-                headers=headers,
-                data=request.content if request.body_exists else None,
-                allow_redirects=False,
-            ) as upstream_response:
-                return await self._relay(request, upstream_response, request_id)
-        except TimeoutError as exc:
-            _log_failure(request, upstream, request_id, exc)
-            return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
-        except aiohttp.ClientError as exc:
-            _log_failure(request, upstream, request_id, exc)
-            return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
+        headers = self._upstream_headers(request, request_id)
+        visit = ANONYMOUS
+        if not to_core and self._verifier is not None:
+            visit = await self._authenticate(self._verifier, request, headers, request_id)
+            if visit.identity is not None:
+                headers.extend(visit.identity.headers)
+            elif self._protected.covers(request.path):
+                return refuse_anonymous(
+                    request, request_id=request_id, set_cookies=visit.set_cookies
+                )
+        pool = self._core if to_core else self._app
+        if is_upgrade(request):
+            return await self._relay_websocket(request, pool, headers, request_id, visit)
+        return await self._forward(request, pool, headers, request_id, visit)
 
-    def _upstream_headers(
-        self, request: web.Request, request_id: str, *, to_core: bool
-    ) -> CIMultiDict[str]:
+    def _upstream_headers(self, request: web.Request, request_id: str) -> CIMultiDict[str]:
         trusted = forwarding.is_trusted_peer(request.remote, self._settings.trusted_proxies)
-        headers = forwarding.upstream_request_headers(
+        return forwarding.upstream_request_headers(
             request, request_id=request_id, trusted_peer=trusted
         )
-        strip_identity_headers(headers)
-        if not to_core and self._verifier is not None:
-            claims = self._verifier.verify(request.cookies.get(cookies.ACCESS.name))
-            if claims is not None:
-                headers.extend(identity_headers(claims))
-        return headers
+
+    async def _authenticate(
+        self,
+        verifier: IdentityVerifier,
+        request: web.Request,
+        headers: CIMultiDict[str],
+        request_id: str,
+    ) -> Visit:
+        """Verify the access cookie; failing that, refresh the session through core."""
+        request_cookies = read_cookies(request.headers.getall(hdrs.COOKIE, ()), _WANTED_COOKIES)
+        identity = verifier.verify(request_cookies.get(cookies.ACCESS.name))
+        if identity is not None:
+            return Visit(identity)
+        refresh_token = request_cookies.get(cookies.REFRESH.name)
+        if not refresh_token or self._refresher is None:
+            return ANONYMOUS
+        client = ClientContext(
+            csrf_token=request_cookies.get(cookies.CSRF.name),
+            forwarded_for=headers[hdrs.X_FORWARDED_FOR],
+            forwarded_proto=headers[hdrs.X_FORWARDED_PROTO],
+            forwarded_host=headers[hdrs.X_FORWARDED_HOST],
+            request_id=request_id,
+            user_agent=request.headers.get(hdrs.USER_AGENT),
+        )
+        outcome = await self._refresher.refresh(refresh_token, client)
+        if outcome is None:
+            return ANONYMOUS
+        cookie_header = rewrite_cookie_header(
+            request.headers.getall(hdrs.COOKIE, ()), outcome.cookie_values
+        )
+        headers.popall(hdrs.COOKIE, None)
+        if cookie_header:
+            headers[hdrs.COOKIE] = cookie_header
+        return Visit(outcome.identity, outcome.set_cookies)
+
+    async def _forward(
+        self,
+        request: web.Request,
+        pool: UpstreamPool,
+        headers: CIMultiDict[str],
+        request_id: str,
+        visit: Visit,
+    ) -> web.StreamResponse:
+        read_timeout = self._settings.timeouts.read
+        if _EVENT_STREAM in request.headers.get(hdrs.ACCEPT, ""):
+            read_timeout = None  # an event stream may stay silent as long as it likes
+        target = _target(request)
+        body = request.content if request.body_exists else None
+        status = web.HTTPBadGateway.status_code
+        for upstream in pool.candidates():
+            try:
+                upstream_response = await self._upstreams.request(
+                    upstream, request.method, target, headers, body, read_timeout=read_timeout
+                )
+            except UpstreamUnreachable as exc:
+                _log_failure(request, upstream, request_id, exc)
+                pool.mark_failed(upstream)
+                if exc.timed_out:
+                    status = web.HTTPGatewayTimeout.status_code
+                continue
+            except TimeoutError as exc:
+                _log_failure(request, upstream, request_id, exc)
+                return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
+            except (aiohttp.ClientError, OSError) as exc:
+                _log_failure(request, upstream, request_id, exc)
+                return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
+            async with upstream_response:
+                return await self._relay(request, upstream_response, request_id, visit)
+        return upstream_failure(request, status, request_id)
+
+    async def _relay_websocket(
+        self,
+        request: web.Request,
+        pool: UpstreamPool,
+        headers: CIMultiDict[str],
+        request_id: str,
+        visit: Visit,
+    ) -> web.StreamResponse:
+        for upstream in pool.candidates():
+            try:
+                return await self._websockets.relay(
+                    request,
+                    _target_url(upstream, request),
+                    headers,
+                    request_id=request_id,
+                    set_cookies=visit.set_cookies,
+                )
+            except _CONNECT_ERRORS as exc:
+                _log_failure(request, upstream, request_id, exc)
+                pool.mark_failed(upstream)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                _log_failure(request, upstream, request_id, exc)
+                break
+        return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
 
     async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, request_id: str
+        self,
+        request: web.Request,
+        upstream: UpstreamResponse,
+        request_id: str,
+        visit: Visit,
     ) -> web.StreamResponse:
         headers = forwarding.client_response_headers(upstream.headers, request_id=request_id)
+        for cookie in visit.set_cookies:
+            headers.add(hdrs.SET_COOKIE, cookie)
+        if hdrs.SET_COOKIE in headers and _sets_session_cookie(headers):
+            # Security check G3: a shared cache must never store one user's session cookies.
+            headers[hdrs.CACHE_CONTROL] = "no-store"
         encoder = None
-        if self._settings.enable_compression and compression.should_compress(
-            request, upstream.status, headers
-        ):
-            encoder = compression.GzipEncoder()
-            compression.mark_gzipped(headers)
+        if self._settings.enable_compression:
+            encoding = compression.choose_encoding(request, upstream.status, headers)
+            if encoding is not None:
+                encoder = compression.make_encoder(encoding)
+                compression.mark_encoded(headers, encoding)
+        if _is_small(request, upstream):
+            return await _buffered(request, upstream, headers, encoder, request_id)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         response.headers.extend(headers)
         try:
@@ -97,11 +229,44 @@ class Proxy:
         return response
 
 
+def _is_small(request: web.Request, upstream: UpstreamResponse) -> bool:
+    length = upstream.content_length
+    return length is not None and length <= SMALL_BODY and request.method != hdrs.METH_HEAD
+
+
+async def _buffered(
+    request: web.Request,
+    upstream: UpstreamResponse,
+    headers: CIMultiDict[str],
+    encoder: compression.Encoder | None,
+    request_id: str,
+) -> web.StreamResponse:
+    """Answer with a small, complete body in one write (most API answers and pages)."""
+    try:
+        body = await upstream.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        _LOGGER.warning(
+            "upstream failed mid-response for %s %s: %s", request.method, request.path, exc
+        )
+        status = web.HTTPGatewayTimeout if isinstance(exc, TimeoutError) else web.HTTPBadGateway
+        return upstream_failure(request, status.status_code, request_id)
+    if encoder is not None:
+        body = encoder.encode(body) + encoder.finish()
+    return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
+
+
+def _sets_session_cookie(headers: CIMultiDict[str]) -> bool:
+    return any(
+        value.lstrip().startswith(_SESSION_COOKIE_PREFIXES)
+        for value in headers.getall(hdrs.SET_COOKIE)
+    )
+
+
 async def _stream_body(
     request: web.Request,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     response: web.StreamResponse,
-    encoder: compression.GzipEncoder | None,
+    encoder: compression.Encoder | None,
 ) -> None:
     while True:
         try:
@@ -129,13 +294,17 @@ async def _stream_body(
         return
 
 
-def _target_url(upstream: Upstream, request: web.Request) -> URL:
+def _target(request: web.Request) -> str:
     # The raw path and query go through byte for byte: re-encoding could change what the
     # upstream routes on.
     target = request.rel_url.raw_path
     if request.rel_url.raw_query_string:
         target += "?" + request.rel_url.raw_query_string
-    return URL(str(upstream.base_url) + target, encoded=True)
+    return target
+
+
+def _target_url(upstream: Upstream, request: web.Request) -> URL:
+    return URL(upstream.origin + _target(request), encoded=True)
 
 
 def _log_failure(

@@ -8,6 +8,7 @@ from typing import Final
 from yarl import URL
 
 from authara_contract.env import EnvReader, Service, parse_host_port
+from authara_contract.routes import is_auth_path
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -17,6 +18,7 @@ _LOG_LEVELS: Final = ("debug", "info", "warn", "error")
 # Caddy's documented `auto_https` values plus the `on` that upstream's README suggests.
 _AUTO_HTTPS: Final = ("off", "on", "disable_redirects", "disable_certs", "ignore_loaded_certs")
 _WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::"})
+MAX_WORKERS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,10 @@ class Upstream:
 
     host: str
     port: int
+    origin: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origin", str(self.base_url))
 
     @property
     def base_url(self) -> URL:
@@ -42,10 +48,15 @@ class IdentitySettings:
 
 @dataclass(frozen=True, slots=True)
 class TimeoutSettings:
-    """Upstream timeouts in seconds; there is deliberately no total timeout (streams, SSE)."""
+    """Upstream and shutdown timeouts in seconds; there is deliberately no total timeout.
+
+    `read` bounds the wait for response headers and between body bytes (None: no bound);
+    requests that ask for an event stream are exempt, since an idle stream is not a stall.
+    """
 
     connect: float = 5.0
-    read: float = 300.0
+    read: float | None = 300.0
+    shutdown: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +65,8 @@ class GatewaySettings:
 
     bind_host: str
     bind_port: int
-    auth_upstream: Upstream
-    app_upstream: Upstream
+    auth_upstreams: tuple[Upstream, ...]
+    app_upstreams: tuple[Upstream, ...]
     enable_compression: bool = True
     auto_https: str = "off"
     log_level: str = "debug"
@@ -63,6 +74,9 @@ class GatewaySettings:
     identity: IdentitySettings | None = None
     trusted_proxies: tuple[IPNetwork, ...] = ()
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+    protected_paths: tuple[str, ...] = ()
+    fail_duration: float = 10.0
+    workers: int = 1
 
 
 def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
@@ -71,17 +85,22 @@ def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
     bind_host, bind_port = reader.host_port("GATEWAY_BIND")
     app_env = reader.choice("APP_ENV", _APP_ENVS)
     log_level = reader.optional("LOG_LEVEL")
+    identity = _identity(reader)
     settings = GatewaySettings(
         bind_host=bind_host,
         bind_port=bind_port,
-        auth_upstream=_upstream(reader, "AUTHARA_UPSTREAM"),
-        app_upstream=_upstream(reader, "APP_UPSTREAM"),
+        auth_upstreams=_upstreams(reader, "AUTHARA_UPSTREAM"),
+        app_upstreams=_upstreams(reader, "APP_UPSTREAM"),
         enable_compression=reader.boolean("ENABLE_COMPRESSION"),
         auto_https=reader.choice("AUTO_HTTPS", _AUTO_HTTPS),
         log_level=_log_level(reader, log_level, app_env),
         app_env=app_env,
-        identity=_identity(reader),
+        identity=identity,
         trusted_proxies=_trusted_proxies(reader),
+        timeouts=_timeouts(reader),
+        protected_paths=_protected_paths(reader, identity_enabled=identity is not None),
+        fail_duration=_seconds(reader, "GATEWAY_UPSTREAM_FAIL_DURATION", allow_zero=True),
+        workers=reader.integer("GATEWAY_WORKERS", minimum=1, maximum=MAX_WORKERS),
     )
     reader.finish()
     return settings
@@ -111,10 +130,18 @@ def startup_warnings(settings: GatewaySettings) -> list[str]:
     return warnings
 
 
-def _upstream(reader: EnvReader, name: str) -> Upstream:
+def _upstreams(reader: EnvReader, name: str) -> tuple[Upstream, ...]:
     value = reader.string(name)
     if not value:
-        return Upstream("invalid", 1)
+        return (Upstream("invalid", 1),)
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        reader.fail(name, f"must list host:port addresses separated by commas, got {value!r}")
+        return (Upstream("invalid", 1),)
+    return tuple(_upstream(reader, name, item) for item in items)
+
+
+def _upstream(reader: EnvReader, name: str, value: str) -> Upstream:
     address = value.removeprefix("http://")
     if "://" in address or "/" in address:
         reader.fail(name, f"must be host:port or http://host:port, got {value!r}")
@@ -127,6 +154,42 @@ def _upstream(reader: EnvReader, name: str) -> Upstream:
     if address.startswith(":"):
         reader.fail(name, f"must name a host, got {value!r}")
     return Upstream(host, port)
+
+
+def _seconds(reader: EnvReader, name: str, *, allow_zero: bool) -> float:
+    seconds = reader.duration(name).total_seconds()
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        reader.fail(name, "must be a positive duration" + (" or 0" if allow_zero else ""))
+    return seconds
+
+
+def _timeouts(reader: EnvReader) -> TimeoutSettings:
+    read = _seconds(reader, "GATEWAY_READ_TIMEOUT", allow_zero=True)
+    return TimeoutSettings(
+        connect=_seconds(reader, "GATEWAY_CONNECT_TIMEOUT", allow_zero=False),
+        read=read or None,
+        shutdown=_seconds(reader, "GATEWAY_SHUTDOWN_TIMEOUT", allow_zero=True),
+    )
+
+
+def _protected_paths(reader: EnvReader, *, identity_enabled: bool) -> tuple[str, ...]:
+    raw = reader.optional("GATEWAY_PROTECTED_PATHS")
+    if raw is None:
+        return ()
+    name = "GATEWAY_PROTECTED_PATHS"
+    prefixes = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if not item.startswith("/") or any(ch in item for ch in "?#\\") or "//" in item:
+            reader.fail(name, f"must list path prefixes such as /app, got {item!r}")
+        elif is_auth_path(item):
+            reader.fail(name, f"{item!r} is served by core, which the gateway never protects")
+        else:
+            prefixes.append(item.rstrip("/") or "/")
+    if prefixes and not identity_enabled:
+        reader.fail(name, "needs AUTHARA_JWT_KEYS and AUTHARA_JWT_ISSUER to tell who is signed in")
+    return tuple(prefixes)
 
 
 def _log_level(reader: EnvReader, raw: str | None, app_env: str) -> str:

@@ -130,4 +130,44 @@ refresh_tokens = Table(
     Index(None, "expires_at"),
 )
 
+# An external identity waiting for its owner to prove they hold the account with its email
+# (password or an already-linked provider) before it is linked: never linked silently.
+provider_links = Table(
+    "provider_links",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    Column("token_hash", String(64), nullable=False),
+    Column("binding_hash", String(64), nullable=False),
+    _fk("user_id", "users.id"),
+    Column("provider", String(50), nullable=False),
+    Column("provider_user_id", Text, nullable=False),
+    Column("provider_email", Text, nullable=False),
+    Column("return_to", Text, nullable=False),
+    _ts("expires_at", now_default=False),
+    _ts("consumed_at", nullable=True),
+    UniqueConstraint("token_hash"),
+    Index(None, "expires_at"),
+)
+
+# One OAuth redirect flow (or one used ID-token nonce): single-use, consumed compare-and-set.
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    Column("state_hash", String(64), nullable=False),
+    Column("binding_hash", String(64), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    _fk("user_id", "users.id", nullable=True),
+    _fk("session_id", "sessions.id", nullable=True),
+    _fk("provider_link_id", "provider_links.id", nullable=True),
+    Column("return_to", Text, nullable=False),
+    _ts("expires_at", now_default=False),
+    _ts("consumed_at", nullable=True),
+    UniqueConstraint("state_hash"),
+    Index(None, "expires_at"),
+)
+
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

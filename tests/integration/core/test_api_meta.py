@@ -7,6 +7,7 @@ import re
 from aiohttp.test_utils import TestClient
 
 from authara_contract import cookies
+from authara_core.store.schema import REQUIRED_SCHEMA_REVISION
 from tests.integration.core.conftest import signup
 
 UUID = re.compile(r"^[0-9a-f-]{36}$")
@@ -107,6 +108,8 @@ async def test_unready_when_schema_is_behind(client: TestClient, conn) -> None:
     try:
         response = await client.get("/auth/ready")
         assert response.status == 503
-        assert (await response.json())["reason"] == "schema is at revision 0001, needs 0002"
+        assert (await response.json())["reason"] == (
+            f"schema is at revision 0001, needs {REQUIRED_SCHEMA_REVISION}"
+        )
     finally:
-        await conn.execute("UPDATE alembic_version SET version_num = '0002'")
+        await conn.execute("UPDATE alembic_version SET version_num = $1", REQUIRED_SCHEMA_REVISION)

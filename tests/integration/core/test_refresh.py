@@ -205,8 +205,8 @@ async def test_unknown_and_missing_tokens_change_nothing(
 @pytest.mark.parametrize(
     "spoil",
     [
-        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'",
-        "UPDATE sessions SET expires_at = now() - interval '1 second'",
+        "UPDATE refresh_tokens SET expires_at = now() - interval '1 hour'",
+        "UPDATE sessions SET expires_at = now() - interval '1 hour'",
         "UPDATE sessions SET revoked_at = now()",
         "UPDATE users SET disabled_at = now()",
     ],

@@ -141,15 +141,22 @@ class ApiHandlers:
         return web.json_response(self._document)
 
     def _auth_session(self, issued: IssuedSession, *, status: int) -> web.StreamResponse:
-        response = web.json_response(
-            {
-                "user": user_json(issued.user),
-                "access_token": issued.access_token,
-                "refresh_token": issued.refresh_token,
-            },
-            status=status,
-            headers=NO_STORE,
-        )
-        self._cookies.set_session(response, issued)
-        self._cookies.renew_csrf(response)
-        return response
+        return auth_session_response(self._cookies, issued, status=status)
+
+
+def auth_session_response(
+    cookie_writer: CookieWriter, issued: IssuedSession, *, status: int
+) -> web.Response:
+    """Answer with an AuthSession body and set the session cookies (and a fresh CSRF token)."""
+    response = web.json_response(
+        {
+            "user": user_json(issued.user),
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+        },
+        status=status,
+        headers=NO_STORE,
+    )
+    cookie_writer.set_session(response, issued)
+    cookie_writer.renew_csrf(response)
+    return response

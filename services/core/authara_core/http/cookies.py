@@ -55,6 +55,25 @@ class CookieWriter:
         self.set_csrf(response, token)
         return token
 
+    def set_oauth_flow(self, response: web.StreamResponse, binding: str) -> None:
+        """Set (or extend) the cookie that binds OAuth flows to this browser."""
+        self._set(response, cookies.OAUTH_FLOW, binding, None)
+
+    def set_oauth_nonce(self, response: web.StreamResponse, nonce: str) -> None:
+        """Set the Google ID-token nonce cookie."""
+        self._set(response, cookies.OAUTH_NONCE, nonce, None)
+
+    def clear_oauth_nonce(self, response: web.StreamResponse) -> None:
+        """Expire the Google ID-token nonce cookie after it signed someone in."""
+        spec = cookies.OAUTH_NONCE
+        response.del_cookie(
+            spec.name,
+            path=spec.path,
+            secure=self._secure_for(spec),
+            httponly=spec.http_only,
+            samesite=spec.same_site,
+        )
+
     def _secure_for(self, spec: CookieSpec) -> bool:
         return self._secure and spec.secure_in_prod
 

@@ -99,6 +99,18 @@ SCHEMAS: Final[JSONObject] = {
             "refresh_token": _STRING,
         },
     },
+    "GoogleOptions": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["client_id", "nonce"],
+        "properties": {"client_id": _STRING, "nonce": _STRING},
+    },
+    "GoogleLoginRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["credential", "nonce"],
+        "properties": {"credential": _STRING, "nonce": _STRING},
+    },
     "CsrfToken": {
         "type": "object",
         "additionalProperties": False,
@@ -248,6 +260,35 @@ def openapi_document() -> JSONObject:
                 access="user",
                 ok=(200, "CurrentUser"),
                 errors={401: ["unauthorized"], **_INTERNAL},
+            )
+        },
+        "/oauth/google/options": {
+            "get": _op(
+                "Google Identity Services: client id and nonce (sets authara_oauth_nonce)",
+                csrf=False,
+                access="public",
+                ok=(200, "GoogleOptions"),
+                errors={404: ["not_found"], **_INTERNAL},
+            )
+        },
+        "/oauth/google": {
+            "post": _op(
+                "Sign in with a Google ID token (needs the authara_oauth_nonce cookie)",
+                csrf=True,
+                access="public",
+                ok=(200, "AuthSession"),
+                body="GoogleLoginRequest",
+                params=any_audience,
+                errors={
+                    **_BAD,
+                    401: ["unauthorized"],
+                    403: ["forbidden"],
+                    404: ["not_found"],
+                    409: ["account_link_required", "invalid_request"],
+                    502: ["bad_gateway"],
+                    504: ["gateway_timeout"],
+                    **_INTERNAL,
+                },
             )
         },
         "/openapi.json": {

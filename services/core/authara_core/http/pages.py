@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -19,24 +20,30 @@ from authara_core.errors import (
     Unauthorized,
 )
 from authara_core.services.accounts import AccountService
+from authara_core.services.audience import audience_for
 from authara_core.services.sessions import IssuedSession, SessionService
 from authara_core.settings import Settings
 
 from .bodies import NUL_MESSAGE
 from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, end_session
+from .flash import clear_flash, read_flash
 from .render import Renderer, redirect
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 FORM_ERROR_STATUS: Final = 422
 
 
-def audience_for(return_to: str) -> Audience:
-    """Derive the token audience from where the user is going (upstream contract §4)."""
-    return Audience.ADMIN if return_to.startswith("/admin") else Audience.APP
+@dataclass(frozen=True, slots=True)
+class ProviderButton:
+    """A "Continue with ..." link on the login and signup pages."""
+
+    label: str
+    url: str
 
 
-def _field(form: MultiDictProxy[str | Any], name: str) -> str:
+def field(form: MultiDictProxy[str | Any], name: str) -> str:
+    """Return a text form field ("" when absent); NUL characters are refused (400)."""
     value = form.get(name, "")
     if not isinstance(value, str):
         return ""
@@ -63,6 +70,7 @@ class AuthPages:
         self._renderer = renderer
         self._default_return_to = settings.default_return_to
         self._trust_proxy_headers = settings.trust_proxy_headers
+        self._providers = tuple(p for p in settings.oauth.providers if p.redirect_flow)
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         """Show the login form, or send a signed-in user on to return_to."""
@@ -72,7 +80,7 @@ class AuthPages:
         """Check the credentials and start a session."""
         return_to = self._return_to(request)
         form = await request.post()
-        email, password = _field(form, "email").strip(), _field(form, "password")
+        email, password = field(form, "email").strip(), field(form, "password")
         if not email or not password:
             return self._form(
                 request,
@@ -102,7 +110,7 @@ class AuthPages:
         """Create the account and sign it in, or show the form again with the reason."""
         return_to = self._return_to(request)
         form = await request.post()
-        email, password = _field(form, "email").strip(), _field(form, "password")
+        email, password = field(form, "email").strip(), field(form, "password")
         if audience_for(return_to) is Audience.ADMIN:
             return self._form(
                 request,
@@ -227,10 +235,19 @@ class AuthPages:
             csrf_token=csrf,
             email=email,
             error=error,
+            flash=read_flash(request),
             return_to=return_to,
             login_url=with_return_to(routes.LOGIN, return_to),
             signup_url=with_return_to(routes.SIGNUP, return_to),
+            providers=[
+                ProviderButton(
+                    p.display_name,
+                    with_return_to(routes.OAUTH_START.format(provider=p.name), return_to),
+                )
+                for p in self._providers
+            ],
         )
+        clear_flash(request, response)
         if is_new:
             self._cookies.set_csrf(response, csrf)
         return response

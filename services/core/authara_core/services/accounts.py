@@ -54,7 +54,7 @@ class AccountService:
         validate_password(password)
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
-            user = await self._insert_user(conn, address)
+            user = await self.insert_user_in(conn, address)
             await user_store.insert_password_provider(
                 conn, user_id=user.id, password_hash=password_hash, now=self._clock.now()
             )
@@ -95,7 +95,8 @@ class AccountService:
                 conn, found.user, audience=audience, user_agent=user_agent
             )
 
-    async def _insert_user(self, conn: Connection, email: str) -> UserRow:
+    async def insert_user_in(self, conn: Connection, email: str) -> UserRow:
+        """Insert a user with a derived username inside the caller's transaction."""
         for _ in range(USERNAME_ATTEMPTS):
             try:
                 async with conn.transaction():  # savepoint: a clash must not abort the outer tx

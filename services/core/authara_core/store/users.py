@@ -182,3 +182,26 @@ async def revoke_role(conn: Connection, *, user_id: uuid.UUID, role: str) -> boo
         role,
     )
     return status != "DELETE 0"
+
+
+async def get_user_by_email(conn: Connection, email: str) -> UserRow | None:
+    """Load one user by normalized email."""
+    record = await conn.fetchrow(
+        "SELECT u.id, u.email, u.username, u.created_at, u.disabled_at"
+        " FROM users u WHERE u.email = $1",
+        email,
+    )
+    return None if record is None else _user(record)
+
+
+async def get_password_hash(conn: Connection, user_id: uuid.UUID) -> str | None:
+    """Return a user's password hash, or None when they have no password."""
+    password_hash: str | None = await conn.fetchval(
+        """
+        SELECT password_hash FROM auth_providers
+        WHERE user_id = $1 AND provider = $2 AND password_hash IS NOT NULL AND password_hash <> ''
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+    )
+    return password_hash
