@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import jwt
 from jwt.types import Options
@@ -20,6 +20,7 @@ from . import claims
 from .claims import Audience, PlatformRole
 
 MIN_KEY_BYTES: Final = 32
+V = TypeVar("V")
 
 
 class InvalidAccessToken(Exception):
@@ -175,31 +176,33 @@ def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> Ac
     )
 
 
-class VerifiedTokenCache:
-    """Claims of tokens that already verified, keyed by the whole token, until their `exp`.
+class VerifiedTokenCache(Generic[V]):
+    """What a verified token yielded (its claims, or something built from them), until `exp`.
 
-    Only verified tokens enter, so garbage cannot evict real users, and a changed token is
-    a different key. Bounded: past `max_entries` the oldest entry goes (a miss only costs
-    one verification).
+    Keyed by the whole token string. Only tokens that verified enter, so garbage cannot
+    evict real users, and an altered token is a different key. Bounded: past `max_entries`
+    the oldest entry goes (a miss only costs one verification). Times are Unix seconds.
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._max_entries = max_entries
-        self._entries: dict[str, AccessClaims] = {}
+        self._entries: dict[str, tuple[V, float]] = {}
 
-    def get(self, token: str, now: datetime) -> AccessClaims | None:
-        """Return cached claims for an unexpired token."""
-        claims = self._entries.get(token)
-        if claims is not None and claims.expires_at <= now:
+    def get(self, token: str, now: float) -> V | None:
+        """Return the cached value for a token that has not expired."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[1] <= now:
             del self._entries[token]
             return None
-        return claims
+        return entry[0]
 
-    def put(self, token: str, claims: AccessClaims) -> None:
-        """Remember a verified token."""
+    def put(self, token: str, value: V, expires: float) -> None:
+        """Remember a verified token's value until `expires`."""
         while len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]  # dicts keep insertion order
-        self._entries[token] = claims
+        self._entries[token] = (value, expires)
 
     def __len__(self) -> int:
         return len(self._entries)

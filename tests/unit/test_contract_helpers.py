@@ -185,3 +185,18 @@ def test_rejects_bad_tokens(token_factory: object) -> None:
     token = token_factory()  # type: ignore[operator]
     with pytest.raises(InvalidAccessToken):
         decode_access_token(token, keys=KEYS, issuer="iss", audiences=(Audience.APP,), now=NOW)
+
+
+def test_verified_token_cache_expires_and_is_bounded() -> None:
+    from authara_contract.tokens import VerifiedTokenCache
+
+    cache: VerifiedTokenCache[str] = VerifiedTokenCache(max_entries=2)
+    cache.put("a", "A", expires=100.0)
+    assert cache.get("a", now=99.0) == "A"
+    assert cache.get("a", now=100.0) is None
+    assert len(cache) == 0
+    for token in ("x", "y", "z"):
+        cache.put(token, token.upper(), expires=200.0)
+    assert len(cache) == 2
+    assert cache.get("x", now=0.0) is None
+    assert cache.get("z", now=0.0) == "Z"

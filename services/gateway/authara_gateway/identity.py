@@ -8,7 +8,12 @@ from typing import Final
 
 from authara_contract import headers as contract_headers
 from authara_contract.claims import Audience
-from authara_contract.tokens import AccessClaims, InvalidAccessToken, decode_access_token
+from authara_contract.tokens import (
+    AccessClaims,
+    InvalidAccessToken,
+    VerifiedTokenCache,
+    decode_access_token,
+)
 
 from .settings import IdentitySettings
 
@@ -44,20 +49,17 @@ class IdentityVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._cache: dict[str, Identity] = {}
-        self._cache_size = cache_size
+        self._cache: VerifiedTokenCache[Identity] = VerifiedTokenCache(cache_size)
         self._clock = clock
 
     def verify(self, token: str | None) -> Identity | None:
         """Return the token's identity, or None when it is absent or does not verify."""
         if not token:
             return None
-        cached = self._cache.get(token)
+        now = self._clock()
+        cached = self._cache.get(token, now)
         if cached is not None:
-            if self._clock() < cached.expires:
-                return cached
-            del self._cache[token]
-            return None
+            return cached
         try:
             claims = decode_access_token(
                 token,
@@ -73,21 +75,15 @@ class IdentityVerifier:
             headers=tuple(identity_headers(claims).items()),
             expires=claims.expires_at.timestamp(),
         )
-        if self._clock() >= identity.expires:
+        if now >= identity.expires:
             return None
-        self._remember(token, identity)
+        self._cache.put(token, identity, identity.expires)
         return identity
 
     @property
     def cached(self) -> int:
         """Return how many verified tokens are kept."""
         return len(self._cache)
-
-    def _remember(self, token: str, identity: Identity) -> None:
-        while len(self._cache) >= self._cache_size:
-            # Dicts keep insertion order: drop the oldest entry.
-            del self._cache[next(iter(self._cache))]
-        self._cache[token] = identity
 
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:

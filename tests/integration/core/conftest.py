@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -14,10 +14,24 @@ from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.settings import Settings, load_settings
-from tests.coresupport import core_env
+from tests.coresupport import FakeClock, core_env
+from tests.oauthstubs import OidcStandIn, serving
 
 ClientFactory = Callable[[Application], Awaitable[TestClient[object, Application]]]
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def corp() -> AsyncIterator[OidcStandIn]:
+    """A generic OpenID provider stand-in on a real socket (OAuth tests)."""
+    stand_in = OidcStandIn()
+    async with serving(stand_in):
+        yield stand_in
 
 
 @pytest.fixture

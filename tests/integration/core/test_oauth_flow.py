@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -29,19 +28,7 @@ from tests.integration.core.oauthsupport import (
     sign_in,
     start,
 )
-from tests.oauthstubs import Account, OidcStandIn, s256, serving
-
-
-@pytest.fixture
-async def corp() -> AsyncIterator[OidcStandIn]:
-    stand_in = OidcStandIn()
-    async with serving(stand_in):
-        yield stand_in
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+from tests.oauthstubs import Account, OidcStandIn, s256
 
 
 @pytest.fixture

@@ -49,11 +49,6 @@ async def acme() -> AsyncIterator[OidcStandIn]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def env(db: DatabaseSettings, corp: OidcStandIn, acme: OidcStandIn) -> dict[str, str]:
     return oauth_env(
         db,

@@ -62,7 +62,7 @@ class SessionService:
         self._clock = clock
         self._settings = settings
         # Signature checks dominate GET /user; a token verified once is trusted until exp.
-        self._verified = VerifiedTokenCache()
+        self._verified: VerifiedTokenCache[AccessClaims] = VerifiedTokenCache()
 
     async def start_in(
         self, conn: Connection, user: UserRow, *, audience: Audience, user_agent: str
@@ -191,7 +191,7 @@ class SessionService:
         if not access_token:
             raise Unauthorized
         now = self._clock.now()
-        claims = self._verified.get(access_token, now)
+        claims = self._verified.get(access_token, now.timestamp())
         if claims is None:
             try:
                 claims = decode_access_token(
@@ -203,7 +203,7 @@ class SessionService:
                 )
             except InvalidAccessToken as exc:
                 raise Unauthorized from exc
-            self._verified.put(access_token, claims)
+            self._verified.put(access_token, claims, claims.expires_at.timestamp())
         if not any(audience.value in claims.audience for audience in audiences):
             raise Unauthorized
         return claims
