@@ -1,10 +1,11 @@
 """Core's hot paths against their floors, measured in one run on one machine.
 
-    .venv/bin/python bench/core_bench.py [--duration 5] [--rounds 3] [--concurrency 16]
+    .venv/bin/python bench/core_bench.py [--workers N] [--duration 5] [--rounds 3]
 
-Starts an embedded PostgreSQL and a real `authara-core` process, then measures each path
-next to the floor it cannot beat, in interleaved rounds (this machine is noisy: the report
-is the median ratio):
+Starts an embedded PostgreSQL and a real `authara-core` (AUTHARA_WORKERS=N, default: one per
+CPU core), then measures each path next to the floor it cannot beat, run in as many processes
+as core has workers, in interleaved rounds (this machine is noisy: the report is the median
+ratio):
   GET  /auth/api/v1/user                      vs  a raw asyncpg loop doing the same lookup
   POST /auth/api/v1/tokens/refresh (always)   vs  a raw asyncpg loop running the same transaction
   POST /auth/api/v1/login                     vs  raw argon2id verify with the same parameters,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -27,7 +29,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,7 +53,7 @@ from authara_core.store import users as user_store
 from authara_core.store.db import Database, release_connection
 from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
 from authara_migrations import runner
-from loadgen import Stats, closed_loop
+from loadgen import Samples, Stats, closed_loop, closed_loop_samples, merge
 
 KEY = b"b" * 32
 PASSWORD = "correct horse battery staple"  # noqa: S105  (a benchmark account)
@@ -58,10 +61,11 @@ ARGON2 = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}  # core's defa
 BIN = Path(sys.executable).parent
 CSRF = {"X-CSRF-Token": "bench", "Cookie": "authara_csrf=bench"}
 TARGETS = {"user": 0.5, "refresh": 0.5, "login": 0.9}
+FLOOR_START_S = 3.0  # time for spawned floor processes to import and connect
 Worker = Callable[[int], Callable[[], Awaitable[bool]]]
 
 
-def core_environment(db: DatabaseSettings, port: int) -> dict[str, str]:
+def core_environment(db: DatabaseSettings, port: int, workers: int) -> dict[str, str]:
     """Production defaults, except limits that would throttle a benchmark."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -78,11 +82,98 @@ def core_environment(db: DatabaseSettings, port: int) -> dict[str, str]:
         "AUTHARA_JWT_KEYS": f"k1:{base64.b64encode(KEY).decode()}",
         "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL": "always",
         "AUTHARA_DB_MAX_OPEN_CONNS": "20",
+        "AUTHARA_WORKERS": str(workers),
         **{
             f"AUTHARA_RATE_LIMIT_{kind}_LIMIT": "100000000"
             for kind in ("LOGIN_IP", "LOGIN_EMAIL", "SIGNUP_IP", "SIGNUP_EMAIL")
         },
     }
+
+
+@dataclass(frozen=True)
+class FloorJob:
+    """One floor loop for one process: what to run, against which database, how hard."""
+
+    kind: str  # "user": the lookup /user does; "refresh": the rotation transaction
+    database: DatabaseSettings
+    concurrency: int
+    duration_s: float
+    subject: str | list[str]  # the user id, or the refresh tokens (one chain per connection)
+    start_at: float = 0.0  # wall-clock time at which every process starts its warm-up
+
+
+def split(total: int, parts: int) -> list[int]:
+    """Spread `total` connections over `parts` processes (every process gets at least one)."""
+    return [max(1, total // parts + (1 if index < total % parts else 0)) for index in range(parts)]
+
+
+def run_floor(job: FloorJob) -> Samples:
+    """Run one floor loop in this (spawned) process."""
+    return asyncio.run(_floor(job))
+
+
+async def _floor(job: FloorJob) -> Samples:
+    db = job.database
+    pool = await asyncpg.create_pool(
+        db.url(),
+        min_size=job.concurrency,
+        max_size=job.concurrency,
+        server_settings={"search_path": db.schema},
+        reset=release_connection,  # the pool configuration core uses
+    )
+    try:
+        if job.kind == "user":
+            assert isinstance(job.subject, str)
+            make_worker = _user_floor(pool, uuid.UUID(job.subject))
+        else:
+            assert isinstance(job.subject, list)
+            make_worker = _refresh_floor(pool, list(job.subject))
+        await asyncio.sleep(max(0.0, job.start_at - time.time()))
+        return await closed_loop_samples(
+            make_worker, concurrency=job.concurrency, duration_s=job.duration_s
+        )
+    finally:
+        await pool.close()
+
+
+def _user_floor(pool: asyncpg.Pool, user_id: uuid.UUID) -> Worker:
+    def make(_index: int) -> Callable[[], Awaitable[bool]]:
+        async def call() -> bool:
+            return await user_store.get_user_with_roles(pool, user_id) is not None
+
+        return call
+
+    return make
+
+
+def _refresh_floor(pool: asyncpg.Pool, tokens: list[str]) -> Worker:
+    def make(index: int) -> Callable[[], Awaitable[bool]]:
+        async def call() -> bool:
+            token = tokens[index]
+            now = datetime.now(UTC)
+            async with pool.acquire() as conn, conn.transaction():
+                row = await session_store.lock_refresh_token(conn, hash_refresh_token(token))
+                if row is None:
+                    return False
+                successor = successor_token(token, KEY)
+                successor_hash = hash_refresh_token(successor)
+                await session_store.consume_refresh_token(
+                    conn, token_id=row.id, successor_hash=successor_hash, now=now
+                )
+                await session_store.insert_refresh_token(
+                    conn,
+                    session_id=row.session_id,
+                    token_hash=successor_hash,
+                    expires_at=min(now + timedelta(days=14), row.session_expires_at),
+                    now=now,
+                )
+                await user_store.get_user_with_roles(conn, row.user_id)
+            tokens[index] = successor
+            return True
+
+        return call
+
+    return make
 
 
 class Bench:
@@ -93,8 +184,8 @@ class Bench:
         self.base = base
         self.settings = load_settings(env)
         self.http: aiohttp.ClientSession
-        self.pool: asyncpg.Pool
         self.db: Database
+        self.floors: ProcessPoolExecutor
         self.sessions: SessionService
         self.users: list[dict[str, str]] = []
 
@@ -102,15 +193,10 @@ class Bench:
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
         )
-        db = self.settings.database
-        self.pool = await asyncpg.create_pool(
-            db.url(),
-            min_size=self.args.concurrency,
-            max_size=self.args.concurrency,
-            server_settings={"search_path": db.schema},
-            reset=release_connection,  # the pool configuration core uses
+        self.db = Database(self.settings.database, pool_size=4)
+        self.floors = ProcessPoolExecutor(
+            max_workers=self.args.workers, mp_context=multiprocessing.get_context("spawn")
         )
-        self.db = Database(db, pool_size=4)
         await self.db.open()
         self.sessions = SessionService(
             db=self.db, clock=SystemClock(), settings=self.settings.tokens
@@ -119,8 +205,8 @@ class Bench:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.http.close()
-        await self.pool.close()
         await self.db.close()
+        self.floors.shutdown()
 
     async def seed(self, count: int) -> None:
         """Create accounts through the API."""
@@ -166,10 +252,22 @@ class Bench:
             name, worker, concurrency=connections, duration_s=self.args.duration
         )
 
+    async def floor(self, name: str, jobs: list[FloorJob]) -> Stats:
+        """Run one floor loop per job, each in its own process, started together."""
+        start_at = time.time() + FLOOR_START_S
+        loop = asyncio.get_running_loop()
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(self.floors, run_floor, replace(job, start_at=start_at))
+                for job in jobs
+            )
+        )
+        return merge(name, list(parts))
+
     async def user(self) -> tuple[Stats, Stats]:
         """GET /user against the same single-row lookup straight from asyncpg."""
         token = self.users[0]["access_token"]
-        user_id = uuid.UUID(self.users[0]["user"]["id"])
+        user_id = self.users[0]["user"]["id"]
         headers = {"Cookie": f"authara_access={token}"}
 
         def app_worker(_index: int) -> Callable[[], Awaitable[bool]]:
@@ -182,12 +280,6 @@ class Bench:
 
             return call
 
-        def floor_worker(_index: int) -> Callable[[], Awaitable[bool]]:
-            async def call() -> bool:
-                return await user_store.get_user_with_roles(self.pool, user_id) is not None
-
-            return call
-
         concurrency = self.args.concurrency
         app = await self.http_load(
             "GET /auth/api/v1/user",
@@ -196,11 +288,12 @@ class Bench:
             connections=concurrency,
             headers=headers,
         )
-        floor = await closed_loop(
+        floor = await self.floor(
             "  floor: asyncpg user lookup",
-            floor_worker,
-            concurrency=concurrency,
-            duration_s=self.args.duration,
+            [
+                FloorJob("user", self.settings.database, per_process, self.args.duration, user_id)
+                for per_process in split(concurrency, self.args.workers)
+            ],
         )
         return app, floor
 
@@ -225,32 +318,6 @@ class Bench:
 
             return call
 
-        def floor_worker(index: int) -> Callable[[], Awaitable[bool]]:
-            async def call() -> bool:
-                token = floor_tokens[index]
-                now = datetime.now(UTC)
-                async with self.pool.acquire() as conn, conn.transaction():
-                    row = await session_store.lock_refresh_token(conn, hash_refresh_token(token))
-                    if row is None:
-                        return False
-                    successor = successor_token(token, KEY)
-                    successor_hash = hash_refresh_token(successor)
-                    await session_store.consume_refresh_token(
-                        conn, token_id=row.id, successor_hash=successor_hash, now=now
-                    )
-                    await session_store.insert_refresh_token(
-                        conn,
-                        session_id=row.session_id,
-                        token_hash=successor_hash,
-                        expires_at=min(now + timedelta(days=14), row.session_expires_at),
-                        now=now,
-                    )
-                    await user_store.get_user_with_roles(conn, row.user_id)
-                floor_tokens[index] = successor
-                return True
-
-            return call
-
         app = await self.http_load(
             "POST /auth/api/v1/tokens/refresh",
             "/auth/api/v1/tokens/refresh",
@@ -259,12 +326,14 @@ class Bench:
             script=Path(__file__).with_name("refresh_chain.lua"),
             script_args=app_tokens,
         )
-        floor = await closed_loop(
-            "  floor: asyncpg rotation transaction",
-            floor_worker,
-            concurrency=chains,
-            duration_s=self.args.duration,
-        )
+        jobs, offset = [], 0
+        for per_process in split(chains, self.args.workers):
+            tokens = floor_tokens[offset : offset + per_process]
+            offset += per_process
+            jobs.append(
+                FloorJob("refresh", self.settings.database, per_process, self.args.duration, tokens)
+            )
+        floor = await self.floor("  floor: asyncpg rotation transaction", jobs)
         return app, floor
 
     async def login(self) -> tuple[Stats, Stats]:
@@ -316,7 +385,7 @@ async def run(
 ) -> dict[str, list[tuple[Stats, Stats]]]:
     """Start core and run every pair once per round."""
     port = free_port()
-    env = core_environment(db, port)
+    env = core_environment(db, port, args.workers)
     process = subprocess.Popen([str(BIN / "authara-core")], env=env)  # noqa: ASYNC220
     results: dict[str, list[tuple[Stats, Stats]]] = {name: [] for name in TARGETS}
     try:
@@ -355,6 +424,7 @@ def report(
     """Print every round and the median ratio per path."""
     print(
         f"\nmachine: {os.cpu_count()} CPU cores, PostgreSQL 18 (embedded, fsync on), "
+        f"core with {args.workers} worker(s), floors in as many processes, "
         f"{args.rounds} rounds x {args.duration:.0f}s per measurement, {seconds:.0f}s in all\n"
     )
     for name, pairs in results.items():
@@ -378,7 +448,15 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds (median reported)"
     )
-    parser.add_argument("--concurrency", type=int, default=16, help="workers for /user and refresh")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="connections for /user (half for refresh)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="core's AUTHARA_WORKERS, and processes per floor (default: CPU cores)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="authara-bench-") as tmp:

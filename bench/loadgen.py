@@ -42,6 +42,43 @@ async def closed_loop(
     warmup_s: float = 1.0,
 ) -> Stats:
     """Run `concurrency` workers for `duration_s` after a warm-up; count and time each call."""
+    samples = await closed_loop_samples(
+        make_worker, concurrency=concurrency, duration_s=duration_s, warmup_s=warmup_s
+    )
+    return samples.stats(name)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """What one closed loop measured: every successful call's latency, errors, elapsed time."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def stats(self, name: str) -> Stats:
+        """Summarise these samples."""
+        return merge(name, [self])
+
+
+def merge(name: str, parts: list[Samples]) -> Stats:
+    """Summarise loops that ran side by side (in several processes) as one measurement."""
+    latencies = sorted(latency for part in parts for latency in part.latencies)
+    seconds = statistics.fmean(part.seconds for part in parts)
+    errors = sum(part.errors for part in parts)
+    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+    return Stats(name, len(latencies), errors, seconds, p50, p99)
+
+
+async def closed_loop_samples(
+    make_worker: Callable[[int], Callable[[], Awaitable[bool]]],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float = 1.0,
+) -> Samples:
+    """Run `concurrency` workers for `duration_s` after a warm-up; keep every latency."""
     latencies: list[float] = []
     errors = 0
     recording = False
@@ -63,8 +100,4 @@ async def closed_loop(
     recording = True
     started = time.perf_counter()
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
-    return Stats(name, len(latencies), errors, elapsed, p50, p99)
+    return Samples(latencies, errors, time.perf_counter() - started)

@@ -137,6 +137,14 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "how often expired sessions and their refresh tokens are deleted",
     ),
     _v(
+        "AUTHARA_WORKERS",
+        "int",
+        "1",
+        [CORE],
+        "server processes sharing the port (SO_REUSEPORT); each has its own pool of "
+        "AUTHARA_DB_MAX_OPEN_CONNS and counts 1/N of every rate limit",
+    ),
+    _v(
         "AUTHARA_SHUTDOWN_TIMEOUT",
         "duration",
         "10s",

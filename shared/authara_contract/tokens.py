@@ -7,14 +7,17 @@ null is accepted when reading.
 
 import base64
 import binascii
+import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 from jwt.types import Options
+from jwt.utils import force_bytes
 
 from . import claims
 from .claims import Audience, PlatformRole
@@ -31,16 +34,51 @@ class KeyConfigError(ValueError):
     """AUTHARA_JWT_KEYS or the active key id is malformed."""
 
 
+class _CheckedKeyHS256(HMACAlgorithm):
+    """HS256 for keys PyJWT already checked once, when their KeySet was built.
+
+    PyJWT checks on every signature that an HMAC secret is not a PEM, SSH or DER public key
+    (parsing it as DER each time); for keys fixed at start-up that is done once instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        """Return the key as bytes (checked when the KeySet was built)."""
+        return force_bytes(key)
+
+
 @dataclass(frozen=True, slots=True)
 class KeySet:
     """Signing keys by `kid`; tokens are signed with the active one and verified with any."""
 
     keys: Mapping[str, bytes]
     active_kid: str
+    _signer: jwt.PyJWS = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.active_kid not in self.keys:
             raise KeyConfigError(f"active key id {self.active_kid!r} is not among the keys")
+        checker = HMACAlgorithm(HMACAlgorithm.SHA256)
+        for kid, key in self.keys.items():
+            try:
+                checker.prepare_key(key)
+            except jwt.InvalidKeyError as exc:
+                raise KeyConfigError(f"key {kid!r} is not usable as an HMAC secret: {exc}") from exc
+        signer = jwt.PyJWS(algorithms=[claims.ALGORITHM])
+        signer.unregister_algorithm(claims.ALGORITHM)
+        signer.register_algorithm(claims.ALGORITHM, _CheckedKeyHS256())
+        object.__setattr__(self, "_signer", signer)
+
+    def sign(self, payload: Mapping[str, Any]) -> str:
+        """Sign claims with the active key: the compact JWS with a `kid` header."""
+        return self._signer.encode(
+            json.dumps(payload, separators=(",", ":")).encode(),
+            self.active_key,
+            algorithm=claims.ALGORITHM,
+            headers={"kid": self.active_kid},
+        )
 
     @property
     def active_key(self) -> bytes:
@@ -109,9 +147,7 @@ def encode_access_token(
         claims.SESSION_ID: str(session_id),
         claims.ROLES: list(roles),
     }
-    return jwt.encode(
-        payload, keys.active_key, algorithm=claims.ALGORITHM, headers={"kid": keys.active_kid}
-    )
+    return keys.sign(payload)
 
 
 def decode_access_token(

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from authara_contract.claims import Audience
+from authara_contract.cookies import cookie_value
 from authara_contract.env import parse_bool, parse_duration, parse_host_port
 from authara_contract.errors import ErrorCode, error_body
 from authara_contract.return_to import is_safe_return_to, resolve_return_to, with_return_to
@@ -115,6 +116,22 @@ def test_parse_jwt_keys_rejects(raw: str, why: str) -> None:
         parse_jwt_keys(raw)
 
 
+def test_signed_tokens_are_what_pyjwt_signs() -> None:
+    claims = {"iss": "iss", "sub": str(uuid.uuid4()), "aud": ["app"], "iat": 1, "exp": 2}
+    expected = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "k1"})
+    assert KEYS.sign(claims) == expected
+
+
+def test_key_set_refuses_a_public_key_as_hmac_secret() -> None:
+    pem = (
+        b"-----BEGIN PUBLIC KEY-----\n"
+        b"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+        b"-----END PUBLIC KEY-----\n"
+    )
+    with pytest.raises(KeyConfigError, match="not usable as an HMAC secret"):
+        KeySet({"k1": pem}, "k1")
+
+
 def _token(**overrides: object) -> str:
     args: dict[str, object] = {
         "keys": KEYS,
@@ -200,3 +217,25 @@ def test_verified_token_cache_expires_and_is_bounded() -> None:
     assert len(cache) == 2
     assert cache.get("x", now=0.0) is None
     assert cache.get("z", now=0.0) == "Z"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([], None),
+        (["a=1; b=2"], None),
+        (["authara_access=tok"], "tok"),
+        (["a=1;authara_access=tok ; b=2"], "tok"),
+        (['authara_access="tok"'], "tok"),
+        (["authara_access=first; authara_access=second"], "first"),
+        (["x=1", "authara_access=from-second-header"], "from-second-header"),
+        (["xauthara_access=no; authara_access_x=no"], None),
+        (["authara_access"], None),
+        (["authara_access="], ""),
+        (["authara_access=a=b"], "a=b"),
+    ],
+)
+def test_cookie_value_reads_the_first_cookie_of_a_name(
+    headers: list[str], expected: str | None
+) -> None:
+    assert cookie_value(headers, "authara_access") == expected

@@ -46,6 +46,8 @@ def test_defaults() -> None:
     ) == (3, 65536, 4)
     assert settings.db_pool_size == 40
     assert settings.default_return_to == "/"
+    assert settings.workers == 1
+    assert settings.rate_limits.per_worker(1) is settings.rate_limits
 
 
 def test_missing_required_variables_are_all_named() -> None:
@@ -87,12 +89,38 @@ def test_missing_required_variables_are_all_named() -> None:
         ("AUTHARA_PASSWORD_HASH_TIME_COST", "1", "OWASP floor"),
         ("AUTHARA_BIND", "8080", "host:port"),
         ("POSTGRESQL_TIMEZONE", "Mars/Olympus", "time zone"),
+        ("AUTHARA_WORKERS", "0", "from 1 to 64"),
+        ("AUTHARA_WORKERS", "65", "from 1 to 64"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, why: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(core_env(DB, **{name: value}))
     assert any(n == name and why in w for n, w in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("limit", "workers", "each"),
+    [(10, 1, 10), (10, 2, 5), (5, 2, 2), (10, 3, 3), (1, 4, 1)],
+)
+def test_rate_limits_are_split_over_workers(limit: int, workers: int, each: int) -> None:
+    env = core_env(
+        DB,
+        AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT=str(limit),
+        AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT=str(limit),
+        AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT=str(limit),
+        AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT=str(limit),
+        AUTHARA_WORKERS=str(workers),
+    )
+    settings = load_settings(env)
+    assert settings.workers == workers
+    split = settings.rate_limits.per_worker(workers)
+    configured = settings.rate_limits
+    for rules, original in ((split.login, configured.login), (split.signup, configured.signup)):
+        assert (rules.ip.limit, rules.email.limit) == (each, each)
+        assert (rules.ip.window, rules.email.window) == (original.ip.window, original.email.window)
+    # Together the workers never allow more than the configured limit (unless it is below N).
+    assert each * workers <= max(limit, workers)
 
 
 def test_several_problems_in_one_message() -> None:

@@ -24,7 +24,7 @@ from .http.cookies import CookieWriter
 from .http.csp import allow_google
 from .http.csrf import CsrfGuard
 from .http.errors import ErrorRenderer
-from .http.middlewares import envelope_middleware
+from .http.middlewares import RequestEnvelope
 from .http.oauth import OAuthRoutes
 from .http.pages import AuthPages
 from .http.render import Renderer
@@ -53,11 +53,12 @@ def create_app(
     *,
     clock: Clock | None = None,
     oauth_secrets: Callable[[], str] = new_secret,
+    periodic_cleanup: bool = True,
 ) -> web.Application:
     """Build core's web application; resources open and close with the app's lifetime.
 
     `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
-    randomness.
+    randomness. With several worker processes only one runs the periodic cleanup.
     """
     clock = clock or SystemClock()
     database = Database(
@@ -65,7 +66,7 @@ def create_app(
     )
     hasher = PasswordHasher(settings.passwords)
     sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
-    limits = settings.rate_limits
+    limits = settings.rate_limits.per_worker(settings.workers)
     limiter = MemoryRateLimiter(
         clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
     )
@@ -100,9 +101,10 @@ def create_app(
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
-            envelope_middleware,
-            ErrorRenderer(renderer).middleware,
-            CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV).middleware,
+            RequestEnvelope(
+                ErrorRenderer(renderer),
+                CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
+            ).middleware
         ],
     )
     app[SETTINGS_KEY] = settings
@@ -141,7 +143,9 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx, cleanup_task_ctx])
+    app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
+    if periodic_cleanup:
+        app.cleanup_ctx.append(cleanup_task_ctx)
     if settings.oauth.google is not None:
         allow_google(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -14,11 +15,12 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
+from authara_contract.workers import detach_from_terminal, supervise, watch_supervisor
 
 from .admin_cli import run_admin
 from .app import create_app
 from .errors import SchemaMismatch
-from .settings import load_settings
+from .settings import Settings, load_settings
 
 PROGRAM = "authara-core"
 _LEVELS = {
@@ -58,20 +60,41 @@ def serve(environ: Mapping[str, str]) -> int:
         settings = load_settings(environ)
     except SettingsError as exc:
         exit_on_settings_error(exc, PROGRAM)
-    logging.basicConfig(
-        level=_LEVELS[settings.log_level],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(settings)
+    if settings.workers > 1:
+        return supervise(
+            settings.workers,
+            functools.partial(_supervised_worker, settings),
+            name="core",
+            shutdown_s=settings.shutdown_timeout.total_seconds(),
+        )
+    return _run(settings, worker_index=None)
+
+
+def _supervised_worker(settings: Settings, index: int) -> None:
+    detach_from_terminal()
+    _configure_logging(settings)
+    sys.exit(_run(settings, worker_index=index))
+
+
+def _run(settings: Settings, *, worker_index: int | None) -> int:
+    """Serve in this process: alone (None) or as one of several workers on a shared port."""
+    app = create_app(settings, periodic_cleanup=worker_index in (None, 0))
+    if worker_index is not None:
+        app.cleanup_ctx.append(watch_supervisor)
     try:
         web.run_app(
-            create_app(settings),
+            app,
             loop=new_event_loop(),
             host=settings.bind_host,
             port=settings.bind_port,
+            reuse_port=worker_index is not None or None,
             shutdown_timeout=settings.shutdown_timeout.total_seconds(),
             print=lambda _msg: logging.getLogger(PROGRAM).info(
-                "listening on %s:%s", settings.bind_host, settings.bind_port
+                "listening on %s:%s%s",
+                settings.bind_host,
+                settings.bind_port,
+                "" if worker_index is None else f" (worker {worker_index})",
             ),
         )
     except SchemaMismatch as exc:
@@ -81,6 +104,14 @@ def serve(environ: Mapping[str, str]) -> int:
         print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=_LEVELS[settings.log_level],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 async def healthcheck(environ: Mapping[str, str]) -> int:

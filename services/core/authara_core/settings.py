@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
@@ -23,6 +23,7 @@ MIN_HASH_TIME_COST: Final = 2
 
 
 LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+MAX_WORKERS: Final = 64
 
 
 class AppEnv(StrEnum):
@@ -80,6 +81,21 @@ class RateLimitSettings:
     cleanup_every: int = 200
     max_entries: int = 50000
 
+    def per_worker(self, workers: int) -> RateLimitSettings:
+        """Return the limits each of `workers` processes enforces: together they allow no more.
+
+        Counters live in each process's memory and the kernel spreads connections over the
+        workers, so every worker counts 1/N of each limit (at least 1). A client whose
+        attempts all reach one worker is therefore throttled sooner, never later.
+        """
+        if workers == 1:
+            return self
+        return replace(
+            self,
+            login=self.login.shared_by(workers),
+            signup=self.signup.shared_by(workers),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -99,6 +115,7 @@ class Settings:
     rate_limits: RateLimitSettings
     trust_proxy_headers: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=10)
+    workers: int = 1
     session_cleanup_interval: timedelta = timedelta(minutes=5)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
@@ -130,6 +147,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rate_limits=_rate_limits(reader),
         trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
         shutdown_timeout=reader.duration("AUTHARA_SHUTDOWN_TIMEOUT"),
+        workers=reader.integer("AUTHARA_WORKERS", minimum=1, maximum=MAX_WORKERS),
         session_cleanup_interval=_positive(reader, "AUTHARA_SESSION_CLEANUP_INTERVAL"),
         oauth=read_oauth_settings(reader, public_url=public_url, prod=app_env is AppEnv.PROD),
     )

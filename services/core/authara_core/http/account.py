@@ -23,7 +23,7 @@ from authara_core.services.oauth.linking import LinkView, ProviderLinks
 from authara_core.services.sessions import SessionService
 
 from .client import client_ip
-from .cookies import CookieWriter, csrf_token_of
+from .cookies import CookieWriter, csrf_token_of, read_cookie
 from .flash import Flash, clear_flash, read_flash, set_flash
 from .oauth import OAuthRoutes
 from .pages import FORM_ERROR_STATUS, field
@@ -73,7 +73,7 @@ class AccountPages:
         """Show the signed-in user's sign-in methods (anonymous: to the login page)."""
         try:
             claims = self._sessions.identify(
-                request.cookies.get(cookies.ACCESS.name), audiences=APP_ONLY
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
             )
         except Unauthorized:
             return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
@@ -83,7 +83,7 @@ class AccountPages:
         """Remove a sign-in method; refuse (422) to remove the last one."""
         try:
             claims = self._sessions.identify(
-                request.cookies.get(cookies.ACCESS.name), audiences=APP_ONLY
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
             )
         except Unauthorized:
             return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
@@ -215,7 +215,7 @@ class AccountPages:
         return response
 
     def _binding(self, request: web.Request) -> str | None:
-        return request.cookies.get(cookies.OAUTH_FLOW.name)
+        return read_cookie(request, cookies.OAUTH_FLOW)
 
     def _page(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any

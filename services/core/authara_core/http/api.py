@@ -15,7 +15,7 @@ from authara_core.store.users import UserRow
 
 from .bodies import BodyReader, audience_param
 from .client import client_ip
-from .cookies import CookieWriter, csrf_token_of, end_session
+from .cookies import CookieWriter, csrf_token_of, end_session, read_cookie
 from .openapi import openapi_document
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
@@ -92,7 +92,7 @@ class ApiHandlers:
         audience = audience_param(request, ANY_AUDIENCE)
         try:
             issued = await self._sessions.refresh(
-                request.cookies.get(cookies.REFRESH.name), audience=audience
+                read_cookie(request, cookies.REFRESH), audience=audience
             )
         except Unauthorized as exc:
             response = web.json_response(
@@ -116,9 +116,7 @@ class ApiHandlers:
 
     async def user(self, request: web.Request) -> web.StreamResponse:
         """Return the signed-in user (app audience)."""
-        claims = self._sessions.identify(
-            request.cookies.get(cookies.ACCESS.name), audiences=APP_ONLY
-        )
+        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
         current = await self._sessions.current_user(claims)
         return web.json_response({**user_json(current.user), "roles": list(current.roles)})
 

@@ -12,7 +12,7 @@ from authara_core.services.oauth.google import GoogleIdTokens
 
 from .api import auth_session_response
 from .bodies import BodyReader, audience_param
-from .cookies import CookieWriter
+from .cookies import CookieWriter, read_cookie
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 
@@ -30,7 +30,7 @@ class GoogleApi:
     async def options(self, request: web.Request) -> web.StreamResponse:
         """Return the client id and the nonce for the ID-token request (404: Google is off)."""
         client_id = self._google.client_id()
-        nonce = request.cookies.get(cookies.OAUTH_NONCE.name)
+        nonce = read_cookie(request, cookies.OAUTH_NONCE)
         is_new = not nonce
         if not nonce:
             nonce = self._google.new_nonce()
@@ -49,7 +49,7 @@ class GoogleApi:
         issued = await self._google.login(
             credential=body["credential"],
             nonce=body["nonce"],
-            cookie_nonce=request.cookies.get(cookies.OAUTH_NONCE.name),
+            cookie_nonce=read_cookie(request, cookies.OAUTH_NONCE),
             audience=audience,
             user_agent=request.headers.get("User-Agent", ""),
         )

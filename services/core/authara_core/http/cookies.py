@@ -6,7 +6,7 @@ import contextlib
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from authara_contract import cookies
 from authara_contract.claims import Audience
@@ -93,9 +93,14 @@ class CookieWriter:
         )
 
 
+def read_cookie(request: web.Request, spec: cookies.CookieSpec) -> str | None:
+    """Return the request's cookie of one name (the first one when it is repeated)."""
+    return cookies.cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
+
+
 def csrf_token_of(request: web.Request) -> tuple[str, bool]:
     """Return the request's CSRF token, or a new one and True when it must be set."""
-    existing = request.cookies.get(cookies.CSRF.name)
+    existing = read_cookie(request, cookies.CSRF)
     if existing:
         return existing, False
     return new_csrf_token(), True
@@ -111,10 +116,10 @@ async def end_session(
     session_id = None
     with contextlib.suppress(Unauthorized):
         session_id = sessions.identify(
-            request.cookies.get(cookies.ACCESS.name), audiences=tuple(Audience)
+            read_cookie(request, cookies.ACCESS), audiences=tuple(Audience)
         ).session_id
     await sessions.logout(
-        refresh_token=request.cookies.get(cookies.REFRESH.name), session_id=session_id
+        refresh_token=read_cookie(request, cookies.REFRESH), session_id=session_id
     )
     cookie_writer.clear_session(response)
 

@@ -13,10 +13,11 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from authara_contract import cookies, headers, routes
 from authara_core.errors import CsrfFailed
+
+from .cookies import read_cookie
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # Machine-to-machine routes that carry no cookies (upstream contract §3).
@@ -70,20 +71,15 @@ class CsrfGuard:
             return True
         return _origin_key(origin, loopback_equal=self._dev) == self._expected
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Refuse unsafe cross-site requests and those whose token does not match."""
-        if csrf_required(request.method, request.path):
-            if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-                raise CsrfFailed
-            if not self.origin_allowed(request.headers.get("Origin")):
-                raise CsrfFailed
-            expected = request.cookies.get(cookies.CSRF.name, "")
-            given = await submitted_token(request)
-            if (
-                not expected
-                or not given
-                or not hmac.compare_digest(expected.encode(), given.encode())
-            ):
-                raise CsrfFailed
-        return await handler(request)
+    async def check(self, request: web.Request) -> None:
+        """Refuse (CsrfFailed) an unsafe cross-site request or one whose token does not match."""
+        if not csrf_required(request.method, request.path):
+            return
+        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+            raise CsrfFailed
+        if not self.origin_allowed(request.headers.get("Origin")):
+            raise CsrfFailed
+        expected = read_cookie(request, cookies.CSRF) or ""
+        given = await submitted_token(request)
+        if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
+            raise CsrfFailed

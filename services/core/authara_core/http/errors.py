@@ -11,7 +11,6 @@ import logging
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from authara_contract import routes
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
@@ -46,23 +45,16 @@ class ErrorRenderer:
     def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Run the handler and map any error to a response."""
-        try:
-            return await handler(request)
-        except AuthError as exc:
-            response = self._domain(request, exc)
-        except web.HTTPException as exc:
+    def response_for(self, request: web.Request, exc: Exception) -> web.StreamResponse:
+        """Map an exception a handler raised to a response; re-raise redirects (status < 400)."""
+        if isinstance(exc, AuthError):
+            return self._domain(request, exc)
+        if isinstance(exc, web.HTTPException):
             if exc.status < 400:
-                raise
-            response = self._http(request, exc)
-        except Exception:
-            _LOGGER.exception("unhandled error (request id %s)", request.get(REQUEST_ID_KEY))
-            response = self._respond(
-                request, 500, ErrorCode.INTERNAL_ERROR, "Internal server error."
-            )
-        return response
+                raise exc
+            return self._http(request, exc)
+        _LOGGER.error("unhandled error (request id %s)", request.get(REQUEST_ID_KEY), exc_info=exc)
+        return self._respond(request, 500, ErrorCode.INTERNAL_ERROR, "Internal server error.")
 
     def _domain(self, request: web.Request, exc: AuthError) -> web.Response:
         html_message = exc.html_message if exc.message == exc.public_message else None

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from authara_contract import cookies
 
+from .cookies import read_cookie
+
 MAX_MESSAGE: Final = 300
 _KINDS: Final = frozenset({"error", "success"})
 
@@ -45,13 +47,13 @@ def set_flash(response: web.StreamResponse, flash: Flash) -> None:
 
 def read_flash(request: web.Request) -> Flash | None:
     """Return the flash message the request carries, if any."""
-    value = request.cookies.get(cookies.FLASH.name)
+    value = read_cookie(request, cookies.FLASH)
     return None if value is None else parse_flash(value)
 
 
 def clear_flash(request: web.Request, response: web.StreamResponse) -> None:
     """Expire the flash cookie once a page has shown it."""
-    if cookies.FLASH.name in request.cookies:
+    if read_cookie(request, cookies.FLASH) is not None:
         spec = cookies.FLASH
         response.del_cookie(
             spec.name, path=spec.path, httponly=spec.http_only, samesite=spec.same_site

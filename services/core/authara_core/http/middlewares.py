@@ -1,9 +1,9 @@
-"""Request id and security headers, applied to every response."""
+"""The one middleware every core request passes: request id, CSRF, error mapping, headers."""
 
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from typing import Final
 
 from aiohttp import web
@@ -11,6 +11,9 @@ from aiohttp.typedefs import Handler
 
 from authara_contract import headers
 from authara_core.keys import REQUEST_ID_KEY
+
+from .csrf import CsrfGuard
+from .errors import ErrorRenderer
 
 _SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -27,18 +30,34 @@ SECURITY_HEADERS: Final = {
 }
 
 
-@web.middleware
-async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id and every response that id plus the security headers.
+class RequestEnvelope:
+    """Wrap every request: give it an id, check CSRF, map errors, add the security headers.
 
-    The id is a sane incoming X-Request-Id or a new one. One middleware rather than two:
-    each layer costs a coroutine per request on the hottest paths.
+    One middleware rather than three: each layer costs a coroutine per request on the
+    hottest paths (GET /user, token refresh). Error mapping itself lives in ErrorRenderer.
     """
-    incoming = request.headers.get(headers.REQUEST_ID, "")
-    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request[REQUEST_ID_KEY] = request_id
-    response = await handler(request)
-    response.headers[headers.REQUEST_ID] = request_id
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+
+    def __init__(self, errors: ErrorRenderer, csrf: CsrfGuard) -> None:
+        self._errors = errors
+        self._csrf = csrf
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Run the request through CSRF and its handler; every outcome gets the headers."""
+        incoming = request.headers.get(headers.REQUEST_ID)
+        request_id = (
+            incoming
+            if incoming is not None and _SANE_REQUEST_ID.match(incoming)
+            else secrets.token_hex(16)
+        )
+        request[REQUEST_ID_KEY] = request_id
+        try:
+            await self._csrf.check(request)
+            response = await handler(request)
+        except Exception as exc:  # ErrorRenderer logs what it does not know
+            response = self._errors.response_for(request, exc)
+        response_headers = response.headers
+        response_headers[headers.REQUEST_ID] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response_headers.setdefault(name, value)
+        return response

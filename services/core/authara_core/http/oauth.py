@@ -29,7 +29,7 @@ from authara_core.services.oauth.flows import (
 from authara_core.services.oauth.secrets import looks_like_secret
 from authara_core.services.sessions import SessionService
 
-from .cookies import CookieWriter
+from .cookies import CookieWriter, read_cookie
 from .flash import Flash, set_flash
 from .render import Renderer, is_htmx, redirect
 
@@ -74,7 +74,7 @@ class OAuthRoutes:
         """Start linking a provider to the signed-in account (POST, CSRF-checked)."""
         try:
             claims = self._sessions.identify(
-                request.cookies.get(cookies.ACCESS.name), audiences=APP_ONLY
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
             )
         except Unauthorized:
             return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
@@ -92,7 +92,7 @@ class OAuthRoutes:
         query = request.query
         outcome = await self._flows.finish(
             provider_name(request),
-            binding=request.cookies.get(cookies.OAUTH_FLOW.name),
+            binding=read_cookie(request, cookies.OAUTH_FLOW),
             state=query.get("state"),
             code=query.get("code"),
             error=query.get("error"),
@@ -105,7 +105,7 @@ class OAuthRoutes:
 
     def binding(self, request: web.Request) -> str:
         """Return this browser's binding secret, or a new one."""
-        existing = request.cookies.get(cookies.OAUTH_FLOW.name)
+        existing = read_cookie(request, cookies.OAUTH_FLOW)
         return existing if existing and looks_like_secret(existing) else self._flows.new_binding()
 
     def to_provider(

@@ -26,7 +26,7 @@ from authara_core.settings import Settings
 
 from .bodies import NUL_MESSAGE
 from .client import client_ip
-from .cookies import CookieWriter, csrf_token_of, end_session
+from .cookies import CookieWriter, csrf_token_of, end_session, read_cookie
 from .flash import clear_flash, read_flash
 from .render import Renderer, redirect
 
@@ -151,7 +151,7 @@ class AuthPages:
             audience = Audience.ADMIN
         try:
             issued = await self._sessions.refresh(
-                request.cookies.get(cookies.REFRESH.name), audience=audience
+                read_cookie(request, cookies.REFRESH), audience=audience
             )
         except Unauthorized:
             if requested is None:
@@ -171,7 +171,7 @@ class AuthPages:
         return_to = self._return_to(request)
         if self._is_signed_in(request):
             return redirect(request, return_to)
-        refresh_token = request.cookies.get(cookies.REFRESH.name)
+        refresh_token = read_cookie(request, cookies.REFRESH)
         if refresh_token:
             try:
                 issued = await self._sessions.refresh(
@@ -191,9 +191,7 @@ class AuthPages:
 
     def _is_signed_in(self, request: web.Request) -> bool:
         try:
-            self._sessions.identify(
-                request.cookies.get(cookies.ACCESS.name), audiences=ANY_AUDIENCE
-            )
+            self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=ANY_AUDIENCE)
         except Unauthorized:
             return False
         return True

@@ -25,6 +25,10 @@ class Limit:
     limit: int
     window: timedelta
 
+    def shared_by(self, workers: int) -> Limit:
+        """Split this limit over `workers` independent counters (never below 1)."""
+        return Limit(max(1, self.limit // workers), self.window)
+
 
 @dataclass(frozen=True, slots=True)
 class ThrottleRules:
@@ -32,6 +36,10 @@ class ThrottleRules:
 
     ip: Limit
     email: Limit
+
+    def shared_by(self, workers: int) -> ThrottleRules:
+        """Split both limits over `workers` independent counters."""
+        return ThrottleRules(ip=self.ip.shared_by(workers), email=self.email.shared_by(workers))
 
 
 class RateLimiter(Protocol):
