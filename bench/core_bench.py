@@ -11,8 +11,9 @@ ratio):
   POST /auth/api/v1/login                     vs  raw argon2id verify with the same parameters,
                                                   at concurrency = CPU cores
 HTTP load comes from wrk when it is installed (a C client that leaves the CPU to the server);
-the floors are Python loops, since a Python process doing the work is what they measure.
-Traffic stays on 127.0.0.1.
+the floors are Python loops on uvloop with a pool configured like core's (a Python process
+doing the work is what they measure), one per core worker, started at the same moment and
+sharing the connections. Traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrk
 from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
+from authara_core.cli import new_event_loop
 from authara_core.clock import SystemClock
 from authara_core.services.sessions import SessionService
 from authara_core.services.tokens import hash_refresh_token, successor_token
@@ -108,18 +110,19 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def run_floor(job: FloorJob) -> Samples:
-    """Run one floor loop in this (spawned) process."""
-    return asyncio.run(_floor(job))
+    """Run one floor loop in this (spawned) process, on uvloop like core."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_floor(job))
 
 
 async def _floor(job: FloorJob) -> Samples:
     db = job.database
-    pool = await asyncpg.create_pool(
+    pool = await asyncpg.create_pool(  # configured like core's pool
         db.url(),
         min_size=job.concurrency,
         max_size=job.concurrency,
         server_settings={"search_path": db.schema},
-        reset=release_connection,  # the pool configuration core uses
+        reset=release_connection,
     )
     try:
         if job.kind == "user":

@@ -83,6 +83,9 @@ async def test_request_id_is_kept_or_generated(client: TestClient) -> None:
     assert kept.headers["X-Request-Id"] == "abc-123"
     replaced = await client.get("/auth/health", headers={"X-Request-Id": "bad id\twith spaces"})
     assert re.match(r"^[0-9a-f]{32}$", replaced.headers["X-Request-Id"])
+    generated = {(await client.get("/auth/health")).headers["X-Request-Id"] for _ in range(5)}
+    assert len(generated) == 5
+    assert all(re.match(r"^[0-9a-f]{32}$", request_id) for request_id in generated)
 
 
 async def test_static_stylesheet_is_served(client: TestClient) -> None:

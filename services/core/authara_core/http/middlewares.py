@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from typing import Final
@@ -12,16 +13,17 @@ from aiohttp.typedefs import Handler
 from authara_contract import headers
 from authara_core.keys import REQUEST_ID_KEY
 
-from .csrf import CsrfGuard
+from .csrf import CsrfGuard, csrf_required
 from .errors import ErrorRenderer
 
 _SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
+_CSP: Final = "Content-Security-Policy"
 SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
+    _CSP: (
         "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; "
         "form-action 'self'; font-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "frame-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
@@ -40,24 +42,30 @@ class RequestEnvelope:
     def __init__(self, errors: ErrorRenderer, csrf: CsrfGuard) -> None:
         self._errors = errors
         self._csrf = csrf
+        # Request ids: a random prefix per process and a counter (unique, no syscall each).
+        self._id_prefix = secrets.token_hex(8)
+        self._ids = itertools.count(1)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Run the request through CSRF and its handler; every outcome gets the headers."""
         incoming = request.headers.get(headers.REQUEST_ID)
-        request_id = (
-            incoming
-            if incoming is not None and _SANE_REQUEST_ID.match(incoming)
-            else secrets.token_hex(16)
-        )
+        if incoming is not None and _SANE_REQUEST_ID.match(incoming):
+            request_id = incoming
+        else:
+            request_id = f"{self._id_prefix}{next(self._ids):016x}"
         request[REQUEST_ID_KEY] = request_id
         try:
-            await self._csrf.check(request)
+            if csrf_required(request.method, request.path):
+                await self._csrf.check(request)
             response = await handler(request)
         except Exception as exc:  # ErrorRenderer logs what it does not know
             response = self._errors.response_for(request, exc)
         response_headers = response.headers
         response_headers[headers.REQUEST_ID] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response_headers.setdefault(name, value)
+        if _CSP in response_headers:  # a page widened it (Google sign-in)
+            for name, value in SECURITY_HEADERS.items():
+                response_headers.setdefault(name, value)
+        else:
+            response_headers.extend(SECURITY_HEADERS)
         return response
