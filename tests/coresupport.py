@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from authara_contract.database import DatabaseSettings
 
+BIN = Path(sys.executable).parent
 TEST_KID = "test-1"
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
 ISSUER = "authara-test"
@@ -53,3 +57,15 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)
+
+
+def run_core(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `authara-core` with an environment until it exits (it is expected to refuse)."""
+    return subprocess.run(
+        [str(BIN / "authara-core")],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -10,6 +10,7 @@ exits 1, so the orchestrator restarts a whole, healthy service.
 """
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -38,7 +39,7 @@ def supervise(count: int, worker: Worker, *, name: str, shutdown_s: float) -> in
         else multiprocessing.get_context("spawn")
     )
     processes = [
-        context.Process(target=worker, args=(index,), name=f"{name}-worker-{index}")
+        context.Process(target=_worker_main, args=(worker, index), name=f"{name}-worker-{index}")
         for index in range(count)
     ]
     stopping = False
@@ -74,6 +75,16 @@ def supervise(count: int, worker: Worker, *, name: str, shutdown_s: float) -> in
             signal.signal(sig, handler)
 
 
+def _worker_main(worker: Worker, index: int) -> None:
+    """Start a worker with the default signal actions, not the supervisor's inherited handler.
+
+    Until the worker's server installs its own handlers, SIGTERM simply ends it.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    worker(index)
+
+
 async def watch_supervisor(_app: object) -> AsyncIterator[None]:
     """Stop this worker (gracefully) if its supervisor disappears, e.g. killed with -9.
 
@@ -107,7 +118,8 @@ def detach_from_terminal() -> None:
 def _terminate(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
     for process in processes:
         if process.pid is not None and process.exitcode is None:
-            os.kill(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it has just ended on its own
+                os.kill(process.pid, signal.SIGTERM)
 
 
 def _reap(

@@ -13,21 +13,10 @@ import psycopg
 from authara_contract.database import DatabaseSettings
 from authara_devstack.embedded_pg import free_port
 from authara_migrations import runner
-from tests.coresupport import core_env
+from tests.coresupport import core_env, run_core
 from tests.dbutil import fresh_database
 
 BIN = Path(sys.executable).parent
-
-
-def _run_core(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "authara-core")],
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _one_line(stderr: str) -> str:
@@ -39,7 +28,7 @@ def _one_line(stderr: str) -> str:
 
 def test_refuses_an_unmigrated_database(pg_server_url: str) -> None:
     with fresh_database(pg_server_url) as database:
-        result = _run_core(core_env(database))
+        result = run_core(core_env(database))
     assert result.returncode == 1
     line = _one_line(result.stderr)
     assert "revision none" in line
@@ -51,14 +40,14 @@ def test_refuses_a_newer_schema(pg_server_url: str) -> None:
         runner.upgrade(database)
         with psycopg.connect(database.url(), autocommit=True) as conn:
             conn.execute("UPDATE authara.alembic_version SET version_num = '9999'")
-        result = _run_core(core_env(database))
+        result = run_core(core_env(database))
     assert result.returncode == 1
     assert "revision 9999" in _one_line(result.stderr)
 
 
 def test_unreachable_database_is_one_line() -> None:
     unreachable = DatabaseSettings(host="127.0.0.1", port=1, database="x", username="postgres")
-    result = _run_core(core_env(unreachable))
+    result = run_core(core_env(unreachable))
     assert result.returncode == 1
     assert "cannot start" in _one_line(result.stderr)
 

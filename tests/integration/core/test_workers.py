@@ -18,7 +18,7 @@ import pytest
 from authara_contract.database import DatabaseSettings
 from authara_devstack.embedded_pg import free_port
 from authara_migrations import runner
-from tests.coresupport import PUBLIC_URL, core_env
+from tests.coresupport import PUBLIC_URL, core_env, run_core
 from tests.dbutil import fresh_database
 
 BIN: Final = Path(sys.executable).parent
@@ -175,30 +175,16 @@ async def test_a_worker_that_dies_takes_core_down_with_exit_1(start_core: StartC
 
 def test_workers_refuse_an_unmigrated_database_with_exit_1(pg_server_url: str) -> None:
     with fresh_database(pg_server_url) as database:
-        result = subprocess.run(
-            [str(BIN / "authara-core")],
-            env={"PATH": "/usr/bin:/bin", **core_env(database, AUTHARA_WORKERS="2")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_core(core_env(database, AUTHARA_WORKERS="2"))
     assert result.returncode == 1
     assert "authara-migrate up" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 def test_workers_setting_is_bounded(pg_server_url: str) -> None:
     with fresh_database(pg_server_url) as database:
         runner.upgrade(database)
-        result = subprocess.run(
-            [str(BIN / "authara-core")],
-            env={"PATH": "/usr/bin:/bin", **core_env(database, AUTHARA_WORKERS="0")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_core(core_env(database, AUTHARA_WORKERS="0"))
     assert result.returncode == 2
     assert "AUTHARA_WORKERS" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
