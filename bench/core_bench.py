@@ -127,10 +127,10 @@ async def _floor(job: FloorJob) -> Samples:
     try:
         if job.kind == "user":
             assert isinstance(job.subject, str)
-            make_worker = _user_floor(pool, uuid.UUID(job.subject))
+            make_worker = user_floor(pool, uuid.UUID(job.subject))
         else:
             assert isinstance(job.subject, list)
-            make_worker = _refresh_floor(pool, list(job.subject))
+            make_worker = refresh_floor(pool, list(job.subject))
         await asyncio.sleep(max(0.0, job.start_at - time.time()))
         return await closed_loop_samples(
             make_worker, concurrency=job.concurrency, duration_s=job.duration_s
@@ -139,7 +139,9 @@ async def _floor(job: FloorJob) -> Samples:
         await pool.close()
 
 
-def _user_floor(pool: asyncpg.Pool, user_id: uuid.UUID) -> Worker:
+def user_floor(pool: asyncpg.Pool, user_id: uuid.UUID) -> Worker:
+    """The lookup GET /user does, straight from asyncpg."""
+
     def make(_index: int) -> Callable[[], Awaitable[bool]]:
         async def call() -> bool:
             return await user_store.get_user_with_roles(pool, user_id) is not None
@@ -149,7 +151,9 @@ def _user_floor(pool: asyncpg.Pool, user_id: uuid.UUID) -> Worker:
     return make
 
 
-def _refresh_floor(pool: asyncpg.Pool, tokens: list[str]) -> Worker:
+def refresh_floor(pool: asyncpg.Pool, tokens: list[str]) -> Worker:
+    """The rotation transaction POST /tokens/refresh runs, straight from asyncpg."""
+
     def make(index: int) -> Callable[[], Awaitable[bool]]:
         async def call() -> bool:
             token = tokens[index]
