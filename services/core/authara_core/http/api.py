@@ -17,6 +17,7 @@ from .bodies import BodyReader, audience_param
 from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, end_session, read_cookie
 from .openapi import openapi_document
+from .render import json_response
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 APP_ONLY: Final = (Audience.APP,)
@@ -95,7 +96,7 @@ class ApiHandlers:
                 read_cookie(request, cookies.REFRESH), audience=audience
             )
         except Unauthorized as exc:
-            response = web.json_response(
+            response = json_response(
                 {"error": {"code": exc.code.value, "message": exc.message}}, status=exc.status
             )
             self._cookies.clear_session(response)
@@ -109,7 +110,7 @@ class ApiHandlers:
         body = await self._bodies.read(request, "TokenRefreshRequest")
         audience = Audience(body.get("audience", Audience.APP.value))
         issued = await self._sessions.refresh(body["refresh_token"], audience=audience)
-        return web.json_response(
+        return json_response(
             {"access_token": issued.access_token, "refresh_token": issued.refresh_token},
             headers=NO_STORE,
         )
@@ -118,12 +119,12 @@ class ApiHandlers:
         """Return the signed-in user (app audience)."""
         claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
         current = await self._sessions.current_user(claims)
-        return web.json_response({**user_json(current.user), "roles": list(current.roles)})
+        return json_response({**user_json(current.user), "roles": list(current.roles)})
 
     async def csrf(self, request: web.Request) -> web.StreamResponse:
         """Return the CSRF token, setting the cookie when the client has none."""
         token, is_new = csrf_token_of(request)
-        response = web.json_response({"csrf_token": token})
+        response = json_response({"csrf_token": token})
         if is_new:
             self._cookies.set_csrf(response, token)
         return response
@@ -136,7 +137,7 @@ class ApiHandlers:
 
     async def openapi(self, _request: web.Request) -> web.StreamResponse:
         """Serve the OpenAPI document."""
-        return web.json_response(self._document)
+        return json_response(self._document)
 
     def _auth_session(self, issued: IssuedSession, *, status: int) -> web.StreamResponse:
         return auth_session_response(self._cookies, issued, status=status)
@@ -146,7 +147,7 @@ def auth_session_response(
     cookie_writer: CookieWriter, issued: IssuedSession, *, status: int
 ) -> web.Response:
     """Answer with an AuthSession body and set the session cookies (and a fresh CSRF token)."""
-    response = web.json_response(
+    response = json_response(
         {
             "user": user_json(issued.user),
             "access_token": issued.access_token,

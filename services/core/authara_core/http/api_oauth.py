@@ -13,6 +13,7 @@ from authara_core.services.oauth.google import GoogleIdTokens
 from .api import auth_session_response
 from .bodies import BodyReader, audience_param
 from .cookies import CookieWriter, read_cookie
+from .render import json_response
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 
@@ -34,7 +35,7 @@ class GoogleApi:
         is_new = not nonce
         if not nonce:
             nonce = self._google.new_nonce()
-        response = web.json_response(
+        response = json_response(
             {"client_id": client_id, "nonce": nonce}, headers={"Cache-Control": "no-store"}
         )
         if is_new:

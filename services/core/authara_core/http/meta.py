@@ -12,6 +12,8 @@ from authara_contract import VERSION
 from authara_core.store.db import Database
 from authara_core.store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
+from .render import json_response
+
 READINESS_TIMEOUT_S: Final = 2.0
 
 
@@ -22,7 +24,7 @@ async def health(_request: web.Request) -> web.StreamResponse:
 
 async def version(_request: web.Request) -> web.StreamResponse:
     """Report the build version."""
-    return web.json_response({"version": VERSION})
+    return json_response({"version": VERSION})
 
 
 class Readiness:
@@ -43,11 +45,11 @@ class Readiness:
             return _unready(
                 f"schema is at revision {revision or 'none'}, needs {REQUIRED_SCHEMA_REVISION}"
             )
-        return web.json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
+        return json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
 def _unready(reason: str) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"status": "unavailable", "reason": reason},
         status=503,
         headers={"Cache-Control": "no-store"},

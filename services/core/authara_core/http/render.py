@@ -1,13 +1,31 @@
-"""Jinja2 page rendering and HTMX-aware redirects."""
+"""Responses: JSON bodies, Jinja2 pages and HTMX-aware redirects."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import orjson
 from aiohttp import web
 
 from authara_contract import headers
+from authara_contract.errors import JSON_CONTENT_TYPE
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """Answer with a compact JSON body (as upstream's Go encoder writes it).
+
+    orjson encodes in well under a microsecond what the standard library takes several for,
+    on the hottest paths (GET /user, token refresh).
+    """
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        headers={"Content-Type": JSON_CONTENT_TYPE, **(headers or {})},
+    )
 
 
 def is_htmx(request: web.Request) -> bool:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import asyncpg
+
 from .db import Connection, Executor
 
 EMAIL_CONSTRAINT: Final = "uq_users_email"
@@ -33,14 +35,13 @@ class PasswordLogin:
     password_hash: str
 
 
-def _user(record: object) -> UserRow:
-    row = dict(record)  # type: ignore[call-overload]
+def _user(record: asyncpg.Record) -> UserRow:
     return UserRow(
-        id=row["id"],
-        email=row["email"],
-        username=row["username"],
-        created_at=row["created_at"],
-        disabled_at=row["disabled_at"],
+        id=record["id"],
+        email=record["email"],
+        username=record["username"],
+        created_at=record["created_at"],
+        disabled_at=record["disabled_at"],
     )
 
 
@@ -56,6 +57,7 @@ async def insert_user(conn: Connection, *, email: str, username: str, now: datet
         username,
         now,
     )
+    assert record is not None  # noqa: S101  (INSERT ... RETURNING returns the row or raises)
     return _user(record)
 
 
