@@ -27,7 +27,7 @@ from authara_contract.claims import Audience, PlatformRole
 from authara_contract.env import BY_NAME
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
 from authara_contract.tokens import KeySet, encode_access_token
-from authara_gateway.app import create_app
+from authara_gateway.app import create_app, skip_router
 from authara_gateway.settings import (
     GatewaySettings,
     IdentitySettings,
@@ -235,15 +235,25 @@ def _settings(core_port: int, app_port: int, **overrides: Any) -> GatewaySetting
     return GatewaySettings(**values)
 
 
-@pytest.fixture
+# Every test runs twice: through the app's router (as aiohttp's test server serves it) and
+# through the router-free handler the real process serves with.
+@pytest.fixture(params=["router", "direct"])
 def make_gateway(
-    aiohttp_client: AiohttpClient, core: TestServer, app_upstream: TestServer
+    request: pytest.FixtureRequest,
+    aiohttp_client: AiohttpClient,
+    core: TestServer,
+    app_upstream: TestServer,
 ) -> MakeGateway:
     async def make(**overrides: Any) -> TestClient[web.Request, web.Application]:
         assert core.port is not None
         assert app_upstream.port is not None
         settings = _settings(core.port, app_upstream.port, **overrides)
-        return await aiohttp_client(create_app(settings))
+        app = create_app(settings)
+        client = await aiohttp_client(app)
+        if request.param == "direct":
+            assert client.server.runner is not None
+            skip_router(client.server.runner, app)
+        return client
 
     return make
 
@@ -337,6 +347,62 @@ async def test_gateway_answers_its_own_health_without_core(
     assert head.status == 200
     assert post.status == 405
     assert control.seen == []
+
+
+async def _raw_exchange(
+    gateway: TestClient[web.Request, web.Application], *parts: bytes
+) -> list[bytes]:
+    """Send each part and read what the gateway answers to it (the last part: to EOF)."""
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    answers = []
+    try:
+        for part in parts[:-1]:
+            writer.write(part)
+            answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT))
+        writer.write(parts[-1])
+        answers.append(await asyncio.wait_for(reader.read(), WAIT))
+    finally:
+        writer.close()
+    return answers
+
+
+async def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    gateway: TestClient[web.Request, web.Application], control: Control
+) -> None:
+    head = (
+        b"POST /upload HTTP/1.1\r\nHost: example.test\r\nContent-Length: 7\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+
+    interim, final = await _raw_exchange(gateway, head, b"payload")
+
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final.startswith(b"HTTP/1.1 200 ")
+    assert control.only().body_length == len(b"payload")
+    assert "expect" not in {name.lower() for name in control.only().headers}
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET /x HTTP/1.1\r\nExpect: magic", b"417"),
+        (b"OPTIONS * HTTP/1.1", b"404"),
+        (b"GET /a%0Ab HTTP/1.1", b"404"),
+        (b"GET /auth/gateway/health%2F HTTP/1.1", b"200"),
+    ],
+)
+async def test_requests_are_routed_as_aiohttps_router_routes_them(
+    gateway: TestClient[web.Request, web.Application],
+    control: Control,
+    request_line: bytes,
+    status: bytes,
+) -> None:
+    request = request_line + b"\r\nHost: example.test\r\nConnection: close\r\n\r\n"
+
+    (answer,) = await _raw_exchange(gateway, request)
+
+    assert answer.split(b" ", 2)[1] == status
+    assert len(control.seen) == (1 if status == b"200" else 0)
 
 
 async def test_redirects_are_returned_not_followed(

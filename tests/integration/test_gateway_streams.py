@@ -18,7 +18,7 @@ from pytest_aiohttp import AiohttpServer
 
 from authara_contract.claims import Audience
 from authara_contract.tokens import KeySet, encode_access_token
-from authara_gateway.app import create_app
+from authara_gateway.app import create_app, skip_router
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
 
 if sys.version_info >= (3, 14):
@@ -112,8 +112,12 @@ async def app_upstream(aiohttp_server: AiohttpServer, control: Control) -> TestS
     return await aiohttp_server(upstream_app(control))
 
 
-@pytest.fixture
-def make_gateway(aiohttp_server: AiohttpServer, app_upstream: TestServer) -> MakeGateway:
+# Every test runs through the app's router and through the router-free handler the real
+# process serves with.
+@pytest.fixture(params=["router", "direct"])
+def make_gateway(
+    request: pytest.FixtureRequest, aiohttp_server: AiohttpServer, app_upstream: TestServer
+) -> MakeGateway:
     async def make(**overrides: Any) -> TestServer:
         assert app_upstream.port is not None
         values: dict[str, Any] = {
@@ -125,7 +129,12 @@ def make_gateway(aiohttp_server: AiohttpServer, app_upstream: TestServer) -> Mak
             "timeouts": TimeoutSettings(connect=2.0, read=5.0),
             **overrides,
         }
-        return await aiohttp_server(create_app(GatewaySettings(**values)))
+        app = create_app(GatewaySettings(**values))
+        server = await aiohttp_server(app)
+        if request.param == "direct":
+            assert server.runner is not None
+            skip_router(server.runner, app)
+        return server
 
     return make
 

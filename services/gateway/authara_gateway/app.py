@@ -1,10 +1,11 @@
 """The gateway's composition root."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 import aiohttp
 from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 
 from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY, READY
 
@@ -21,6 +22,9 @@ _PROBE_METHODS: Final = (hdrs.METH_GET, hdrs.METH_HEAD)
 # Readiness is polled by orchestrators every few seconds: answer quickly either way.
 READY_TIMEOUT: Final = 2.0
 _NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -35,7 +39,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     return app
 
 
-async def health(request: web.Request) -> web.Response:
+async def health(request: web.BaseRequest) -> web.Response:
     """Report that the gateway process is serving (upstreams are not probed)."""
     _only_probe_methods(request)
     return web.json_response({"status": "ok"}, headers=_NO_STORE)
@@ -43,11 +47,66 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Answer 200 when core reports ready (any of its upstreams), else 503."""
+    return await _readiness(request, request.app[CLIENT_SESSION_KEY], request.app[CORE_POOL_KEY])
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Hand the request to the proxy built at start-up."""
+    return await request.app[PROXY_KEY].handle(request)
+
+
+def skip_router(runner: web.BaseRunner, app: web.Application) -> None:
+    """Have a set-up runner serve the started app through `direct_handler`."""
+    if runner.server is None:
+        raise RuntimeError("set the runner up first: the proxy is built at start-up")
+    runner.server.request_handler = direct_handler(app)
+
+
+def direct_handler(app: web.Application) -> Handler:
+    """Serve the app's three routes without its router, for the low-level server.
+
+    Valid once the app has started. The routes are matched the way aiohttp's router matches
+    them (on `path_safe`, 404 for a path the catch-all's pattern does not take), and
+    `Expect` is answered as the router's default expect handler does; skipping the
+    router's dispatch saves several percent of the CPU each proxied request costs.
+    """
+    proxy = app[PROXY_KEY]
+    session = app[CLIENT_SESSION_KEY]
+    core = app[CORE_POOL_KEY]
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.headers.get(hdrs.EXPECT):
+            await _expect(request)
+        path = request.rel_url.path_safe
+        if not path.startswith("/") or "\n" in path:
+            raise web.HTTPNotFound()
+        if path == GATEWAY_HEALTH:
+            return await health(request)
+        if path == GATEWAY_READY:
+            return await _readiness(request, session, core)
+        return await proxy.handle(request)
+
+    return handle
+
+
+async def _expect(request: web.BaseRequest) -> None:
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version == HttpVersion11:
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await request.writer.write(_CONTINUE)
+        # The interim answer is not part of the response whose size is logged.
+        request.writer.output_size = 0
+    await request.writer.drain()
+
+
+async def _readiness(
+    request: web.BaseRequest, session: aiohttp.ClientSession, core: UpstreamPool
+) -> web.Response:
     _only_probe_methods(request)
-    session = request.app[CLIENT_SESSION_KEY]
     timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT)
     reason = "core is unreachable"
-    for upstream in request.app[CORE_POOL_KEY].upstreams:
+    for upstream in core.upstreams:
         try:
             async with session.get(
                 upstream.base_url.with_path(READY), timeout=timeout, allow_redirects=False
@@ -64,12 +123,7 @@ async def ready(request: web.Request) -> web.Response:
     )
 
 
-async def forward(request: web.Request) -> web.StreamResponse:
-    """Hand the request to the proxy built at start-up."""
-    return await request.app[PROXY_KEY].handle(request)
-
-
-def _only_probe_methods(request: web.Request) -> None:
+def _only_probe_methods(request: web.BaseRequest) -> None:
     if request.method not in _PROBE_METHODS:
         raise web.HTTPMethodNotAllowed(request.method, _PROBE_METHODS)
 

@@ -53,6 +53,9 @@ class Encoder(Protocol):
 
 def choose_encoding(request: web.BaseRequest, status: int, headers: CIMultiDict[str]) -> str | None:
     """Return the encoding to compress this upstream response with, or None."""
+    accept_encoding = request.headers.get(hdrs.ACCEPT_ENCODING, "")
+    if not accept_encoding:
+        return None
     if not (
         _response_allows(status, headers)
         and _is_textual(headers.get(hdrs.CONTENT_TYPE, ""))
@@ -60,7 +63,7 @@ def choose_encoding(request: web.BaseRequest, status: int, headers: CIMultiDict[
         and _request_allows(request)
     ):
         return None
-    return _accepted_encoding(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+    return _accepted_encoding(accept_encoding)
 
 
 def make_encoder(encoding: str) -> Encoder:

@@ -8,8 +8,8 @@ trusts proxy headers, so a client must never be able to choose it.
 
 import functools
 import ipaddress
+import os
 import re
-import secrets
 from collections.abc import Sequence
 from typing import Final
 
@@ -52,13 +52,33 @@ _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # From a trusted proxy the forwarding headers stay, except X-Forwarded-For: it is extended.
 _CHAIN: Final = frozenset({hdrs.X_FORWARDED_FOR.lower()})
 _NOTHING: Final[frozenset[str]] = frozenset()
+_ID_HEX_DIGITS: Final = 32  # 128 random bits, as `secrets.token_hex(16)` gives
+_IDS_PER_BATCH: Final = 256
 
 
-def request_id_for(incoming: str | None) -> str:
-    """Keep a sane incoming X-Request-Id, otherwise make a new one."""
-    if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
-        return incoming
-    return secrets.token_hex(16)
+class RequestIds:
+    """Keep a sane incoming X-Request-Id, otherwise make a new one.
+
+    New ids are 128 bits from `os.urandom`, drawn 256 ids at a time: one system call per
+    batch rather than per request. Build one per process (after any fork), never share one.
+    """
+
+    __slots__ = ("_batch", "_next")
+
+    def __init__(self) -> None:
+        self._batch = ""
+        self._next = 0
+
+    def __call__(self, incoming: str | None) -> str:
+        """Return the request id to use for a request that came with `incoming`."""
+        if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
+            return incoming
+        start = self._next
+        if start >= len(self._batch):
+            self._batch = os.urandom(_ID_HEX_DIGITS // 2 * _IDS_PER_BATCH).hex()
+            start = 0
+        self._next = start + _ID_HEX_DIGITS
+        return self._batch[start : start + _ID_HEX_DIGITS]
 
 
 def is_trusted_peer(remote: str | None, networks: Sequence[IPNetwork]) -> bool:
@@ -83,17 +103,24 @@ def upstream_request_headers(
     source = request.headers
     # The original Host always reaches the upstream (as with Caddy), even when a client
     # lists it in Connection.
-    listed = _connection_tokens(source) - {"host"}
+    listed = _connection_tokens(source) - {"host"} if hdrs.CONNECTION in source else _NOTHING
     forwarding = FORWARDING if not trusted_peer else _CHAIN
     kept = []
     for name, value in source.items():
         lowered, dropped = _classify(name)
         if not (dropped or lowered in forwarding or lowered in listed):
             kept.append((name, value))
-    headers = CIMultiDict(kept)
-    _set_forwarded(headers, request, trusted_peer=trusted_peer)
-    headers[contract_headers.REQUEST_ID] = request_id
-    return headers
+    if trusted_peer:
+        headers = CIMultiDict(kept)
+        _set_forwarded(headers, request)
+        headers[contract_headers.REQUEST_ID] = request_id
+        return headers
+    # Every forwarding header and the request id were dropped: append them in one go.
+    kept.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
+    kept.append((hdrs.X_FORWARDED_PROTO, "https" if request.secure else "http"))
+    kept.append((hdrs.X_FORWARDED_HOST, request.host))
+    kept.append((contract_headers.REQUEST_ID, request_id))
+    return CIMultiDict(kept)
 
 
 def client_response_headers(
@@ -112,9 +139,18 @@ def client_response_headers(
 
 
 def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
-    if hdrs.CONNECTION not in headers:
+    values = headers.getall(hdrs.CONNECTION, ())
+    if not values:
         return _NOTHING
-    return header_tokens(headers.getall(hdrs.CONNECTION))
+    if len(values) == 1:
+        return _tokens(values[0])
+    return header_tokens(values)
+
+
+# One Connection header with a common value (`keep-alive`, `close`) is the usual case.
+@functools.lru_cache(maxsize=256)
+def _tokens(value: str) -> frozenset[str]:
+    return header_tokens((value,))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -139,11 +175,10 @@ def _classify(name: str) -> tuple[str, bool]:
     return lowered, dropped
 
 
-def _set_forwarded(
-    headers: CIMultiDict[str], request: web.BaseRequest, *, trusted_peer: bool
-) -> None:
+def _set_forwarded(headers: CIMultiDict[str], request: web.BaseRequest) -> None:
+    """Extend a trusted proxy's X-Forwarded-For; keep its X-Forwarded-Proto and -Host."""
     client_ip = request.remote or ""
-    chain = request.headers.getall(hdrs.X_FORWARDED_FOR, ()) if trusted_peer else ()
+    chain = request.headers.getall(hdrs.X_FORWARDED_FOR, ())
     headers[hdrs.X_FORWARDED_FOR] = ", ".join([*chain, client_ip])
     headers.setdefault(hdrs.X_FORWARDED_PROTO, "https" if request.secure else "http")
     headers.setdefault(hdrs.X_FORWARDED_HOST, request.host)

@@ -74,14 +74,16 @@ class Proxy:
         self._verifier = verifier
         self._refresher = refresher
         self._websockets = websockets
+        self._trusted_proxies = settings.trusted_proxies
+        self._request_ids = forwarding.RequestIds()
         self._protected = ProtectedPaths(settings.protected_paths)
         if self._protected and verifier is None:
             # Fail closed: protected paths without a way to tell who is signed in.
             raise ValueError("protected paths need identity settings (JWT keys and issuer)")
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Forward the request and stream the upstream's response to the client."""
-        request_id = forwarding.request_id_for(request.headers.get(contract_headers.REQUEST_ID))
+        request_id = self._request_ids(request.headers.get(contract_headers.REQUEST_ID))
         to_core = is_auth_path(request.path)
         headers = self._upstream_headers(request, request_id)
         visit = ANONYMOUS
@@ -98,8 +100,10 @@ class Proxy:
             return await self._relay_websocket(request, pool, headers, request_id, visit)
         return await self._forward(request, pool, headers, request_id, visit)
 
-    def _upstream_headers(self, request: web.Request, request_id: str) -> CIMultiDict[str]:
-        trusted = forwarding.is_trusted_peer(request.remote, self._settings.trusted_proxies)
+    def _upstream_headers(self, request: web.BaseRequest, request_id: str) -> CIMultiDict[str]:
+        trusted = bool(self._trusted_proxies) and forwarding.is_trusted_peer(
+            request.remote, self._trusted_proxies
+        )
         return forwarding.upstream_request_headers(
             request, request_id=request_id, trusted_peer=trusted
         )
@@ -107,7 +111,7 @@ class Proxy:
     async def _authenticate(
         self,
         verifier: IdentityVerifier,
-        request: web.Request,
+        request: web.BaseRequest,
         headers: CIMultiDict[str],
         request_id: str,
     ) -> Visit:
@@ -140,7 +144,7 @@ class Proxy:
 
     async def _forward(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         pool: UpstreamPool,
         headers: CIMultiDict[str],
         request_id: str,
@@ -169,13 +173,15 @@ class Proxy:
             except (aiohttp.ClientError, OSError) as exc:
                 _log_failure(request, upstream, request_id, exc)
                 return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
-            async with upstream_response:
+            try:
                 return await self._relay(request, upstream_response, request_id, visit)
+            finally:
+                upstream_response.release()
         return upstream_failure(request, status, request_id)
 
     async def _relay_websocket(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         pool: UpstreamPool,
         headers: CIMultiDict[str],
         request_id: str,
@@ -200,7 +206,7 @@ class Proxy:
 
     async def _relay(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream: UpstreamResponse,
         request_id: str,
         visit: Visit,
@@ -218,7 +224,18 @@ class Proxy:
                 encoder = compression.make_encoder(encoding)
                 compression.mark_encoded(headers, encoding)
         if _is_small(request, upstream):
-            return await _buffered(request, upstream, headers, encoder, request_id)
+            # Answer with a small, complete body in one write (most API answers and pages).
+            try:
+                body = upstream.body_if_complete()
+                if body is None:
+                    body = await upstream.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                return _failed_mid_response(request, exc, request_id)
+            if encoder is not None:
+                body = encoder.encode(body) + encoder.finish()
+            return web.Response(
+                status=upstream.status, reason=upstream.reason, body=body, headers=headers
+            )
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         response.headers.extend(headers)
         try:
@@ -229,30 +246,17 @@ class Proxy:
         return response
 
 
-def _is_small(request: web.Request, upstream: UpstreamResponse) -> bool:
+def _is_small(request: web.BaseRequest, upstream: UpstreamResponse) -> bool:
     length = upstream.content_length
     return length is not None and length <= SMALL_BODY and request.method != hdrs.METH_HEAD
 
 
-async def _buffered(
-    request: web.Request,
-    upstream: UpstreamResponse,
-    headers: CIMultiDict[str],
-    encoder: compression.Encoder | None,
-    request_id: str,
-) -> web.StreamResponse:
-    """Answer with a small, complete body in one write (most API answers and pages)."""
-    try:
-        body = await upstream.read()
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        _LOGGER.warning(
-            "upstream failed mid-response for %s %s: %s", request.method, request.path, exc
-        )
-        status = web.HTTPGatewayTimeout if isinstance(exc, TimeoutError) else web.HTTPBadGateway
-        return upstream_failure(request, status.status_code, request_id)
-    if encoder is not None:
-        body = encoder.encode(body) + encoder.finish()
-    return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
+def _failed_mid_response(
+    request: web.BaseRequest, exc: TimeoutError | aiohttp.ClientError, request_id: str
+) -> web.Response:
+    _LOGGER.warning("upstream failed mid-response for %s %s: %s", request.method, request.path, exc)
+    status = web.HTTPGatewayTimeout if isinstance(exc, TimeoutError) else web.HTTPBadGateway
+    return upstream_failure(request, status.status_code, request_id)
 
 
 def _sets_session_cookie(headers: CIMultiDict[str]) -> bool:
@@ -263,14 +267,14 @@ def _sets_session_cookie(headers: CIMultiDict[str]) -> bool:
 
 
 async def _stream_body(
-    request: web.Request,
+    request: web.BaseRequest,
     upstream: UpstreamResponse,
     response: web.StreamResponse,
     encoder: compression.Encoder | None,
 ) -> None:
     while True:
         try:
-            chunk = await upstream.content.readany()
+            chunk = await upstream.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The status line is already out, so the only honest signal left is to cut the
             # connection: a clean end would pass a truncated body off as complete.
@@ -294,7 +298,7 @@ async def _stream_body(
         return
 
 
-def _target(request: web.Request) -> str:
+def _target(request: web.BaseRequest) -> str:
     # The raw path and query go through byte for byte: re-encoding could change what the
     # upstream routes on.
     target = request.rel_url.raw_path
@@ -303,12 +307,12 @@ def _target(request: web.Request) -> str:
     return target
 
 
-def _target_url(upstream: Upstream, request: web.Request) -> URL:
+def _target_url(upstream: Upstream, request: web.BaseRequest) -> URL:
     return URL(upstream.origin + _target(request), encoded=True)
 
 
 def _log_failure(
-    request: web.Request, upstream: Upstream, request_id: str, exc: BaseException
+    request: web.BaseRequest, upstream: Upstream, request_id: str, exc: BaseException
 ) -> None:
     _LOGGER.warning(
         "upstream %s:%s failed for %s %s (request %s): %s",

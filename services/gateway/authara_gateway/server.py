@@ -13,7 +13,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .app import create_app
+from .app import create_app, skip_router
 from .settings import GatewaySettings
 from .workers import detach_from_terminal, watch_supervisor
 
@@ -54,6 +54,7 @@ async def _serve(app: web.Application, settings: GatewaySettings, *, reuse_port:
     await runner.setup()
     loop = asyncio.get_running_loop()
     try:
+        skip_router(runner, app)
         site = web.TCPSite(
             runner, settings.bind_host, settings.bind_port, reuse_port=reuse_port or None
         )

@@ -47,7 +47,7 @@ class WebSocketRelay:
 
     async def relay(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         url: URL,
         headers: CIMultiDict[str],
         *,
