@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import multiprocessing
 import os
 import statistics
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -466,20 +467,29 @@ def main() -> None:
     )
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="authara-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp), free_port())
-        server.start()
-        try:
-            with psycopg.connect(server.url(), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE authara_bench")
-            db = DatabaseSettings(
-                host=server.host, port=server.port, database="authara_bench", username=server.user
-            )
-            runner.upgrade(db)
-            results = asyncio.run(run(args, db))
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="authara-bench-") as tmp,
+        bench_database(Path(tmp)) as db,
+    ):
+        results = asyncio.run(run(args, db))
     report(args, results, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def bench_database(folder: Path) -> Iterator[DatabaseSettings]:
+    """Start an embedded PostgreSQL in `folder` with a migrated database; stop it after."""
+    server = EmbeddedPostgres(folder, free_port())
+    server.start()
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE authara_bench")
+        db = DatabaseSettings(
+            host=server.host, port=server.port, database="authara_bench", username=server.user
+        )
+        runner.upgrade(db)
+        yield db
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import psycopg
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,9 +46,8 @@ from authara_core.services.sessions import SessionService
 from authara_core.settings import load_settings
 from authara_core.store import users as user_store
 from authara_core.store.db import Database, release_connection
-from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
-from authara_migrations import runner
-from core_bench import PASSWORD, core_environment, refresh_floor, user_floor
+from authara_devstack.embedded_pg import free_port
+from core_bench import PASSWORD, bench_database, core_environment, refresh_floor, user_floor
 
 BIN = Path(sys.executable).parent
 SCRIPT = Path(__file__).resolve()
@@ -329,19 +327,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=2000, help="counted requests per process")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="authara-callgrind-") as tmp:
-        server = EmbeddedPostgres(Path(tmp), free_port())
-        server.start()
-        try:
-            with psycopg.connect(server.url(), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE authara_bench")
-            db = DatabaseSettings(
-                host=server.host, port=server.port, database="authara_bench", username=server.user
-            )
-            runner.upgrade(db)
-            results = asyncio.run(measure(db, Path(tmp), args.requests))
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="authara-callgrind-") as tmp,
+        bench_database(Path(tmp)) as db,
+    ):
+        results = asyncio.run(measure(db, Path(tmp), args.requests))
     report(results, args.requests)
 
 
