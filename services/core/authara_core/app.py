@@ -21,14 +21,22 @@ from .http.api import ApiHandlers
 from .http.api_oauth import GoogleApi
 from .http.bodies import BodyReader
 from .http.cookies import CookieWriter
-from .http.csp import allow_google
+from .http.csp import security_headers
 from .http.csrf import CsrfGuard
+from .http.dispatch import direct_handler
 from .http.errors import ErrorRenderer
 from .http.middlewares import RequestEnvelope
 from .http.oauth import OAuthRoutes
 from .http.pages import AuthPages
 from .http.render import Renderer
-from .keys import ACCOUNTS_KEY, DATABASE_KEY, HASHER_KEY, SESSIONS_KEY, SETTINGS_KEY
+from .keys import (
+    ACCOUNTS_KEY,
+    DATABASE_KEY,
+    ENVELOPE_KEY,
+    HASHER_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+)
 from .services.accounts import AccountService
 from .services.oauth.flows import OAuthFlows
 from .services.oauth.google import GoogleIdTokens
@@ -98,15 +106,13 @@ def create_app(
     renderer = Renderer()
     cookie_writer = CookieWriter(settings, clock)
 
-    app = web.Application(
-        client_max_size=MAX_BODY_BYTES,
-        middlewares=[
-            RequestEnvelope(
-                ErrorRenderer(renderer),
-                CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
-            ).middleware
-        ],
+    envelope = RequestEnvelope(
+        ErrorRenderer(renderer),
+        CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
+        security_headers(google=settings.oauth.google is not None),
     )
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
+    app[ENVELOPE_KEY] = envelope
     app[SETTINGS_KEY] = settings
     app[DATABASE_KEY] = database
     app[HASHER_KEY] = hasher
@@ -146,8 +152,6 @@ def create_app(
     app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
     if periodic_cleanup:
         app.cleanup_ctx.append(cleanup_task_ctx)
-    if settings.oauth.google is not None:
-        allow_google(app)
 
     pages = AuthPages(
         accounts=accounts,
@@ -213,6 +217,16 @@ def create_app(
     static_dir = importlib.resources.files("authara_core") / "static"
     app.router.add_static(routes.STATIC_PREFIX, str(static_dir))
     return app
+
+
+def serve_fixed_routes_directly(runner: web.BaseRunner, app: web.Application) -> None:
+    """Have a set-up runner serve the app's fixed-path routes without the router."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("set the runner up first: the route table is read from the frozen app")
+    server.request_handler = direct_handler(
+        app, app[ENVELOPE_KEY].middleware, server.request_handler
+    )
 
 
 async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: float) -> None:

@@ -6,8 +6,10 @@ import asyncio
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import aiohttp
 import asyncpg
@@ -18,11 +20,12 @@ from authara_contract.env import SettingsError, exit_on_settings_error, parse_ho
 from authara_contract.workers import detach_from_terminal, supervise, watch_supervisor
 
 from .admin_cli import run_admin
-from .app import create_app
+from .app import create_app, serve_fixed_routes_directly
 from .errors import SchemaMismatch
 from .settings import Settings, load_settings
 
 PROGRAM = "authara-core"
+_STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -83,20 +86,8 @@ def _run(settings: Settings, *, worker_index: int | None) -> int:
     if worker_index is not None:
         app.cleanup_ctx.append(watch_supervisor)
     try:
-        web.run_app(
-            app,
-            loop=new_event_loop(),
-            host=settings.bind_host,
-            port=settings.bind_port,
-            reuse_port=worker_index is not None or None,
-            shutdown_timeout=settings.shutdown_timeout.total_seconds(),
-            print=lambda _msg: logging.getLogger(PROGRAM).info(
-                "listening on %s:%s%s",
-                settings.bind_host,
-                settings.bind_port,
-                "" if worker_index is None else f" (worker {worker_index})",
-            ),
-        )
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(_serve(app, settings, worker_index=worker_index))
     except SchemaMismatch as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return 1
@@ -104,6 +95,48 @@ def _run(settings: Settings, *, worker_index: int | None) -> int:
         print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _serve(app: web.Application, settings: Settings, *, worker_index: int | None) -> None:
+    """Start the app, listen, serve until SIGTERM/SIGINT, then drain and clean up.
+
+    Not `web.run_app`: the server's handler is swapped for the direct dispatch of
+    fixed-path routes, and a second signal during the drain is ignored rather than cutting
+    it short, so in-flight requests get the whole AUTHARA_SHUTDOWN_TIMEOUT.
+    """
+    shutdown_s = settings.shutdown_timeout.total_seconds()
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_s)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in _STOP_SIGNALS:  # from the start: a signal during start-up stops once started
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.setup()
+        serve_fixed_routes_directly(runner, app)
+        site = web.TCPSite(
+            runner,
+            settings.bind_host,
+            settings.bind_port,
+            reuse_port=worker_index is not None or None,
+        )
+        await site.start()
+        logging.getLogger(PROGRAM).info(
+            "listening on %s:%s%s",
+            settings.bind_host,
+            settings.bind_port,
+            "" if worker_index is None else f" (worker {worker_index})",
+        )
+        await stop.wait()
+        logging.getLogger(PROGRAM).info(
+            "stopping: finishing in-flight requests for up to %.1f s", shutdown_s
+        )
+    finally:
+        await runner.cleanup()
+        for sig in _STOP_SIGNALS:
+            # Once the loop closes a late repeat of the signal would take the default
+            # action and kill a process that has already finished its work.
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _configure_logging(settings: Settings) -> None:

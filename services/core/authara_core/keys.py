@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
@@ -13,11 +13,15 @@ from .services.sessions import SessionService
 from .settings import Settings
 from .store.db import Database
 
+if TYPE_CHECKING:  # the envelope module reads REQUEST_ID_KEY from here
+    from .http.middlewares import RequestEnvelope
+
 SETTINGS_KEY: Final = web.AppKey("settings", Settings)
 DATABASE_KEY: Final = web.AppKey("database", Database)
 HASHER_KEY: Final = web.AppKey("password_hasher", PasswordHasher)
 ACCOUNTS_KEY: Final = web.AppKey("accounts", AccountService)
 SESSIONS_KEY: Final = web.AppKey("sessions", SessionService)
 RENDERER_KEY: Final = web.AppKey("renderer", Renderer)
+ENVELOPE_KEY: Final[web.AppKey[RequestEnvelope]] = web.AppKey("request_envelope")
 
 REQUEST_ID_KEY: Final = web.RequestKey("request_id", str)

@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application
+from pytest_aiohttp import AiohttpClient
 
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
-from authara_core.app import create_app
+from authara_core.app import create_app, serve_fixed_routes_directly
 from authara_core.settings import Settings, load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.oauthstubs import OidcStandIn, serving
@@ -37,6 +38,24 @@ async def corp() -> AsyncIterator[OidcStandIn]:
 @pytest.fixture
 def settings(db: DatabaseSettings) -> Settings:
     return load_settings(core_env(db))
+
+
+@pytest.fixture(params=["router", "direct"])
+def aiohttp_client(aiohttp_client: AiohttpClient, request: pytest.FixtureRequest) -> ClientFactory:
+    """Serve every core app under test both ways the real process can serve it.
+
+    "router": aiohttp's own dispatch (what a plain `web.run_app` would do); "direct": the
+    fixed-path routes served without the router, as `authara-core` serves them.
+    """
+
+    async def make(app: Application) -> TestClient[object, Application]:
+        client = await aiohttp_client(app)
+        if request.param == "direct":
+            assert client.server.runner is not None
+            serve_fixed_routes_directly(client.server.runner, app)
+        return client
+
+    return make
 
 
 @pytest.fixture

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import http.client
+import json
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
+from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_devstack.embedded_pg import free_port
 from authara_migrations import runner
@@ -52,9 +59,9 @@ def test_unreachable_database_is_one_line() -> None:
     assert "cannot start" in _one_line(result.stderr)
 
 
-def test_serves_answers_healthcheck_and_stops_on_sigterm(db_settings: DatabaseSettings) -> None:
-    bind = f"127.0.0.1:{free_port()}"
-    env = {"PATH": "/usr/bin:/bin", **core_env(db_settings, AUTHARA_BIND=bind)}
+@contextmanager
+def serving_core(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """Start `authara-core`, wait until its health check passes; kill it if still running."""
     process = subprocess.Popen(
         [str(BIN / "authara-core")],
         env=env,
@@ -77,15 +84,65 @@ def test_serves_answers_healthcheck_and_stops_on_sigterm(db_settings: DatabaseSe
                 healthy = True
                 break
             time.sleep(0.2)
-        assert healthy, process.stderr.read() if process.poll() is not None else "no answer"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
+        assert healthy, process.stderr.read() if process.poll() is not None else "no answer"  # type: ignore[union-attr]
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
         process.stdout.close()  # type: ignore[union-attr]
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_serves_answers_healthcheck_and_stops_on_sigterm(db_settings: DatabaseSettings) -> None:
+    bind = f"127.0.0.1:{free_port()}"
+    env = {"PATH": "/usr/bin:/bin", **core_env(db_settings, AUTHARA_BIND=bind)}
+    with serving_core(env) as process:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
+def _post_json(bind: str, path: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection(bind, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={
+                "Content-Type": "application/json",
+                "X-CSRF-Token": "t",
+                "Cookie": f"{cookies.CSRF.name}=t",
+            },
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_repeated_signals_do_not_cut_the_drain_short(db_settings: DatabaseSettings) -> None:
+    """An orchestrator that repeats SIGTERM (or adds SIGINT) still gets a finished login."""
+    bind = f"127.0.0.1:{free_port()}"
+    # Slow hashing (about a second per login) keeps the login in flight while signals arrive.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        **core_env(db_settings, AUTHARA_BIND=bind, AUTHARA_PASSWORD_HASH_TIME_COST="60"),
+    }
+    credentials = {"email": "drain@example.com", "password": "correct horse battery"}
+    with serving_core(env) as process:
+        assert _post_json(bind, routes.API_SIGNUP_DIRECT, credentials)[0] == 201
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            login = pool.submit(_post_json, bind, routes.API_LOGIN, credentials)
+            time.sleep(0.3)
+            assert not login.done()
+            for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
+                process.send_signal(sig)
+                time.sleep(0.05)
+            status, body = login.result(timeout=30)
+        assert status == 200
+        assert body["user"]["email"] == credentials["email"]
+        assert process.wait(timeout=20) == 0
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:

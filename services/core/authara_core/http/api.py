@@ -25,13 +25,17 @@ NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
 def user_json(user: UserRow) -> dict[str, Any]:
-    """Render a user the way AuthUser in the OpenAPI document describes."""
+    """Render a user the way AuthUser in the OpenAPI document describes.
+
+    The creation time stays a datetime: `json_response` writes it (`…Z` for UTC) several
+    times faster than `isoformat()` would.
+    """
     return {
         "id": str(user.id),
         "email": user.email,
         "username": user.username,
         "disabled": user.disabled_at is not None,
-        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": user.created_at,
     }
 
 

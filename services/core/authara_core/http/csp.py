@@ -1,19 +1,16 @@
 """Widen the Content-Security-Policy for Google Identity Services, only when Google is on.
 
 Upstream §10: with Google configured, img-src adds gstatic, connect-src and script-src add
-accounts.google.com and frame-src becomes accounts.google.com. Without Google every response
-keeps the strict policy the envelope middleware sets.
+accounts.google.com and frame-src becomes accounts.google.com, on every response. Without
+Google every response keeps the strict policy.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from aiohttp import web
+from .middlewares import CSP_HEADER, SECURITY_HEADERS
 
-from .middlewares import SECURITY_HEADERS
-
-CSP_HEADER: Final = "Content-Security-Policy"
 _GOOGLE_ACCOUNTS: Final = "https://accounts.google.com"
 _GOOGLE_SOURCES: Final = {
     "img-src": "https://www.gstatic.com https://ssl.gstatic.com",
@@ -35,11 +32,8 @@ def google_csp(base: str = SECURITY_HEADERS[CSP_HEADER]) -> str:
     return "; ".join(directives)
 
 
-def allow_google(app: web.Application) -> None:
-    """Send the widened policy on every response of this app."""
-    policy = google_csp()
-
-    async def widen(_request: web.Request, response: web.StreamResponse) -> None:
-        response.headers[CSP_HEADER] = policy
-
-    app.on_response_prepare.append(widen)
+def security_headers(*, google: bool) -> dict[str, str]:
+    """Return the headers every core response carries, the policy widened for Google."""
+    if not google:
+        return dict(SECURITY_HEADERS)
+    return {**SECURITY_HEADERS, CSP_HEADER: google_csp()}

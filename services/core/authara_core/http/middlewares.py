@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
@@ -13,17 +14,18 @@ from aiohttp.typedefs import Handler
 from authara_contract import headers
 from authara_core.keys import REQUEST_ID_KEY
 
-from .csrf import CsrfGuard, csrf_required
+from .csrf import SAFE_METHODS, CsrfGuard, csrf_required
 from .errors import ErrorRenderer
 
 _SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-_CSP: Final = "Content-Security-Policy"
+CSP_HEADER: Final = "Content-Security-Policy"
+# Upstream §10; with Google sign-in configured the policy is widened (csp.security_headers).
 SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    _CSP: (
+    CSP_HEADER: (
         "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; "
         "form-action 'self'; font-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "frame-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
@@ -39,9 +41,12 @@ class RequestEnvelope:
     hottest paths (GET /user, token refresh). Error mapping itself lives in ErrorRenderer.
     """
 
-    def __init__(self, errors: ErrorRenderer, csrf: CsrfGuard) -> None:
+    def __init__(
+        self, errors: ErrorRenderer, csrf: CsrfGuard, security_headers: Mapping[str, str]
+    ) -> None:
         self._errors = errors
         self._csrf = csrf
+        self._security_headers = dict(security_headers)
         # Request ids: a random prefix per process and a counter (unique, no syscall each).
         self._id_prefix = secrets.token_hex(8)
         self._ids = itertools.count(1)
@@ -56,16 +61,13 @@ class RequestEnvelope:
             request_id = f"{self._id_prefix}{next(self._ids):016x}"
         request[REQUEST_ID_KEY] = request_id
         try:
-            if csrf_required(request.method, request.path):
+            method = request.method
+            if method not in SAFE_METHODS and csrf_required(method, request.path):
                 await self._csrf.check(request)
             response = await handler(request)
         except Exception as exc:  # ErrorRenderer logs what it does not know
             response = self._errors.response_for(request, exc)
         response_headers = response.headers
         response_headers[headers.REQUEST_ID] = request_id
-        if _CSP in response_headers:  # a page widened it (Google sign-in)
-            for name, value in SECURITY_HEADERS.items():
-                response_headers.setdefault(name, value)
-        else:
-            response_headers.extend(SECURITY_HEADERS)
+        response_headers.extend(self._security_headers)
         return response

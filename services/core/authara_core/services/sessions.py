@@ -204,9 +204,10 @@ class SessionService:
             except InvalidAccessToken as exc:
                 raise Unauthorized from exc
             self._verified.put(access_token, claims, claims.expires_at.timestamp())
-        if not any(audience.value in claims.audience for audience in audiences):
-            raise Unauthorized
-        return claims
+        for audience in audiences:  # Audience is a StrEnum: it equals its value
+            if audience in claims.audience:
+                return claims
+        raise Unauthorized
 
     async def current_user(self, claims: AccessClaims) -> CurrentUser:
         """Load the user an access token names."""
