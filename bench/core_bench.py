@@ -1,6 +1,6 @@
 """Core's hot paths against their floors, measured in one run on one machine.
 
-    .venv/bin/python bench/core_bench.py [--workers N] [--duration 5] [--rounds 3]
+    .venv/bin/python bench/core_bench.py [--workers N] [--duration 5] [--rounds 5]
 
 Starts an embedded PostgreSQL and a real `authara-core` (AUTHARA_WORKERS=N, default: one per
 CPU core), then measures each path next to the floor it cannot beat, run in as many processes
@@ -373,17 +373,19 @@ class Bench:
 
                 return call
 
+            # A login takes ~0.2 s, so a window holds few of them and its edges weigh: twice
+            # the window for both sides.
             app = await closed_loop(
                 "POST /auth/api/v1/login",
                 app_worker,
                 concurrency=cores,
-                duration_s=self.args.duration,
+                duration_s=2 * self.args.duration,
             )
             floor = await closed_loop(
                 "  floor: argon2id verify",
                 floor_worker,
                 concurrency=cores,
-                duration_s=self.args.duration,
+                duration_s=2 * self.args.duration,
             )
         return app, floor
 
@@ -433,7 +435,8 @@ def report(
     print(
         f"\nmachine: {os.cpu_count()} CPU cores, PostgreSQL 18 (embedded, fsync on), "
         f"core with {args.workers} worker(s), floors in as many processes, "
-        f"{args.rounds} rounds x {args.duration:.0f}s per measurement, {seconds:.0f}s in all\n"
+        f"{args.rounds} rounds x {args.duration:.0f}s per measurement "
+        f"(login {2 * args.duration:.0f}s), {seconds:.0f}s in all\n"
     )
     for name, pairs in results.items():
         ratios = [app.rate / floor.rate for app, floor in pairs]
@@ -454,7 +457,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds (median reported)"
+        "--rounds", type=int, default=5, help="interleaved rounds (median reported)"
     )
     parser.add_argument(
         "--concurrency", type=int, default=16, help="connections for /user (half for refresh)"

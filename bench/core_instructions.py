@@ -11,7 +11,8 @@ another, and the report divides. All of it in one run, on one embedded PostgreSQ
   GET  /auth/api/v1/user                   vs  the same lookup from a raw asyncpg loop
   POST /auth/api/v1/tokens/refresh (always) vs  the same rotation transaction from asyncpg
   and, to show what the HTTP server costs on its own, an aiohttp handler answering the same
-  JSON without a database.
+  JSON without a database, and aiohttp's low-level server doing the same lookup with none
+  of Authara's code around it (core minus that is what Authara itself adds).
 
 Every process runs on uvloop. Kernel work (socket calls) is not counted: core makes twice
 the socket calls of a floor, so this ratio is kinder to core than the throughput ratio.
@@ -42,6 +43,8 @@ from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.cli import new_event_loop
 from authara_core.clock import SystemClock
+from authara_core.http.api import user_json
+from authara_core.http.render import json_response
 from authara_core.services.sessions import SessionService
 from authara_core.settings import load_settings
 from authara_core.store import users as user_store
@@ -143,6 +146,38 @@ def hello_process(port: int, body: str) -> None:
     web.run_app(
         app, host="127.0.0.1", port=port, loop=new_event_loop(), access_log=None, print=None
     )
+
+
+def lookup_process(port: int, dsn: str, schema: str, subject: str) -> None:
+    """Serve GET /user with aiohttp's low-level server: the same lookup and JSON, nothing else.
+
+    No router, middleware, token check, request id or security headers: the least an
+    aiohttp server doing this lookup can cost, so core minus this is Authara's own share.
+    """
+    user_id = uuid.UUID(subject)
+
+    async def main() -> None:
+        pool = await asyncpg.create_pool(  # configured like core's pool
+            dsn,
+            min_size=1,
+            max_size=1,
+            server_settings={"search_path": schema},
+            reset=release_connection,
+        )
+
+        async def user(_request: web.BaseRequest) -> web.Response:
+            found = await user_store.get_user_with_roles(pool, user_id)
+            assert found is not None
+            row, roles = found
+            return json_response({**user_json(row), "roles": roles})
+
+        runner = web.ServerRunner(web.Server(user, access_log=None))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
+        loop_runner.run(main())
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -285,6 +320,31 @@ async def measure(db: DatabaseSettings, tmp: Path, requests: int) -> dict[str, f
     results["  aiohttp alone: the same JSON, no database"] = await count_http(
         tmp / "hello.out", hello, dict(os.environ), hello_url, hello_calls, requests
     )
+    lookup_port = free_port()
+    lookup = [
+        sys.executable,
+        str(SCRIPT),
+        "--lookup-process",
+        str(lookup_port),
+        db.url(),
+        db.schema,
+        session["user"]["id"],
+    ]
+    lookup_url = f"http://127.0.0.1:{lookup_port}/auth/api/v1/user"
+
+    async def lookup_calls(http: aiohttp.ClientSession) -> Callable[[], Awaitable[None]]:
+        cookie = {"Cookie": f"authara_access={session['access_token']}"}
+
+        async def call() -> None:
+            async with http.get(lookup_url, headers=cookie) as response:
+                assert response.status == 200
+                await response.read()
+
+        return call
+
+    results["  aiohttp low-level server + the same lookup"] = await count_http(
+        tmp / "lookup.out", lookup, dict(os.environ), lookup_url, lookup_calls, requests
+    )
     return results
 
 
@@ -318,6 +378,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--floor-process":
         kind, dsn, schema, subject, count = sys.argv[2:7]
         floor_process(kind, dsn, schema, subject, int(count))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--lookup-process":
+        port, dsn, schema, subject = sys.argv[2:6]
+        lookup_process(int(port), dsn, schema, subject)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--hello-process":
         hello_process(int(sys.argv[2]), sys.argv[3])

@@ -224,6 +224,8 @@ def serve_fixed_routes_directly(runner: web.BaseRunner, app: web.Application) ->
     server = runner.server
     if server is None:
         raise RuntimeError("set the runner up first: the route table is read from the frozen app")
+    if app.on_response_prepare:
+        raise RuntimeError("on_response_prepare does not fire on the direct path: use the envelope")
     server.request_handler = direct_handler(
         app, app[ENVELOPE_KEY].middleware, server.request_handler
     )

@@ -120,3 +120,18 @@ async def test_head_has_no_body(served: Served) -> None:
         assert response.status == 200
         assert await response.read() == b""
     assert served.fallback_paths == []
+
+
+async def test_an_app_with_prepare_signals_is_refused(
+    aiohttp_server: AiohttpServer, settings: Settings
+) -> None:
+    app = create_app(settings)
+
+    async def mark(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Marked"] = "1"
+
+    app.on_response_prepare.append(mark)
+    server = await aiohttp_server(app)
+    assert server.runner is not None
+    with pytest.raises(RuntimeError, match="on_response_prepare"):
+        serve_fixed_routes_directly(server.runner, app)

@@ -7,6 +7,11 @@ path, so the server can look the handler up in a dict and run it through the one
 core has. Whatever the table does not hold (paths with parameters, static files, unknown
 paths and methods, `Expect: 100-continue`) goes to the application as usual, so 404, 405
 and the Expect handling stay aiohttp's.
+
+Requests served here have no match info: a handler on a fixed path must not read
+`request.match_info` or `request.app` (none does; the core test suite runs every request
+through both paths), and `on_response_prepare` signals would not fire (core registers none, and
+`serve_fixed_routes_directly` refuses an app that does).
 """
 
 from __future__ import annotations
