@@ -196,6 +196,7 @@ class Bench:
         self.floors: ProcessPoolExecutor
         self.sessions: SessionService
         self.users: list[dict[str, str]] = []
+        self.app_first = True
 
     async def __aenter__(self) -> Bench:
         self.http = aiohttp.ClientSession(
@@ -272,6 +273,20 @@ class Bench:
         )
         return merge(name, list(parts))
 
+    async def in_order(
+        self, app: Callable[[], Awaitable[Stats]], floor: Callable[[], Awaitable[Stats]]
+    ) -> tuple[Stats, Stats]:
+        """Measure both sides: the app first in even rounds, the floor first in odd ones.
+
+        Alternating cancels what one measurement leaves to the next (autovacuum after the
+        refresh rounds' writes, warmer caches) instead of charging it to the same side.
+        """
+        if self.app_first:
+            first = await app()
+            return first, await floor()
+        second = await floor()
+        return await app(), second
+
     async def user(self) -> tuple[Stats, Stats]:
         """GET /user against the same single-row lookup straight from asyncpg."""
         token = self.users[0]["access_token"]
@@ -289,21 +304,28 @@ class Bench:
             return call
 
         concurrency = self.args.concurrency
-        app = await self.http_load(
-            "GET /auth/api/v1/user",
-            "/auth/api/v1/user",
-            app_worker,
-            connections=concurrency,
-            headers=headers,
-        )
-        floor = await self.floor(
-            "  floor: asyncpg user lookup",
-            [
-                FloorJob("user", self.settings.database, per_process, self.args.duration, user_id)
-                for per_process in split(concurrency, self.args.workers)
-            ],
-        )
-        return app, floor
+
+        async def app() -> Stats:
+            return await self.http_load(
+                "GET /auth/api/v1/user",
+                "/auth/api/v1/user",
+                app_worker,
+                connections=concurrency,
+                headers=headers,
+            )
+
+        async def floor() -> Stats:
+            return await self.floor(
+                "  floor: asyncpg user lookup",
+                [
+                    FloorJob(
+                        "user", self.settings.database, per_process, self.args.duration, user_id
+                    )
+                    for per_process in split(concurrency, self.args.workers)
+                ],
+            )
+
+        return await self.in_order(app, floor)
 
     async def refresh(self) -> tuple[Stats, Stats]:
         """Rotate refresh tokens through the API against the same transaction from asyncpg."""
@@ -326,14 +348,16 @@ class Bench:
 
             return call
 
-        app = await self.http_load(
-            "POST /auth/api/v1/tokens/refresh",
-            "/auth/api/v1/tokens/refresh",
-            app_worker,
-            connections=chains,
-            script=Path(__file__).with_name("refresh_chain.lua"),
-            script_args=app_tokens,
-        )
+        async def app() -> Stats:
+            return await self.http_load(
+                "POST /auth/api/v1/tokens/refresh",
+                "/auth/api/v1/tokens/refresh",
+                app_worker,
+                connections=chains,
+                script=Path(__file__).with_name("refresh_chain.lua"),
+                script_args=app_tokens,
+            )
+
         jobs, offset = [], 0
         for per_process in split(chains, self.args.workers):
             tokens = floor_tokens[offset : offset + per_process]
@@ -341,8 +365,11 @@ class Bench:
             jobs.append(
                 FloorJob("refresh", self.settings.database, per_process, self.args.duration, tokens)
             )
-        floor = await self.floor("  floor: asyncpg rotation transaction", jobs)
-        return app, floor
+
+        async def floor() -> Stats:
+            return await self.floor("  floor: asyncpg rotation transaction", jobs)
+
+        return await self.in_order(app, floor)
 
     async def login(self) -> tuple[Stats, Stats]:
         """Log in at concurrency = cores against argon2 verify alone on as many threads."""
@@ -375,19 +402,23 @@ class Bench:
 
             # A login takes ~0.2 s, so a window holds few of them and its edges weigh: twice
             # the window for both sides.
-            app = await closed_loop(
-                "POST /auth/api/v1/login",
-                app_worker,
-                concurrency=cores,
-                duration_s=2 * self.args.duration,
-            )
-            floor = await closed_loop(
-                "  floor: argon2id verify",
-                floor_worker,
-                concurrency=cores,
-                duration_s=2 * self.args.duration,
-            )
-        return app, floor
+            async def app() -> Stats:
+                return await closed_loop(
+                    "POST /auth/api/v1/login",
+                    app_worker,
+                    concurrency=cores,
+                    duration_s=2 * self.args.duration,
+                )
+
+            async def floor() -> Stats:
+                return await closed_loop(
+                    "  floor: argon2id verify",
+                    floor_worker,
+                    concurrency=cores,
+                    duration_s=2 * self.args.duration,
+                )
+
+            return await self.in_order(app, floor)
 
 
 async def run(
@@ -404,6 +435,7 @@ async def run(
             await bench.seed(4)
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
+                bench.app_first = round_ % 2 == 0
                 results["user"].append(await bench.user())
                 results["refresh"].append(await bench.refresh())
                 results["login"].append(await bench.login())

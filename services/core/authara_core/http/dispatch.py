@@ -46,12 +46,14 @@ def direct_handler(
     """
     table = fixed_routes(app)
 
-    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+    # Not a coroutine itself: it hands the server the envelope's (or the fallback's)
+    # coroutine, one frame fewer for every await on the way down to the database.
+    def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         handler = table.get((request.method, request.rel_url.path_safe))
         if handler is None or request.headers.get(hdrs.EXPECT):
-            return await fallback(request)
+            return fallback(request)
         if TYPE_CHECKING:  # the server's request factory is the application's
             assert isinstance(request, web.Request)
-        return await envelope(request, handler)
+        return envelope(request, handler)
 
     return handle

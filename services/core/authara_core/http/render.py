@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import jinja2
 import orjson
@@ -11,6 +11,8 @@ from aiohttp import web
 
 from authara_contract import headers
 from authara_contract.errors import JSON_CONTENT_TYPE
+
+_JSON: Final = {"Content-Type": JSON_CONTENT_TYPE}  # copied into each response's headers
 
 
 def json_response(
@@ -25,7 +27,7 @@ def json_response(
     return web.Response(
         body=orjson.dumps(data, option=orjson.OPT_UTC_Z),
         status=status,
-        headers={"Content-Type": JSON_CONTENT_TYPE, **(headers or {})},
+        headers=_JSON if headers is None else {**_JSON, **headers},
     )
 
 
