@@ -14,6 +14,11 @@ HTTP load comes from wrk when it is installed (a C client that leaves the CPU to
 the floors are Python loops on uvloop with a pool configured like core's (a Python process
 doing the work is what they measure), one per core worker, started at the same moment and
 sharing the connections. Traffic stays on 127.0.0.1.
+
+Both sides of a pair are treated alike: each measurement starts after the machine has rested
+for a few seconds and a second of discarded warm-up load, and the rounds alternate which side
+goes first, so what one measurement leaves behind (autovacuum after the refresh writes, a host
+slowed by the argon2 rounds) does not always land on the same side.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ BIN = Path(sys.executable).parent
 CSRF = {"X-CSRF-Token": "bench", "Cookie": "authara_csrf=bench"}
 TARGETS = {"user": 0.5, "refresh": 0.5, "login": 0.9}
 FLOOR_START_S = 3.0  # time for spawned floor processes to import and connect
+WARMUP_S = 1.0  # discarded load before every measurement, app and floor alike
 Worker = Callable[[int], Callable[[], Awaitable[bool]]]
 
 
@@ -245,10 +251,31 @@ class Bench:
         return tokens
 
     async def http_load(
-        self, name: str, path: str, worker: Worker, *, connections: int, **wrk_args: object
+        self,
+        name: str,
+        path: str,
+        worker: Worker,
+        *,
+        connections: int,
+        warmup: dict[str, object] | None = None,
+        **wrk_args: object,
     ) -> Stats:
-        """Load one path with wrk if installed, else with the Python client."""
+        """Load one path with wrk if installed, else with the Python client.
+
+        Treated as the floors are: the machine first rests for as long as a floor waits for
+        its start, then a second of discarded load warms up (`warmup`: other wrk arguments
+        for it, where the measured run's state must stay unused), then the measurement.
+        """
+        await asyncio.sleep(FLOOR_START_S)
         if wrk.available():
+            await asyncio.to_thread(
+                wrk.run_wrk,
+                f"{name} (warm-up)",
+                f"{self.base}{path}",
+                connections=connections,
+                duration_s=WARMUP_S,
+                **(wrk_args if warmup is None else warmup),
+            )
             return await asyncio.to_thread(
                 wrk.run_wrk,
                 f"{name} (wrk)",
@@ -258,7 +285,7 @@ class Bench:
                 **wrk_args,
             )
         return await closed_loop(
-            name, worker, concurrency=connections, duration_s=self.args.duration
+            name, worker, concurrency=connections, duration_s=self.args.duration, warmup_s=WARMUP_S
         )
 
     async def floor(self, name: str, jobs: list[FloorJob]) -> Stats:
@@ -332,6 +359,7 @@ class Bench:
         chains = max(1, self.args.concurrency // 2)
         # Twice as many tokens as connections: wrk may ask for a request before a reply lands.
         app_tokens = await self.fresh_refresh_tokens(chains * 2)
+        warmup_tokens = await self.fresh_refresh_tokens(chains * 2)
         floor_tokens = await self.fresh_refresh_tokens(chains)
 
         def app_worker(index: int) -> Callable[[], Awaitable[bool]]:
@@ -356,6 +384,10 @@ class Bench:
                 connections=chains,
                 script=Path(__file__).with_name("refresh_chain.lua"),
                 script_args=app_tokens,
+                warmup={
+                    "script": Path(__file__).with_name("refresh_chain.lua"),
+                    "script_args": warmup_tokens,
+                },
             )
 
         jobs, offset = [], 0
@@ -403,6 +435,7 @@ class Bench:
             # A login takes ~0.2 s, so a window holds few of them and its edges weigh: twice
             # the window for both sides.
             async def app() -> Stats:
+                await asyncio.sleep(FLOOR_START_S)  # every measurement starts from a rest
                 return await closed_loop(
                     "POST /auth/api/v1/login",
                     app_worker,
@@ -411,6 +444,7 @@ class Bench:
                 )
 
             async def floor() -> Stats:
+                await asyncio.sleep(FLOOR_START_S)
                 return await closed_loop(
                     "  floor: argon2id verify",
                     floor_worker,
