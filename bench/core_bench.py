@@ -45,6 +45,7 @@ import aiohttp
 import argon2
 import asyncpg
 import psycopg
+from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,6 +54,8 @@ from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.cli import new_event_loop
 from authara_core.clock import SystemClock
+from authara_core.http.api import user_json
+from authara_core.http.render import json_response
 from authara_core.services.sessions import SessionService
 from authara_core.services.tokens import hash_refresh_token, successor_token
 from authara_core.settings import load_settings
@@ -120,6 +123,41 @@ def run_floor(job: FloorJob) -> Samples:
     """Run one floor loop in this (spawned) process, on uvloop like core."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(_floor(job))
+
+
+def serve_lookup(
+    port: int, dsn: str, schema: str, subject: str, *, pool_size: int, reuse_port: bool
+) -> None:
+    """Serve GET /user with aiohttp's low-level server: the same lookup and JSON, nothing else.
+
+    No router, middleware, token check, request id or security headers: the most an aiohttp
+    server doing this lookup can serve, so the reference beside core's figures (and, in
+    core_instructions.py, core minus this is what Authara's own code costs).
+    """
+    user_id = uuid.UUID(subject)
+
+    async def main() -> None:
+        pool = await asyncpg.create_pool(  # configured like core's pool
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            server_settings={"search_path": schema},
+            reset=release_connection,
+        )
+
+        async def user(_request: web.BaseRequest) -> web.Response:
+            found = await user_store.get_user_with_roles(pool, user_id)
+            assert found is not None
+            row, roles = found
+            return json_response({**user_json(row), "roles": roles})
+
+        runner = web.ServerRunner(web.Server(user, access_log=None))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, reuse_port=reuse_port or None).start()
+        await asyncio.Event().wait()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
+        loop_runner.run(main())
 
 
 async def _floor(job: FloorJob) -> Samples:
@@ -203,6 +241,10 @@ class Bench:
         self.sessions: SessionService
         self.users: list[dict[str, str]] = []
         self.app_first = True
+        # aiohttp's low-level server doing only the /user lookup, beside each round's floor.
+        self.reference: list[tuple[Stats, Stats]] = []
+        self.reference_port = free_port()
+        self.reference_processes: list[multiprocessing.process.BaseProcess] = []
 
     async def __aenter__(self) -> Bench:
         self.http = aiohttp.ClientSession(
@@ -222,6 +264,33 @@ class Bench:
         await self.http.close()
         await self.db.close()
         self.floors.shutdown()
+        for process in self.reference_processes:
+            process.terminate()
+            process.join(timeout=10)
+
+    async def start_reference(self) -> None:
+        """Start the reference server in as many processes as core has workers."""
+        spawn = multiprocessing.get_context("spawn")
+        db = self.settings.database
+        for _ in range(self.args.workers):
+            process = spawn.Process(
+                target=serve_lookup,
+                args=(self.reference_port, db.url(), db.schema, self.users[0]["user"]["id"]),
+                kwargs={"pool_size": self.settings.db_pool_size, "reuse_port": True},
+                daemon=True,
+            )
+            process.start()
+            self.reference_processes.append(process)
+        url = f"http://127.0.0.1:{self.reference_port}/"
+        for _ in range(300):
+            try:
+                async with self.http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise SystemExit("the reference server did not start")
 
     async def seed(self, count: int) -> None:
         """Create accounts through the API."""
@@ -258,6 +327,7 @@ class Bench:
         *,
         connections: int,
         warmup: dict[str, object] | None = None,
+        base: str | None = None,
         **wrk_args: object,
     ) -> Stats:
         """Load one path with wrk if installed, else with the Python client.
@@ -266,12 +336,13 @@ class Bench:
         its start, then a second of discarded load warms up (`warmup`: other wrk arguments
         for it, where the measured run's state must stay unused), then the measurement.
         """
+        url = f"{base or self.base}{path}"
         await asyncio.sleep(FLOOR_START_S)
         if wrk.available():
             await asyncio.to_thread(
                 wrk.run_wrk,
                 f"{name} (warm-up)",
-                f"{self.base}{path}",
+                url,
                 connections=connections,
                 duration_s=WARMUP_S,
                 **(wrk_args if warmup is None else warmup),
@@ -279,7 +350,7 @@ class Bench:
             return await asyncio.to_thread(
                 wrk.run_wrk,
                 f"{name} (wrk)",
-                f"{self.base}{path}",
+                url,
                 connections=connections,
                 duration_s=self.args.duration,
                 **wrk_args,
@@ -320,16 +391,22 @@ class Bench:
         user_id = self.users[0]["user"]["id"]
         headers = {"Cookie": f"authara_access={token}"}
 
-        def app_worker(_index: int) -> Callable[[], Awaitable[bool]]:
-            async def call() -> bool:
-                async with self.http.get(
-                    f"{self.base}/auth/api/v1/user", headers=headers
-                ) as response:
-                    await response.read()
-                    return response.status == 200
+        reference_base = f"http://127.0.0.1:{self.reference_port}"
 
-            return call
+        def worker_for(base: str) -> Worker:
+            def make(_index: int) -> Callable[[], Awaitable[bool]]:
+                async def call() -> bool:
+                    async with self.http.get(
+                        f"{base}/auth/api/v1/user", headers=headers
+                    ) as response:
+                        await response.read()
+                        return response.status == 200
 
+                return call
+
+            return make
+
+        app_worker = worker_for(self.base)
         concurrency = self.args.concurrency
 
         async def app() -> Stats:
@@ -352,7 +429,17 @@ class Bench:
                 ],
             )
 
-        return await self.in_order(app, floor)
+        app_stats, floor_stats = await self.in_order(app, floor)
+        reference = await self.http_load(
+            "  reference: aiohttp low-level server, lookup only",
+            "/auth/api/v1/user",
+            worker_for(reference_base),
+            connections=concurrency,
+            headers=headers,
+            base=reference_base,
+        )
+        self.reference.append((reference, floor_stats))
+        return app_stats, floor_stats
 
     async def refresh(self) -> tuple[Stats, Stats]:
         """Rotate refresh tokens through the API against the same transaction from asyncpg."""
@@ -455,28 +542,32 @@ class Bench:
             return await self.in_order(app, floor)
 
 
-async def run(
-    args: argparse.Namespace, db: DatabaseSettings
-) -> dict[str, list[tuple[Stats, Stats]]]:
-    """Start core and run every pair once per round."""
+Results = dict[str, list[tuple[Stats, Stats]]]
+
+
+async def run(args: argparse.Namespace, db: DatabaseSettings) -> tuple[Results, Results]:
+    """Start core and run every pair once per round; return them and the /user reference."""
     port = free_port()
     env = core_environment(db, port, args.workers)
     process = subprocess.Popen([str(BIN / "authara-core")], env=env)  # noqa: ASYNC220
-    results: dict[str, list[tuple[Stats, Stats]]] = {name: [] for name in TARGETS}
+    results: Results = {name: [] for name in TARGETS}
+    reference: Results = {}
     try:
         async with Bench(args, f"http://127.0.0.1:{port}", env) as bench:
             await wait_healthy(bench, process)
             await bench.seed(4)
+            await bench.start_reference()
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
                 bench.app_first = round_ % 2 == 0
                 results["user"].append(await bench.user())
                 results["refresh"].append(await bench.refresh())
                 results["login"].append(await bench.login())
+            reference["user"] = bench.reference
     finally:
         process.terminate()
         process.wait(timeout=20)
-    return results
+    return results, reference
 
 
 async def wait_healthy(bench: Bench, process: subprocess.Popen[bytes]) -> None:
@@ -494,10 +585,8 @@ async def wait_healthy(bench: Bench, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("authara-core did not become healthy")
 
 
-def report(
-    args: argparse.Namespace, results: dict[str, list[tuple[Stats, Stats]]], seconds: float
-) -> None:
-    """Print every round and the median ratio per path."""
+def report(args: argparse.Namespace, results: Results, reference: Results, seconds: float) -> None:
+    """Print every round and the median ratio per path, and the /user reference."""
     print(
         f"\nmachine: {os.cpu_count()} CPU cores, PostgreSQL 18 (embedded, fsync on), "
         f"core with {args.workers} worker(s), floors in as many processes, "
@@ -514,6 +603,19 @@ def report(
         listed = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"  {name}: median ratio {median:.2f}x of floor ({listed})")
         print(f"  target >= {TARGETS[name]}x: {verdict}\n")
+    for name, pairs in reference.items():
+        ratios = [ref.rate / floor.rate for ref, floor in pairs]
+        of_reference = [
+            app.rate / ref.rate for (app, _), (ref, _) in zip(results[name], pairs, strict=True)
+        ]
+        for ref, _floor in pairs:
+            print(ref.line())
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"  {name} reference (aiohttp alone, no Authara code): median ratio "
+            f"{statistics.median(ratios):.2f}x of the same floor ({listed});\n"
+            f"  core served {statistics.median(of_reference):.2f}x of the reference\n"
+        )
 
 
 def main() -> None:
@@ -540,8 +642,8 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="authara-bench-") as tmp,
         bench_database(Path(tmp)) as db,
     ):
-        results = asyncio.run(run(args, db))
-    report(args, results, time.perf_counter() - started)
+        results, reference = asyncio.run(run(args, db))
+    report(args, results, reference, time.perf_counter() - started)
 
 
 @contextlib.contextmanager

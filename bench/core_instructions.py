@@ -43,14 +43,19 @@ from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.cli import new_event_loop
 from authara_core.clock import SystemClock
-from authara_core.http.api import user_json
-from authara_core.http.render import json_response
 from authara_core.services.sessions import SessionService
 from authara_core.settings import load_settings
 from authara_core.store import users as user_store
 from authara_core.store.db import Database, release_connection
 from authara_devstack.embedded_pg import free_port
-from core_bench import PASSWORD, bench_database, core_environment, refresh_floor, user_floor
+from core_bench import (
+    PASSWORD,
+    bench_database,
+    core_environment,
+    refresh_floor,
+    serve_lookup,
+    user_floor,
+)
 
 BIN = Path(sys.executable).parent
 SCRIPT = Path(__file__).resolve()
@@ -149,35 +154,8 @@ def hello_process(port: int, body: str) -> None:
 
 
 def lookup_process(port: int, dsn: str, schema: str, subject: str) -> None:
-    """Serve GET /user with aiohttp's low-level server: the same lookup and JSON, nothing else.
-
-    No router, middleware, token check, request id or security headers: the least an
-    aiohttp server doing this lookup can cost, so core minus this is Authara's own share.
-    """
-    user_id = uuid.UUID(subject)
-
-    async def main() -> None:
-        pool = await asyncpg.create_pool(  # configured like core's pool
-            dsn,
-            min_size=1,
-            max_size=1,
-            server_settings={"search_path": schema},
-            reset=release_connection,
-        )
-
-        async def user(_request: web.BaseRequest) -> web.Response:
-            found = await user_store.get_user_with_roles(pool, user_id)
-            assert found is not None
-            row, roles = found
-            return json_response({**user_json(row), "roles": roles})
-
-        runner = web.ServerRunner(web.Server(user, access_log=None))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        await asyncio.Event().wait()
-
-    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
-        loop_runner.run(main())
+    """aiohttp's low-level server doing only the lookup (core_bench's reference), one process."""
+    serve_lookup(port, dsn, schema, subject, pool_size=1, reuse_port=False)
 
 
 # --- the run -------------------------------------------------------------------------------------
