@@ -281,16 +281,12 @@ class Bench:
             )
             process.start()
             self.reference_processes.append(process)
-        url = f"http://127.0.0.1:{self.reference_port}/"
-        for _ in range(300):
-            try:
-                async with self.http.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise SystemExit("the reference server did not start")
+        await wait_ok(
+            self.http,
+            f"http://127.0.0.1:{self.reference_port}/",
+            "the reference server",
+            alive=lambda: all(process.is_alive() for process in self.reference_processes),
+        )
 
     async def seed(self, count: int) -> None:
         """Create accounts through the API."""
@@ -554,7 +550,12 @@ async def run(args: argparse.Namespace, db: DatabaseSettings) -> tuple[Results, 
     reference: Results = {}
     try:
         async with Bench(args, f"http://127.0.0.1:{port}", env) as bench:
-            await wait_healthy(bench, process)
+            await wait_ok(
+                bench.http,
+                f"{bench.base}/auth/health",
+                "authara-core",
+                alive=lambda: process.poll() is None,
+            )
             await bench.seed(4)
             await bench.start_reference()
             for round_ in range(args.rounds):
@@ -570,19 +571,21 @@ async def run(args: argparse.Namespace, db: DatabaseSettings) -> tuple[Results, 
     return results, reference
 
 
-async def wait_healthy(bench: Bench, process: subprocess.Popen[bytes]) -> None:
-    """Poll /auth/health until core answers."""
+async def wait_ok(
+    http: aiohttp.ClientSession, url: str, what: str, *, alive: Callable[[], bool]
+) -> None:
+    """Poll a URL until it answers 200; give up if its server exits or after 30 s."""
     for _ in range(300):
-        if process.poll() is not None:
-            raise SystemExit(f"authara-core exited with {process.returncode}")
+        if not alive():
+            raise SystemExit(f"{what} exited")
         try:
-            async with bench.http.get(f"{bench.base}/auth/health") as response:
+            async with http.get(url) as response:
                 if response.status == 200:
                     return
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
-    raise SystemExit("authara-core did not become healthy")
+    raise SystemExit(f"{what} did not answer")
 
 
 def report(args: argparse.Namespace, results: Results, reference: Results, seconds: float) -> None:
