@@ -278,52 +278,36 @@ async def measure(db: DatabaseSettings, tmp: Path, requests: int) -> dict[str, f
     results["  floor: asyncpg rotation transaction"] = await asyncio.to_thread(
         count_floor, tmp / "floor-refresh.out", "refresh", db, floor_token, requests
     )
-    hello_port = free_port()
-    hello = [
-        sys.executable,
-        str(SCRIPT),
-        "--hello-process",
-        str(hello_port),
-        session["user_body"].decode(),
-    ]
-    hello_url = f"http://127.0.0.1:{hello_port}/auth/api/v1/user"
-
-    async def hello_calls(http: aiohttp.ClientSession) -> Callable[[], Awaitable[None]]:
-        async def call() -> None:
-            async with http.get(hello_url) as response:
-                await response.read()
-
-        return call
-
-    results["  aiohttp alone: the same JSON, no database"] = await count_http(
-        tmp / "hello.out", hello, dict(os.environ), hello_url, hello_calls, requests
+    results["  aiohttp alone: the same JSON, no database"] = await count_get(
+        tmp / "hello.out", "--hello-process", [session["user_body"].decode()], {}, requests
     )
-    lookup_port = free_port()
-    lookup = [
-        sys.executable,
-        str(SCRIPT),
+    results["  aiohttp low-level server + the same lookup"] = await count_get(
+        tmp / "lookup.out",
         "--lookup-process",
-        str(lookup_port),
-        db.url(),
-        db.schema,
-        session["user"]["id"],
-    ]
-    lookup_url = f"http://127.0.0.1:{lookup_port}/auth/api/v1/user"
+        [db.url(), db.schema, session["user"]["id"]],
+        {"Cookie": f"authara_access={session['access_token']}"},
+        requests,
+    )
+    return results
 
-    async def lookup_calls(http: aiohttp.ClientSession) -> Callable[[], Awaitable[None]]:
-        cookie = {"Cookie": f"authara_access={session['access_token']}"}
 
+async def count_get(
+    out: Path, mode: str, args: list[str], headers: dict[str, str], requests: int
+) -> float:
+    """Run this script as one of its reference servers on a free port; count GET /user."""
+    port = free_port()
+    command = [sys.executable, str(SCRIPT), mode, str(port), *args]
+    url = f"http://127.0.0.1:{port}/auth/api/v1/user"
+
+    async def calls(http: aiohttp.ClientSession) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
-            async with http.get(lookup_url, headers=cookie) as response:
+            async with http.get(url, headers=headers) as response:
                 assert response.status == 200
                 await response.read()
 
         return call
 
-    results["  aiohttp low-level server + the same lookup"] = await count_http(
-        tmp / "lookup.out", lookup, dict(os.environ), lookup_url, lookup_calls, requests
-    )
-    return results
+    return await count_http(out, command, dict(os.environ), url, calls, requests)
 
 
 async def fresh_token(db: DatabaseSettings, settings: Any, user_id: str) -> str:
