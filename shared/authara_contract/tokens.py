@@ -187,7 +187,9 @@ def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> Ac
         session_id = uuid.UUID(str(payload[claims.SESSION_ID]))
         issued_at = datetime.fromtimestamp(int(payload[claims.ISSUED_AT]), UTC)
         expires_at = datetime.fromtimestamp(int(payload[claims.EXPIRES]), UTC)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A validly signed `exp` or `iat` beyond what a datetime holds (e.g. 10**30) is as
+        # invalid as a malformed one.
         raise InvalidAccessToken("malformed claims") from exc
     if user_id.int == 0:
         raise InvalidAccessToken("nil subject")

@@ -204,6 +204,45 @@ def test_rejects_bad_tokens(token_factory: object) -> None:
         decode_access_token(token, keys=KEYS, issuer="iss", audiences=(Audience.APP,), now=NOW)
 
 
+def _signed(**claims: object) -> str:
+    """Sign arbitrary claims with a configured key (a valid signature over hostile content)."""
+    payload: dict[str, object] = {
+        "iss": "iss",
+        "sub": str(uuid.uuid4()),
+        "aud": ["app"],
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 600,
+        "sid": str(uuid.uuid4()),
+        "roles": [],
+        **claims,
+    }
+    return KEYS.sign(payload)
+
+
+HOSTILE_TIMES = [
+    pytest.param({"exp": 10**30}, id="exp-huge"),
+    pytest.param({"exp": 253402300800}, id="exp-year-10000"),
+    pytest.param({"exp": 1e308}, id="exp-huge-float"),
+    pytest.param({"exp": float("inf")}, id="exp-infinity"),
+    pytest.param({"exp": float("nan")}, id="exp-nan"),
+    pytest.param({"iat": 10**30}, id="iat-huge"),
+    pytest.param({"iat": -(10**30)}, id="iat-huge-negative"),
+    pytest.param({"iat": float("inf")}, id="iat-infinity"),
+    pytest.param({"iat": float("-inf")}, id="iat-negative-infinity"),
+]
+
+
+@pytest.mark.parametrize("claims", HOSTILE_TIMES)
+@pytest.mark.parametrize("now", [NOW, None], ids=["callers-clock", "pyjwt-clock"])
+def test_signed_tokens_with_out_of_range_times_are_invalid(
+    claims: dict[str, object], now: datetime | None
+) -> None:
+    token = _signed(**claims)
+
+    with pytest.raises(InvalidAccessToken):
+        decode_access_token(token, keys=KEYS, issuer="iss", audiences=(Audience.APP,), now=now)
+
+
 def test_verified_token_cache_expires_and_is_bounded() -> None:
     from authara_contract.tokens import VerifiedTokenCache
 

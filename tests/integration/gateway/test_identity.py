@@ -18,6 +18,7 @@ from tests.integration.gateway.support import (
     MakeGateway,
     access_token,
     identity_like,
+    signed_claims,
 )
 
 FORGED: Final = {
@@ -97,6 +98,8 @@ async def test_core_never_receives_identity_headers(
         pytest.param(access_token(issuer="https://other.test"), id="wrong-issuer"),
         pytest.param(access_token(audience=Audience.ADMIN), id="admin-audience"),
         pytest.param("not-a-jwt", id="garbage"),
+        pytest.param(signed_claims(exp=10**30), id="exp-out-of-range"),
+        pytest.param(signed_claims(iat=-(10**30)), id="iat-out-of-range"),
     ],
 )
 async def test_invalid_token_forwards_anonymously(
@@ -118,3 +121,21 @@ async def test_without_identity_settings_a_valid_token_is_not_forwarded(
     await gateway.get("/dashboard", headers={"Cookie": f"authara_access={access_token()}"})
 
     assert identity_like(control.only().headers) == []
+
+
+@pytest.mark.parametrize("claims", [{"exp": 10**30}, {"iat": 10**30}, {"exp": float("inf")}])
+async def test_a_token_with_out_of_range_times_does_not_open_a_protected_path(
+    make_gateway: MakeGateway, control: Control, claims: dict[str, object]
+) -> None:
+    gateway = await make_gateway(identity=IDENTITY, protected_paths=("/private",))
+
+    response = await gateway.get(
+        "/private",
+        headers={
+            "Accept": "application/json",
+            "Cookie": f"authara_access={signed_claims(**claims)}",
+        },
+    )
+
+    assert response.status == 401
+    assert control.seen == []
