@@ -4,6 +4,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+_EPOCH: Final = "Thu, 01 Jan 1970 00:00:00 GMT"
+
 
 @dataclass(frozen=True, slots=True)
 class CookieSpec:
@@ -15,6 +17,24 @@ class CookieSpec:
     same_site: Literal["Lax", "Strict"] = "Lax"
     max_age: int | None = None
     secure_in_prod: bool = True
+
+    def is_secure(self, *, prod: bool) -> bool:
+        """Tell whether the cookie carries `Secure` in this environment."""
+        return prod and self.secure_in_prod
+
+    def clearing_header(self, *, prod: bool) -> str:
+        """Build the Set-Cookie header value that deletes this cookie.
+
+        A browser deletes a cookie only when name, path (and domain) match the one it holds,
+        so the attributes are the cookie's own, never a copy.
+        """
+        parts = [f"{self.name}=", f"Path={self.path}", "Max-Age=0", f"Expires={_EPOCH}"]
+        if self.http_only:
+            parts.append("HttpOnly")
+        parts.append(f"SameSite={self.same_site}")
+        if self.is_secure(prod=prod):
+            parts.append("Secure")
+        return "; ".join(parts)
 
 
 ACCESS: Final = CookieSpec(name="authara_access", http_only=True, path="/")

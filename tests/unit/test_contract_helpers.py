@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
 
 import jwt
 import pytest
+from aiohttp import web
 
+from authara_contract import cookies
 from authara_contract.claims import Audience
-from authara_contract.cookies import cookie_value
+from authara_contract.cookies import CookieSpec, cookie_value
 from authara_contract.env import parse_bool, parse_duration, parse_host_port
 from authara_contract.errors import ErrorCode, error_body
 from authara_contract.return_to import is_safe_return_to, resolve_return_to, with_return_to
@@ -278,3 +281,33 @@ def test_cookie_value_reads_the_first_cookie_of_a_name(
     headers: list[str], expected: str | None
 ) -> None:
     assert cookie_value(headers, "authara_access") == expected
+
+
+def _morsel_attributes(set_cookie: str) -> dict[str, str | bool]:
+    parsed: SimpleCookie = SimpleCookie()
+    parsed.load(set_cookie)
+    ((name, morsel),) = parsed.items()
+    attributes = {key: morsel[key] for key in ("path", "max-age", "httponly", "samesite", "secure")}
+    return {"name": name, "value": morsel.value, **attributes}
+
+
+@pytest.mark.parametrize("spec", cookies.ALL, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("prod", [False, True], ids=["dev", "prod"])
+def test_clearing_header_deletes_what_aiohttps_del_cookie_deletes(
+    spec: CookieSpec, prod: bool
+) -> None:
+    response = web.Response()
+    response.del_cookie(
+        spec.name,
+        path=spec.path,
+        secure=spec.is_secure(prod=prod),
+        httponly=spec.http_only,
+        samesite=spec.same_site,
+    )
+    from_aiohttp = response.cookies[spec.name].output(header="").strip()
+
+    cleared = spec.clearing_header(prod=prod)
+
+    assert _morsel_attributes(cleared) == _morsel_attributes(from_aiohttp)
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in cleared
+    assert ("Secure" in cleared) is (prod and spec.secure_in_prod)

@@ -12,6 +12,7 @@ import pytest
 
 from authara_contract.env import BY_NAME, EnvReader, Service, SettingsError, vars_for
 from authara_gateway.settings import (
+    AppEnv,
     GatewaySettings,
     TimeoutSettings,
     Upstream,
@@ -44,7 +45,7 @@ def test_defaults() -> None:
     assert settings.app_upstreams == (Upstream("app", 9000),)
     assert settings.enable_compression is True
     assert settings.auto_https == "off"
-    assert settings.app_env == "dev"
+    assert settings.app_env is AppEnv.DEV
     assert settings.log_level == "debug"
     assert settings.identity is None
     assert settings.trusted_proxies == ()
@@ -55,6 +56,7 @@ def test_defaults() -> None:
 
 
 def test_prod_logs_at_info_by_default() -> None:
+    assert _load(APP_ENV="PROD").app_env is AppEnv.PROD
     assert _load(APP_ENV="prod").log_level == "info"
     assert _load(APP_ENV="prod", LOG_LEVEL="WARN").log_level == "warn"
 

@@ -13,7 +13,7 @@ from .identity import IdentityVerifier
 from .keys import CLIENT_SESSION_KEY, CORE_POOL_KEY, PROXY_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
 from .proxy import SKIP_AUTO_HEADERS, Proxy
 from .refresh import SessionRefresher
-from .settings import GatewaySettings
+from .settings import AppEnv, GatewaySettings
 from .upstream_client import UpstreamClient
 from .upstreams import UpstreamPool
 from .websocket import WebSocketRelay
@@ -157,7 +157,7 @@ def _upstream_client(
                     session=session,
                     core=core,
                     verifier=verifier,
-                    secure_cookies=settings.app_env == "prod",
+                    prod=settings.app_env is AppEnv.PROD,
                 )
             websockets = WebSocketRelay(session)
             upstreams = UpstreamClient(connect_timeout=settings.timeouts.connect)

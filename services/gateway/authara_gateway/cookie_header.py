@@ -26,14 +26,6 @@ def cookie_pair(set_cookie: str) -> tuple[str, str]:
     return name.strip(), value.strip().strip('"')
 
 
-def clear_cookie_header(name: str, *, secure: bool) -> str:
-    """Build a Set-Cookie header that deletes one of the session cookies."""
-    header = (
-        f"{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
-    )
-    return header + "; Secure" if secure else header
-
-
 def rewrite_cookie_header(cookie_headers: Iterable[str], values: Mapping[str, str | None]) -> str:
     """Return a Cookie header with the session cookies replaced, removed or added."""
     pairs: list[str] = []

@@ -29,7 +29,7 @@ from authara_contract import headers as contract_headers
 from authara_contract.claims import Audience
 from authara_contract.routes import API_SESSIONS_REFRESH
 
-from .cookie_header import clear_cookie_header, cookie_pair
+from .cookie_header import cookie_pair
 from .identity import Identity, IdentityVerifier
 from .upstreams import UpstreamPool
 
@@ -78,13 +78,13 @@ class SessionRefresher:
         session: aiohttp.ClientSession,
         core: UpstreamPool,
         verifier: IdentityVerifier,
-        secure_cookies: bool,
+        prod: bool,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
         self._core = core
         self._verifier = verifier
-        self._secure = secure_cookies
+        self._prod = prod
         self._clock = clock
         self._inflight: dict[str, asyncio.Task[RefreshOutcome | None]] = {}
         self._recent: dict[str, tuple[float, RefreshOutcome]] = {}
@@ -190,9 +190,5 @@ class SessionRefresher:
     def _clearing(self, from_core: tuple[str, ...]) -> tuple[str, ...]:
         cleared = tuple(header for header in from_core if cookie_pair(header)[0] in _SESSION_NAMES)
         return cleared or tuple(
-            clear_cookie_header(name, secure=self._secure)
-            for name in (
-                cookies.ACCESS.name,
-                cookies.REFRESH.name,
-            )
+            spec.clearing_header(prod=self._prod) for spec in cookies.SESSION_COOKIES
         )

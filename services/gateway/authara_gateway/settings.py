@@ -3,6 +3,7 @@
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final
 
 from yarl import URL
@@ -13,12 +14,18 @@ from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_APP_ENVS: Final = ("dev", "prod")
 _LOG_LEVELS: Final = ("debug", "info", "warn", "error")
 # Caddy's documented `auto_https` values plus the `on` that upstream's README suggests.
 _AUTO_HTTPS: Final = ("off", "on", "disable_redirects", "disable_certs", "ignore_loaded_certs")
 _WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::"})
 MAX_WORKERS: Final = 64
+
+
+class AppEnv(StrEnum):
+    """Deployment environment; prod turns on Secure cookies and quieter logs (as in core)."""
+
+    DEV = "dev"
+    PROD = "prod"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,7 @@ class GatewaySettings:
     enable_compression: bool = True
     auto_https: str = "off"
     log_level: str = "debug"
-    app_env: str = "dev"
+    app_env: AppEnv = AppEnv.DEV
     identity: IdentitySettings | None = None
     trusted_proxies: tuple[IPNetwork, ...] = ()
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
@@ -83,7 +90,7 @@ def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
     """Read and validate the gateway's environment; raise SettingsError naming every problem."""
     reader = EnvReader(environ, Service.GATEWAY)
     bind_host, bind_port = reader.host_port("GATEWAY_BIND")
-    app_env = reader.choice("APP_ENV", _APP_ENVS)
+    app_env = AppEnv(reader.choice("APP_ENV", [e.value for e in AppEnv]))
     log_level = reader.optional("LOG_LEVEL")
     identity = _identity(reader)
     settings = GatewaySettings(
@@ -192,9 +199,9 @@ def _protected_paths(reader: EnvReader, *, identity_enabled: bool) -> tuple[str,
     return tuple(prefixes)
 
 
-def _log_level(reader: EnvReader, raw: str | None, app_env: str) -> str:
+def _log_level(reader: EnvReader, raw: str | None, app_env: AppEnv) -> str:
     if raw is None:
-        return "info" if app_env == "prod" else "debug"
+        return "info" if app_env is AppEnv.PROD else "debug"
     level = raw.lower()
     if level not in _LOG_LEVELS:
         reader.fail("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
