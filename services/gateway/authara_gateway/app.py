@@ -7,11 +7,12 @@ import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
-from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY, READY
+from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY
 
 from .identity import IdentityVerifier
 from .keys import CLIENT_SESSION_KEY, CORE_POOL_KEY, PROXY_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
 from .proxy import SKIP_AUTO_HEADERS, Proxy
+from .readiness import core_unready_reason
 from .refresh import SessionRefresher
 from .settings import AppEnv, GatewaySettings
 from .upstream_client import UpstreamClient
@@ -19,8 +20,6 @@ from .upstreams import UpstreamPool
 from .websocket import WebSocketRelay
 
 _PROBE_METHODS: Final = (hdrs.METH_GET, hdrs.METH_HEAD)
-# Readiness is polled by orchestrators every few seconds: answer quickly either way.
-READY_TIMEOUT: Final = 2.0
 _NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -104,18 +103,9 @@ async def _readiness(
     request: web.BaseRequest, session: aiohttp.ClientSession, core: UpstreamPool
 ) -> web.Response:
     _only_probe_methods(request)
-    timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT)
-    reason = "core is unreachable"
-    for upstream in core.upstreams:
-        try:
-            async with session.get(
-                upstream.base_url.with_path(READY), timeout=timeout, allow_redirects=False
-            ) as response:
-                if response.status == web.HTTPOk.status_code:
-                    return web.json_response({"status": "ready"}, headers=_NO_STORE)
-                reason = f"core is not ready (status {response.status})"
-        except (TimeoutError, aiohttp.ClientError):
-            continue
+    reason = await core_unready_reason(session, core.upstreams)
+    if reason is None:
+        return web.json_response({"status": "ready"}, headers=_NO_STORE)
     return web.json_response(
         {"status": "unavailable", "reason": reason},
         status=web.HTTPServiceUnavailable.status_code,

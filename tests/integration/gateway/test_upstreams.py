@@ -2,7 +2,7 @@
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import aiohttp
@@ -13,10 +13,11 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from authara_contract.database import DatabaseSettings
-from authara_contract.routes import GATEWAY_READY
+from authara_contract.routes import GATEWAY_READY, READY
 from authara_core.app import create_app as create_core_app
 from authara_core.settings import load_settings as load_core_settings
 from authara_gateway.app import create_app
+from authara_gateway.readiness import REASON_LIMIT, core_unready_reason
 from authara_gateway.settings import GatewaySettings, TimeoutSettings, Upstream
 from tests.coresupport import core_env
 
@@ -168,7 +169,7 @@ async def test_not_ready_when_core_is_down(
     status, body = await _readiness(http, gateway)
 
     assert status == 503
-    assert body == {"status": "unavailable", "reason": "core is unreachable"}
+    assert body == {"status": "unavailable", "reason": "core is unreachable (connection refused)"}
 
 
 async def test_not_ready_when_core_says_it_is_not(
@@ -188,8 +189,113 @@ async def test_not_ready_when_core_says_it_is_not(
         await conn.close()
 
     assert status == 503
-    assert body["reason"] == "core is not ready (status 503)"
+    assert body["reason"].startswith("core is not ready: schema is at revision ")
+    assert body["reason"].endswith(" (status 503)")
     assert (await _readiness(http, gateway))[0] == 200
+
+
+def _stand_in(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
+    """A server in core's place whose /auth/ready answers as the test says."""
+    app = web.Application()
+    app.router.add_get(READY, answer)
+    return app
+
+
+async def _database_down(_request: web.Request) -> web.Response:
+    # What core's /auth/ready answers when its own database check fails.
+    return web.json_response(
+        {"status": "unavailable", "reason": "database unreachable"}, status=503
+    )
+
+
+async def _plain_500(_request: web.Request) -> web.Response:
+    return web.Response(status=500, text="<html>oops</html>")
+
+
+async def _hostile_reason(_request: web.Request) -> web.Response:
+    return web.json_response({"reason": "a\r\nb\x00" + "x" * 1000}, status=503)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (_database_down, "core is not ready: database unreachable (status 503)"),
+        (_plain_500, "core is not ready (status 500)"),
+        (_hostile_reason, "core is not ready: a  b " + "x" * (REASON_LIMIT - 6) + "… (status 503)"),
+    ],
+)
+async def test_not_ready_reports_what_core_answered(
+    aiohttp_server: AiohttpServer,
+    http: aiohttp.ClientSession,
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    reason: str,
+) -> None:
+    stand_in = await aiohttp_server(_stand_in(answer))
+    gateway = await aiohttp_server(create_app(_settings(auth_upstreams=(_upstream(stand_in),))))
+
+    assert await _readiness(http, gateway) == (503, {"status": "unavailable", "reason": reason})
+
+
+async def test_not_ready_names_each_upstreams_reason_in_order(
+    aiohttp_server: AiohttpServer, http: aiohttp.ClientSession
+) -> None:
+    stand_in = await aiohttp_server(_stand_in(_database_down))
+    dead = Upstream("127.0.0.1", _free_port())
+    gateway = await aiohttp_server(
+        create_app(_settings(auth_upstreams=(dead, _upstream(stand_in), dead)))
+    )
+
+    _, body = await _readiness(http, gateway)
+
+    assert body["reason"] == (
+        "core is unreachable (connection refused); "
+        "core is not ready: database unreachable (status 503)"
+    )
+
+
+async def test_a_core_that_does_not_answer_in_time_is_reported_as_such(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    release = asyncio.Event()
+
+    async def hang(_request: web.Request) -> web.Response:
+        await asyncio.wait_for(release.wait(), 10.0)
+        return web.Response()
+
+    stand_in = await aiohttp_server(_stand_in(hang))
+    try:
+        async with aiohttp.ClientSession() as session:
+            reason = await core_unready_reason(session, [_upstream(stand_in)], answer_within=0.2)
+    finally:
+        release.set()
+
+    assert reason == "core did not answer within 0.2 s"
+
+
+async def test_ready_as_soon_as_one_upstream_is_ready_even_if_another_hangs(
+    aiohttp_server: AiohttpServer, core: TestServer
+) -> None:
+    release = asyncio.Event()
+
+    async def hang(_request: web.Request) -> web.Response:
+        await asyncio.wait_for(release.wait(), 30.0)
+        return web.Response()
+
+    hanging = await aiohttp_server(_stand_in(hang))
+    try:
+        async with aiohttp.ClientSession() as session:
+            # The hanging upstream is only released afterwards: waiting for every probe
+            # would never finish, and fails on the test's own bound instead.
+            reason = await asyncio.wait_for(
+                core_unready_reason(
+                    session, [_upstream(hanging), _upstream(core)], answer_within=60.0
+                ),
+                10.0,
+            )
+    finally:
+        release.set()
+
+    assert reason is None
 
 
 # --- upstream connections ------------------------------------------------------------------
