@@ -205,7 +205,19 @@ def test_set_cookie_parsing() -> None:
         ("/privateer", False),
         ("/public/private", False),
         ("/", False),
-        ("/private/..", False),
+        ("/private/..", True),  # an app that leaves `..` alone routes it under /private
+        ("/private.", True),
+        ("/private. .", True),
+        ("/private ", True),
+        ("/private\\x", True),
+        ("/private:x", True),
+        ("/private%2F", True),  # decoded once more, as an app decoding twice would
+        ("/private%2520", True),
+        ("/private\x00", True),
+        ("/x/..\\private", True),
+        ("/priv", False),
+        ("/private-x", False),
+        ("/\uff50rivate", False),  # a fullwidth p: no app routes it to /private
     ],
 )
 def test_protected_prefixes_match_whole_segments_after_normalising(

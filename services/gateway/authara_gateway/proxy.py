@@ -17,7 +17,12 @@ from . import compression, forwarding
 from .cookie_header import read_cookies, rewrite_cookie_header
 from .failures import upstream_failure
 from .identity import Identity, IdentityVerifier
-from .protection import ProtectedPaths, refuse_anonymous
+from .protection import (
+    ProtectedPaths,
+    has_control_character,
+    refuse_anonymous,
+    refuse_control_characters,
+)
 from .refresh import ClientContext, SessionRefresher
 from .settings import GatewaySettings, Upstream
 from .upstream_client import UpstreamClient, UpstreamResponse, UpstreamUnreachable
@@ -84,6 +89,8 @@ class Proxy:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Forward the request and stream the upstream's response to the client."""
         request_id = self._request_ids(request.headers.get(contract_headers.REQUEST_ID))
+        if has_control_character(request):
+            return refuse_control_characters(request_id)
         to_core = is_auth_path(request.path)
         headers = self._upstream_headers(request, request_id)
         visit = ANONYMOUS
