@@ -25,6 +25,7 @@ from authara_contract.tokens import (
     encode_access_token,
     parse_jwt_keys,
 )
+from tests.tokensupport import sign_claims
 
 KEY = b"s" * 32
 KEYS = KeySet({"k1": KEY, "k2": b"t" * 32}, "k1")
@@ -208,18 +209,7 @@ def test_rejects_bad_tokens(token_factory: object) -> None:
 
 
 def _signed(**claims: object) -> str:
-    """Sign arbitrary claims with a configured key (a valid signature over hostile content)."""
-    payload: dict[str, object] = {
-        "iss": "iss",
-        "sub": str(uuid.uuid4()),
-        "aud": ["app"],
-        "iat": int(NOW.timestamp()),
-        "exp": int(NOW.timestamp()) + 600,
-        "sid": str(uuid.uuid4()),
-        "roles": [],
-        **claims,
-    }
-    return KEYS.sign(payload)
+    return sign_claims(KEYS, "iss", int(NOW.timestamp()), **claims)
 
 
 HOSTILE_TIMES = [

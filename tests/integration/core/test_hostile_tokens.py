@@ -3,7 +3,6 @@
 import base64
 import json
 import time
-import uuid
 
 import aiohttp
 import pytest
@@ -14,24 +13,14 @@ from authara_contract import cookies, routes
 from authara_contract.errors import ErrorCode, error_body
 from authara_contract.tokens import KeySet
 from tests.coresupport import ISSUER, TEST_KEY, TEST_KID
+from tests.tokensupport import sign_claims
 
 KEYS = KeySet({TEST_KID: base64.b64decode(TEST_KEY)}, TEST_KID)
 
 
 def _signed(**claims: object) -> str:
     """Sign a user token's claims with core's key, some replaced by hostile values."""
-    now = int(time.time())
-    payload: dict[str, object] = {
-        "iss": ISSUER,
-        "sub": str(uuid.uuid4()),
-        "aud": ["app"],
-        "iat": now,
-        "exp": now + 600,
-        "sid": str(uuid.uuid4()),
-        "roles": [],
-        **claims,
-    }
-    return KEYS.sign(payload)
+    return sign_claims(KEYS, ISSUER, int(time.time()), **claims)
 
 
 HOSTILE = [

@@ -24,6 +24,7 @@ from authara_gateway.settings import (
     TimeoutSettings,
     Upstream,
 )
+from tests.tokensupport import sign_claims
 
 GATEWAY_SCRIPT: Final = Path(sys.executable).parent / "authara-gateway"
 ISSUER: Final = "https://auth.example.test"
@@ -228,15 +229,4 @@ def identity_like(headers: CIMultiDict[str]) -> list[str]:
 
 def signed_claims(**claims: object) -> str:
     """Sign a valid token's claims with some replaced: a good signature over hostile content."""
-    now = int(datetime.now(UTC).timestamp())
-    payload: dict[str, object] = {
-        "iss": ISSUER,
-        "sub": str(uuid.uuid4()),
-        "aud": [Audience.APP.value],
-        "iat": now,
-        "exp": now + 600,
-        "sid": str(uuid.uuid4()),
-        "roles": [],
-        **claims,
-    }
-    return KEYS.sign(payload)
+    return sign_claims(KEYS, ISSUER, int(datetime.now(UTC).timestamp()), **claims)

@@ -28,6 +28,7 @@ from authara_core.settings import load_settings as load_core_settings
 from authara_gateway.app import create_app as create_gateway_app
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
 from tests.coresupport import ISSUER, TEST_KID, core_env
+from tests.integration.gateway.support import free_port
 
 KEYS: Final = KeySet(keys={TEST_KID: b"k" * 32}, active_kid=TEST_KID)
 PASSWORD: Final = "correct horse battery"
@@ -127,7 +128,7 @@ def make_stack(aiohttp_server: AiohttpServer, db: DatabaseSettings) -> MakeStack
         app = await aiohttp_server(demo_app(core.make_url("/")))
         assert core.port is not None
         assert app.port is not None
-        core_port = _free_port() if core_down else core.port
+        core_port = free_port() if core_down else core.port
         values: dict[str, Any] = {
             "bind_host": "127.0.0.1",
             "bind_port": 0,
@@ -154,15 +155,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     # No cookie jar: every test says exactly which cookies each request carries.
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         yield session
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from authara_contract.claims import Audience
 from authara_contract.tokens import KeySet, encode_access_token
 from authara_gateway.app import create_app, skip_router
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
+from tests.integration.gateway.support import free_port
 
 if sys.version_info >= (3, 14):
     from compression.zstd import decompress as zstd_decompress
@@ -219,7 +220,7 @@ async def test_websocket_refused_upstream_status_reaches_the_client(
 async def test_websocket_to_a_dead_upstream_is_502(
     make_gateway: MakeGateway, http: aiohttp.ClientSession
 ) -> None:
-    gateway = await make_gateway(app_upstreams=(Upstream("127.0.0.1", _free_port()),))
+    gateway = await make_gateway(app_upstreams=(Upstream("127.0.0.1", free_port()),))
 
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(gateway.make_url("/socket"))
@@ -307,15 +308,6 @@ async def test_zstd_is_preferred_when_the_client_accepts_it(
         assert zstd_decompress(body) == TEXT
     elif expected is None:
         assert body == TEXT
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_zstd_module_is_importable() -> None:

@@ -1,7 +1,6 @@
 """Upstream lists (round-robin, a second upstream taking over) and the gateway's readiness."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -20,6 +19,7 @@ from authara_gateway.app import create_app
 from authara_gateway.readiness import REASON_LIMIT, core_unready_reason
 from authara_gateway.settings import GatewaySettings, TimeoutSettings, Upstream
 from tests.coresupport import core_env
+from tests.integration.gateway.support import free_port
 
 NAME_KEY: Final = web.AppKey("name", str)
 
@@ -36,20 +36,13 @@ def named_app(name: str) -> web.Application:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def _upstream(server: TestServer) -> Upstream:
     assert server.port is not None
     return Upstream("127.0.0.1", server.port)
 
 
 def _settings(**overrides: Any) -> GatewaySettings:
-    down = (Upstream("127.0.0.1", _free_port()),)
+    down = (Upstream("127.0.0.1", free_port()),)
     values: dict[str, Any] = {
         "bind_host": "127.0.0.1",
         "bind_port": 0,
@@ -117,7 +110,7 @@ async def test_a_second_app_upstream_takes_over_when_the_first_dies(
 async def test_every_core_upstream_down_is_502(
     aiohttp_server: AiohttpServer, http: aiohttp.ClientSession
 ) -> None:
-    dead = tuple(Upstream("127.0.0.1", _free_port()) for _ in range(2))
+    dead = tuple(Upstream("127.0.0.1", free_port()) for _ in range(2))
     gateway = await aiohttp_server(create_app(_settings(auth_upstreams=dead)))
 
     for _ in range(3):
@@ -155,7 +148,7 @@ async def test_ready_when_core_is_ready(
 async def test_ready_when_any_core_upstream_is_ready(
     aiohttp_server: AiohttpServer, http: aiohttp.ClientSession, core: TestServer
 ) -> None:
-    dead = Upstream("127.0.0.1", _free_port())
+    dead = Upstream("127.0.0.1", free_port())
     gateway = await aiohttp_server(create_app(_settings(auth_upstreams=(dead, _upstream(core)))))
 
     assert (await _readiness(http, gateway))[0] == 200
@@ -240,7 +233,7 @@ async def test_not_ready_names_each_upstreams_reason_in_order(
     aiohttp_server: AiohttpServer, http: aiohttp.ClientSession
 ) -> None:
     stand_in = await aiohttp_server(_stand_in(_database_down))
-    dead = Upstream("127.0.0.1", _free_port())
+    dead = Upstream("127.0.0.1", free_port())
     gateway = await aiohttp_server(
         create_app(_settings(auth_upstreams=(dead, _upstream(stand_in), dead)))
     )
