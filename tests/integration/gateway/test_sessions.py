@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from authara_gateway.app import create_app as create_gateway_app
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
 from tests.coresupport import ISSUER, TEST_KID, core_env
 from tests.integration.gateway.support import free_port
+from tests.tokensupport import sign_claims
 
 KEYS: Final = KeySet(keys={TEST_KID: b"k" * 32}, active_kid=TEST_KID)
 PASSWORD: Final = "correct horse battery"
@@ -234,13 +236,18 @@ async def test_a_signed_in_user_reaches_the_app_without_a_refresh(
     assert stack.refresh_calls == []
 
 
-@pytest.mark.parametrize("access", ["expired", "missing", "garbage"])
+@pytest.mark.parametrize("access", ["expired", "missing", "garbage", "exp-out-of-range"])
 async def test_expired_access_and_valid_refresh_give_identity_and_new_cookies(
     stack: Stack, http: aiohttp.ClientSession, access: str
 ) -> None:
     held = await _signup(stack, http, "ada@example.com")
     user_id = _user_id(held[cookies.ACCESS.name])
-    stale = {"expired": _expired_copy(held[cookies.ACCESS.name]), "garbage": "not-a-jwt"}
+    stale = {
+        "expired": _expired_copy(held[cookies.ACCESS.name]),
+        "garbage": "not-a-jwt",
+        # Validly signed, but its exp is beyond any date: invalid like the others.
+        "exp-out-of-range": sign_claims(KEYS, ISSUER, int(time.time()), exp=10**30),
+    }
     browser = {**held, "theme": "dark"}
     if access == "missing":
         del browser[cookies.ACCESS.name]
