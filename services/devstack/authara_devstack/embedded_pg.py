@@ -70,7 +70,7 @@ class EmbeddedPostgres:
         try:
             install = pg_home.wheel_install() if user is None else pg_home.shared_install(user)
             self._install = install
-            pgdata, socket_dir = self._cluster_dirs(user)
+            pgdata = self._cluster_dir(user)
         except (pg_home.PostgresHomeError, OSError) as exc:
             raise EmbeddedPostgresError(f"cannot prepare PostgreSQL: {exc}") from exc
         run_as = None if user is None else user.pw_name
@@ -87,8 +87,10 @@ class EmbeddedPostgres:
                 self.host,
                 "-p",
                 str(self.port),
+                # TCP only: a Unix socket path longer than 107 bytes (a deep data dir) is
+                # fatal, and every client here connects over TCP.
                 "-k",
-                str(socket_dir),
+                "",
                 "-c",
                 f"fsync={'on' if self.durable else 'off'}",
             ],
@@ -138,22 +140,18 @@ class EmbeddedPostgres:
             self._install = pg_home.wheel_install()
         return self._install / "bin" / program
 
-    def _cluster_dirs(self, user: pwd.struct_passwd | None) -> tuple[Path, Path]:
-        """Return the cluster and socket directories, reachable and owned by the server user."""
+    def _cluster_dir(self, user: pwd.struct_passwd | None) -> Path:
+        """Return the cluster directory, reachable for the server user and owned by it."""
         if user is None:
-            (self.data_dir / "sock").mkdir(exist_ok=True)
-            return self.pgdata, self.data_dir / "sock"
+            return self.pgdata
         linked = pg_home.linked_cluster(self.pgdata)
-        if linked is None and not self.pgdata.is_symlink() and self._reachable_here(user):
+        if linked is not None:
+            return linked
+        if not self.pgdata.is_symlink() and self._reachable_here(user):
             self.data_dir.chmod(0o755)
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-            pgdata = self.pgdata
-        else:
-            pgdata = linked or pg_home.relocated_cluster(self.pgdata, user)
-        socket_dir = pgdata.parent / "sock"
-        socket_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chown(socket_dir, user.pw_uid, user.pw_gid)
-        return pgdata, socket_dir
+            return self.pgdata
+        return pg_home.relocated_cluster(self.pgdata, user)
 
     def _reachable_here(self, user: pwd.struct_passwd) -> bool:
         """Tell whether a cluster in the data dir itself would be reachable for `user`."""
