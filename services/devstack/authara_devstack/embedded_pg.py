@@ -55,6 +55,11 @@ class EmbeddedPostgres:
         return self.data_dir / "pgdata"
 
     @property
+    def install_dir(self) -> Path | None:
+        """Directory whose `bin/` the server runs from, once started."""
+        return self._install
+
+    @property
     def log_path(self) -> Path:
         """Server log file."""
         return self.data_dir / "postgres.log"
