@@ -153,7 +153,8 @@ def remove_cluster(pgdata: Path, root: Path = RUNTIME_ROOT) -> None:
 def _runtime_root(root: Path, user: pwd.struct_passwd) -> Path:
     """Create or check the root-owned directory; refuse one anybody else could have planted."""
     with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o711)
+        root.mkdir(mode=0o700)
+        root.chmod(0o711)  # whatever the umask: traversable, not listable
     if not _is_trusted_dir(root):
         raise PostgresHomeError(
             f"{root} must be a directory owned by root and writable by root only"
