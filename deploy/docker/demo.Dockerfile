@@ -3,20 +3,19 @@
 # It stands in for your application and is not one of Authara's three images.
 # Build from the repository root:
 #   docker build -f deploy/docker/demo.Dockerfile -t authara-demo:0.1.0 .
-# The demo lives in the dev-stack package, whose other dependencies (an embedded PostgreSQL,
-# core, gateway, migrations) it does not use: it is installed without them, plus what
-# authara_devstack.demo imports. The image dry run (tests/e2e) proves this set is enough.
+# The demo is its own small package (examples/demo) that needs only the contract, aiohttp
+# and jinja2; none of the product images (core, gateway, migrations) contains it.
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV VIRTUAL_ENV=/opt/authara \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY shared shared
-COPY services/devstack services/devstack
+COPY examples/demo examples/demo
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv --without-pip "$VIRTUAL_ENV" \
-    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared "aiohttp>=3.14,<4" "jinja2>=3.1" \
-    && python -m pip --python="$VIRTUAL_ENV/bin/python" install --no-deps ./services/devstack
+    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./examples/demo \
+    && python -m pip --python="$VIRTUAL_ENV/bin/python" check
 
 FROM python:3.11.14-slim-bookworm
 ARG AUTHARA_VERSION=0.1.0

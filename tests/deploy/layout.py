@@ -24,7 +24,7 @@ OPERATIONS_DOC: Final = REPO_ROOT / "docs" / "operations.md"
 # Kubernetes versions the manifests must validate against: the oldest we support, the newest
 # schema kubernetes-validate ships.
 K8S_VERSIONS: Final = ("1.30.0", "1.37.0")
-# Demo-app variables (read by authara_devstack.demo, not in the contract table).
+# Demo-app variables (read by authara_demo, not in the contract table).
 DEMO_VARS: Final = frozenset({"DEMO_BIND", "AUTHARA_BASE_URL"})
 
 
@@ -55,7 +55,7 @@ MIGRATIONS: Final = ImageSpec(
     "migrations", "services/migrations", "authara-migrate", Service.MIGRATIONS, None
 )
 # The demo app stands in for the user's application in compose; it is not a product image.
-DEMO: Final = ImageSpec("demo", "services/devstack", "authara-demo", None, 8000)
+DEMO: Final = ImageSpec("demo", "examples/demo", "authara-demo", None, 8000)
 
 PRODUCT_IMAGES: Final = (CORE, GATEWAY, MIGRATIONS)
 ALL_IMAGES: Final = (*PRODUCT_IMAGES, DEMO)

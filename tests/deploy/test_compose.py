@@ -18,7 +18,7 @@ import pytest
 
 from authara_contract.env import parse_duration, parse_host_port, vars_for
 from authara_core.settings import load_settings as load_core_settings
-from authara_devstack.demo import load_settings as load_demo_settings
+from authara_demo.app import load_settings as load_demo_settings
 from authara_gateway.settings import load_settings as load_gateway_settings
 from authara_migrations.settings import load_settings as load_migration_settings
 from tests.deploy.compose import interpolate, interpolate_tree, load_compose, service_environment

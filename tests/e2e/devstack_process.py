@@ -143,11 +143,19 @@ class DevStackProcess:
             self._changed.notify_all()
 
 
-def start_dev_stack(port: int, data_dir: Path, environ: Mapping[str, str]) -> DevStackProcess:
+def start_dev_stack(
+    port: int,
+    data_dir: Path,
+    environ: Mapping[str, str],
+    *,
+    authara_bin: Path = AUTHARA_BIN,
+    cwd: Path | None = None,
+) -> DevStackProcess:
     """Start `authara dev --port <port> --data-dir <data_dir>` with stdout and stderr merged."""
     process = subprocess.Popen(
-        [str(AUTHARA_BIN), "dev", "--port", str(port), "--data-dir", str(data_dir)],
+        [str(authara_bin), "dev", "--port", str(port), "--data-dir", str(data_dir)],
         env=dict(environ),
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ from aiohttp.web import Application, Request
 from yarl import URL
 
 from authara_contract import headers
-from authara_devstack.demo import DemoSettings, create_app
+from authara_demo.app import DemoSettings, create_app
 from authara_devstack.embedded_pg import free_port
 
 ClientFactory = Callable[[Application], Awaitable[TestClient[Request, Application]]]

@@ -10,7 +10,7 @@ import pytest
 from yarl import URL
 
 from authara_contract.tokens import parse_jwt_keys
-from authara_devstack.demo import load_settings
+from authara_demo.app import load_settings
 from authara_devstack.dev_env import DevPorts, build_env, gateway_url, reachable_address
 from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
 

@@ -201,7 +201,11 @@ def _script_path(name: str) -> str:
     """Find a console script of this environment (next to the running interpreter)."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise DevStackError(f"{name} is not installed next to {sys.executable}; run `make install`")
+        # `make clean install` too: a package upgrade that moves a script can remove it.
+        raise DevStackError(
+            f"{name} is not installed next to {sys.executable}; "
+            "run `make install` (or `make clean install` if that changes nothing)"
+        )
     return str(path)
 
 

