@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.http.cookies import CookieWriter
-from authara_core.http.flash import Flash, set_flash
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.flash import Flash, set_flash
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import signup

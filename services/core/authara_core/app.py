@@ -12,24 +12,9 @@ import asyncpg
 from aiohttp import web
 
 from authara_contract import routes
-
-from .clock import Clock, SystemClock
-from .errors import SchemaMismatch
-from .http import meta
-from .http.account import AccountPages
-from .http.api import ApiHandlers
-from .http.api_oauth import GoogleApi
-from .http.bodies import BodyReader
-from .http.cookies import CookieWriter
-from .http.csp import security_headers
-from .http.csrf import CsrfGuard
-from .http.dispatch import direct_handler
-from .http.errors import ErrorRenderer
-from .http.middlewares import RequestEnvelope
-from .http.oauth import OAuthRoutes
-from .http.pages import AuthPages
-from .http.render import Renderer
-from .keys import (
+from authara_core.accounts.pages import AuthPages
+from authara_core.accounts.service import AccountService
+from authara_core.keys import (
     ACCOUNTS_KEY,
     DATABASE_KEY,
     ENVELOPE_KEY,
@@ -37,18 +22,32 @@ from .keys import (
     SESSIONS_KEY,
     SETTINGS_KEY,
 )
-from .services.accounts import AccountService
-from .services.oauth.flows import OAuthFlows
-from .services.oauth.google import GoogleIdTokens
-from .services.oauth.linking import ProviderLinks
-from .services.oauth.registry import ProviderRegistry
-from .services.oauth.secrets import new_secret
-from .services.passwords import PasswordHasher
-from .services.ratelimit import MemoryRateLimiter, Throttle
-from .services.sessions import SessionService
-from .settings import AppEnv, Settings
-from .store.db import Database
-from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+from authara_core.oauth.api import GoogleApi
+from authara_core.oauth.flows import OAuthFlows
+from authara_core.oauth.google import GoogleIdTokens
+from authara_core.oauth.linking import ProviderLinks
+from authara_core.oauth.pages import AccountPages
+from authara_core.oauth.registry import ProviderRegistry
+from authara_core.oauth.routes import OAuthRoutes
+from authara_core.oauth.secrets import new_secret
+from authara_core.platform import meta
+from authara_core.platform.bodies import BodyReader
+from authara_core.platform.clock import Clock, SystemClock
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.csp import security_headers
+from authara_core.platform.csrf import CsrfGuard
+from authara_core.platform.db import Database
+from authara_core.platform.dispatch import direct_handler
+from authara_core.platform.envelope import RequestEnvelope
+from authara_core.platform.error_render import ErrorRenderer
+from authara_core.platform.errors import SchemaMismatch
+from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
+from authara_core.platform.render import Renderer
+from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+from authara_core.sessions.routes import ApiHandlers
+from authara_core.sessions.service import SessionService
+from authara_core.settings import AppEnv, Settings
 
 _LOGGER = logging.getLogger(__name__)
 

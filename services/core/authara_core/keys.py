@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
-from .http.render import Renderer
-from .services.accounts import AccountService
-from .services.passwords import PasswordHasher
-from .services.sessions import SessionService
-from .settings import Settings
-from .store.db import Database
+from authara_core.accounts.service import AccountService
+from authara_core.platform.db import Database
+from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.render import Renderer
+from authara_core.sessions.service import SessionService
+from authara_core.settings import Settings
 
 if TYPE_CHECKING:  # the envelope module reads REQUEST_ID_KEY from here
-    from .http.middlewares import RequestEnvelope
+    from authara_core.platform.envelope import RequestEnvelope
 
 SETTINGS_KEY: Final = web.AppKey("settings", Settings)
 DATABASE_KEY: Final = web.AppKey("database", Database)

@@ -14,8 +14,8 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
-from authara_core.services.oauth.config import OAuthSettings, read_oauth_settings
-from authara_core.services.ratelimit import Limit, ThrottleRules
+from authara_core.oauth.config import OAuthSettings, read_oauth_settings
+from authara_core.platform.ratelimit import Limit, ThrottleRules
 
 # OWASP password-storage floor for argon2id (19 MiB, t=2).
 MIN_HASH_MEMORY_KIB: Final = 19 * 1024
