@@ -58,7 +58,7 @@ from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database, release_connection
 from authara_core.platform.render import json_response
 from authara_core.sessions import store as session_store
-from authara_core.sessions.routes import user_json
+from authara_core.sessions.responses import user_json
 from authara_core.sessions.service import SessionService
 from authara_core.sessions.tokens import hash_refresh_token, successor_token
 from authara_core.settings import load_settings

@@ -11,7 +11,7 @@ import pytest
 from authara_contract.errors import JSON_CONTENT_TYPE
 from authara_core.accounts.store import UserRow
 from authara_core.platform.render import json_response
-from authara_core.sessions.routes import user_json
+from authara_core.sessions.responses import user_json
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,19 @@
-"""Browser pages: login, signup and logout (forms that work without JavaScript)."""
+"""Browser pages: login and signup (forms that work without JavaScript)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_core.accounts.service import AccountService
-from authara_core.platform.bodies import NUL_MESSAGE
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter, csrf_token_of, end_session, read_cookie
+from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
 from authara_core.platform.errors import (
     AudienceNotAllowed,
     AuthError,
@@ -24,13 +23,13 @@ from authara_core.platform.errors import (
     Unauthorized,
 )
 from authara_core.platform.flash import clear_flash, read_flash
-from authara_core.platform.render import Renderer, redirect
+from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.audience import audience_for
+from authara_core.sessions.responses import refresh_or_clear
 from authara_core.sessions.service import IssuedSession, SessionService
 from authara_core.settings import Settings
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
-FORM_ERROR_STATUS: Final = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +38,6 @@ class ProviderButton:
 
     label: str
     url: str
-
-
-def field(form: MultiDictProxy[str | Any], name: str) -> str:
-    """Return a text form field ("" when absent); NUL characters are refused (400)."""
-    value = form.get(name, "")
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise InvalidRequest(NUL_MESSAGE)
-    return value
 
 
 class AuthPages:
@@ -135,38 +124,6 @@ class AuthPages:
             )
         return self._signed_in(request, issued, return_to)
 
-    async def logout(self, request: web.Request) -> web.StreamResponse:
-        """Revoke the session server-side, clear the cookies and go to return_to."""
-        response = redirect(request, self._return_to(request))
-        await end_session(request, response, self._sessions, self._cookies)
-        return response
-
-    async def refresh(self, request: web.Request) -> web.StreamResponse:
-        """Refresh the session cookies: redirect to return_to, or 204 for a script's fetch.
-
-        Upstream redirects a fetch to this POST-only URL, which ends in 405 and makes the
-        browser SDK report failure (ARCHITECTURE §7.5); without return_to we answer 204.
-        """
-        requested = request.query.get(routes.RETURN_TO_PARAM)
-        return_to = self._return_to(request)
-        audience = audience_for(return_to)
-        if requested is None and request.query.get("audience") == Audience.ADMIN.value:
-            audience = Audience.ADMIN
-        try:
-            issued = await self._sessions.refresh(
-                read_cookie(request, cookies.REFRESH), audience=audience
-            )
-        except Unauthorized:
-            if requested is None:
-                response: web.StreamResponse = web.Response(status=401)
-            else:
-                response = redirect(request, with_return_to(routes.LOGIN, return_to))
-            self._cookies.clear_session(response)
-            return response
-        response = web.Response(status=204) if requested is None else redirect(request, return_to)
-        self._cookies.set_session(response, issued)
-        return response
-
     async def _page_unless_signed_in(
         self, request: web.Request, template: str
     ) -> web.StreamResponse:
@@ -174,19 +131,15 @@ class AuthPages:
         return_to = self._return_to(request)
         if self._is_signed_in(request):
             return redirect(request, return_to)
-        refresh_token = read_cookie(request, cookies.REFRESH)
-        if refresh_token:
-            try:
-                issued = await self._sessions.refresh(
-                    refresh_token, audience=audience_for(return_to)
-                )
-            except Unauthorized:
-                response = self._form(request, template, return_to=return_to)
-                self._cookies.clear_session(response)
-                return response
-            response = redirect(request, return_to)
-            self._cookies.set_session(response, issued)
-            return response
+        if read_cookie(request, cookies.REFRESH):
+            return await refresh_or_clear(
+                request,
+                self._sessions,
+                self._cookies,
+                audience=audience_for(return_to),
+                refreshed=lambda: redirect(request, return_to),
+                refused=lambda _exc: self._form(request, template, return_to=return_to),
+            )
         return self._form(request, template, return_to=return_to)
 
     def _return_to(self, request: web.Request) -> str:
@@ -215,7 +168,7 @@ class AuthPages:
             request, template, status=status, return_to=return_to, email=email, error=exc.message
         )
         if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+            set_retry_after(response, exc)
         return response
 
     def _form(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from authara_contract.claims import PlatformRole
-from authara_core.accounts import store as user_store
+from authara_core.accounts import users as user_store
 from authara_core.accounts.validation import normalize_email
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import NotFound
-from authara_core.sessions import store as session_store
+from authara_core.sessions.service import end_user_sessions_in
 
 ROLE_NAMES = tuple(role.value.removeprefix("authara:") for role in PlatformRole)
 
@@ -36,7 +36,7 @@ class AdminService:
             user_id = await self._user_id(conn, email)
             removed = await user_store.revoke_role(conn, user_id=user_id, role=role)
             if removed:
-                await session_store.revoke_user_sessions(conn, user_id, self._clock.now())
+                await end_user_sessions_in(conn, user_id, self._clock.now())
             return removed
 
     async def _user_id(self, conn: Connection, email: str) -> uuid.UUID:

@@ -11,8 +11,8 @@ from authara_contract.claims import Audience
 from authara_core.oauth.google import GoogleIdTokens
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.cookies import CookieWriter, read_cookie
-from authara_core.platform.render import json_response
-from authara_core.sessions.routes import auth_session_response
+from authara_core.platform.render import NO_STORE, json_response
+from authara_core.sessions.responses import auth_session_response
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 
@@ -35,7 +35,7 @@ class GoogleApi:
         if not nonce:
             nonce = self._google.new_nonce()
         response = json_response(
-            {"client_id": client_id, "nonce": nonce}, headers={"Cache-Control": "no-store"}
+            {"client_id": client_id, "nonce": nonce}, headers={"Cache-Control": NO_STORE}
         )
         if is_new:
             self._cookies.set_oauth_nonce(response, nonce)

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import asyncpg
 
-from authara_core.accounts import store as user_store
+from authara_core.accounts import users as user_store
 from authara_core.accounts.service import AccountService
-from authara_core.accounts.store import UserRow
+from authara_core.accounts.users import UserRow
 from authara_core.oauth import store as oauth_store
 from authara_core.oauth.port import ProviderIdentity
 from authara_core.oauth.store import PendingLink

@@ -10,8 +10,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from authara_core.accounts import store as user_store
-from authara_core.accounts.store import PASSWORD_PROVIDER, UserRow
+from authara_core.accounts import users as user_store
+from authara_core.accounts.users import PASSWORD_PROVIDER, UserRow
 from authara_core.oauth import identities
 from authara_core.oauth import store as oauth_store
 from authara_core.oauth.config import ProviderSettings

@@ -11,9 +11,9 @@ from aiohttp import web
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import with_return_to
-from authara_core.accounts.pages import FORM_ERROR_STATUS, field
 from authara_core.oauth.linking import LinkView, ProviderLinks
 from authara_core.oauth.routes import OAuthRoutes
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
 from authara_core.platform.errors import (
@@ -25,7 +25,7 @@ from authara_core.platform.errors import (
     Unauthorized,
 )
 from authara_core.platform.flash import Flash, clear_flash, read_flash, set_flash
-from authara_core.platform.render import Renderer, redirect
+from authara_core.platform.render import NO_STORE, Renderer, redirect, set_retry_after
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
@@ -182,7 +182,7 @@ class AccountPages:
             return self._to_login(request, invalid)
         response = self._render_confirm(request, view, link_token, status=status, error=message)
         if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+            set_retry_after(response, exc)
         return response
 
     def _render_confirm(
@@ -231,5 +231,5 @@ class AccountPages:
         clear_flash(request, response)
         if is_new:
             self._cookies.set_csrf(response, csrf)
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = NO_STORE
         return response

@@ -29,11 +29,10 @@ from authara_core.oauth.secrets import looks_like_secret
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
 from authara_core.platform.flash import Flash, set_flash
-from authara_core.platform.render import Renderer, is_htmx, redirect
+from authara_core.platform.render import NO_STORE, Renderer, is_htmx, redirect
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
-NO_STORE: Final = "no-store"
 
 
 def provider_name(request: web.Request) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from authara_core.accounts.store import PASSWORD_PROVIDER
+from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.platform.db import Connection
 
 IDENTITY_CONSTRAINT: Final = "uq_auth_providers_provider_provider_user_id"

@@ -8,6 +8,7 @@ from typing import Any, Final
 import fastjsonschema
 import jsonschema
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from authara_contract.claims import Audience
 from authara_core.platform.errors import InvalidRequest
@@ -17,6 +18,18 @@ CONTRACT_MISMATCH: Final = "Request does not match the API contract."
 _DETAIL_MAX: Final = 160
 # PostgreSQL text cannot hold NUL: refuse it at the edge instead of failing in the database.
 NUL_MESSAGE: Final = "Text fields must not contain NUL characters."
+FORM_ERROR_STATUS: Final = 422
+"""Status of a form page shown again with what was wrong."""
+
+
+def field(form: MultiDictProxy[str | Any], name: str) -> str:
+    """Return a text form field ("" when absent); NUL characters are refused (400)."""
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        return ""
+    if "\x00" in value:
+        raise InvalidRequest(NUL_MESSAGE)
+    return value
 
 
 class BodyReader:

@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-import contextlib
+import secrets
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from typing import Protocol
 
 from aiohttp import hdrs, web
 
 from authara_contract import cookies
-from authara_contract.claims import Audience
 from authara_contract.cookies import CookieSpec
 from authara_core.platform.clock import Clock
-from authara_core.platform.errors import Unauthorized
-from authara_core.sessions.service import IssuedSession, SessionService
-from authara_core.sessions.tokens import new_csrf_token
-from authara_core.settings import Settings
+from authara_core.platform.render import NO_STORE
+
+
+class SessionTokens(Protocol):
+    """The two tokens a signed-in browser holds as cookies (an issued session has both)."""
+
+    @property
+    def access_token(self) -> str:
+        """The signed access token (a JWT)."""
+
+    @property
+    def refresh_token(self) -> str:
+        """The opaque refresh token."""
 
 
 class CookieWriter:
     """Write cookies for one deployment (Secure exactly when APP_ENV=prod)."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self._secure = settings.secure_cookies
-        self._access_ttl = settings.tokens.access_ttl
-        self._refresh_ttl = settings.tokens.refresh_ttl
+    def __init__(
+        self, *, secure: bool, access_ttl: timedelta, refresh_ttl: timedelta, clock: Clock
+    ) -> None:
+        self._secure = secure
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
         self._clock = clock
 
-    def set_session(self, response: web.StreamResponse, issued: IssuedSession) -> None:
+    def set_session(self, response: web.StreamResponse, issued: SessionTokens) -> None:
         """Set the access and refresh cookies; responses carrying them are never cached."""
         self._set(response, cookies.ACCESS, issued.access_token, self._access_ttl)
         self._set(response, cookies.REFRESH, issued.refresh_token, self._refresh_ttl)
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = NO_STORE
 
     def clear_session(self, response: web.StreamResponse) -> None:
         """Expire the access and refresh cookies."""
@@ -43,7 +54,7 @@ class CookieWriter:
                 httponly=spec.http_only,
                 samesite=spec.same_site,
             )
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = NO_STORE
 
     def set_csrf(self, response: web.StreamResponse, token: str) -> None:
         """Set the CSRF cookie (readable by scripts: the double-submit needs that)."""
@@ -93,6 +104,11 @@ class CookieWriter:
         )
 
 
+def new_csrf_token() -> str:
+    """Return a fresh CSRF token (32 bytes, base64url, no padding)."""
+    return secrets.token_urlsafe(32)
+
+
 def read_cookie(request: web.Request, spec: cookies.CookieSpec) -> str | None:
     """Return the request's cookie of one name (the first one when it is repeated)."""
     return cookies.cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
@@ -104,24 +120,6 @@ def csrf_token_of(request: web.Request) -> tuple[str, bool]:
     if existing:
         return existing, False
     return new_csrf_token(), True
-
-
-async def end_session(
-    request: web.Request,
-    response: web.StreamResponse,
-    sessions: SessionService,
-    cookie_writer: CookieWriter,
-) -> None:
-    """Revoke the session the request's cookies name (if any) and clear them."""
-    session_id = None
-    with contextlib.suppress(Unauthorized):
-        session_id = sessions.identify(
-            read_cookie(request, cookies.ACCESS), audiences=tuple(Audience)
-        ).session_id
-    await sessions.logout(
-        refresh_token=read_cookie(request, cookies.REFRESH), session_id=session_id
-    )
-    cookie_writer.clear_session(response)
 
 
 def _http_date(moment: datetime) -> str:

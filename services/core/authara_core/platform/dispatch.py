@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from authara_core.platform.envelope import ENVELOPE_KEY
+
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -57,3 +59,15 @@ def direct_handler(
         return envelope(request, handler)
 
     return handle
+
+
+def serve_fixed_routes_directly(runner: web.BaseRunner, app: web.Application) -> None:
+    """Have a set-up runner serve the app's fixed-path routes without the router."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("set the runner up first: the route table is read from the frozen app")
+    if app.on_response_prepare:
+        raise RuntimeError("on_response_prepare does not fire on the direct path: use the envelope")
+    server.request_handler = direct_handler(
+        app, app[ENVELOPE_KEY].middleware, server.request_handler
+    )

@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authara_contract import headers
-from authara_core.keys import REQUEST_ID_KEY
 from authara_core.platform.csrf import SAFE_METHODS, CsrfGuard, csrf_required
 from authara_core.platform.error_render import ErrorRenderer
+from authara_core.platform.request_id import REQUEST_ID_KEY
 
 _SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -70,3 +70,6 @@ class RequestEnvelope:
         response_headers[headers.REQUEST_ID] = request_id
         response_headers.extend(self._security_headers)
         return response
+
+
+ENVELOPE_KEY: Final = web.AppKey("request_envelope", RequestEnvelope)

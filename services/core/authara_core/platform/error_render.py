@@ -14,9 +14,9 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
-from authara_core.keys import REQUEST_ID_KEY
 from authara_core.platform.errors import AuthError, Overloaded, RateLimited
-from authara_core.platform.render import Renderer, is_htmx
+from authara_core.platform.render import Renderer, is_htmx, set_retry_after
+from authara_core.platform.request_id import REQUEST_ID_KEY
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ErrorRenderer:
             request, exc.status, exc.code, exc.message, html_message=html_message
         )
         if isinstance(exc, Overloaded | RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+            set_retry_after(response, exc)
         return response
 
     def _http(self, request: web.Request, exc: web.HTTPException) -> web.Response:

@@ -6,15 +6,26 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from authara_core.platform.errors import Overloaded
-from authara_core.settings import PasswordSettings
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSettings:
+    """argon2id parameters and the size of the hashing pool."""
+
+    time_cost: int = 3
+    memory_kib: int = 65536
+    parallelism: int = 4
+    workers: int = 2
+    max_queue: int = 32
 
 
 class PasswordHasher:

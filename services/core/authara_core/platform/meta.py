@@ -1,4 +1,4 @@
-"""Liveness, readiness and version endpoints."""
+"""Endpoints about the server itself: liveness, readiness, version, CSRF token, OpenAPI."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import asyncpg
 from aiohttp import web
 
 from authara_contract import VERSION
+from authara_core.platform.cookies import CookieWriter, csrf_token_of
 from authara_core.platform.db import Database
-from authara_core.platform.render import json_response
+from authara_core.platform.openapi import openapi_document
+from authara_core.platform.render import NO_STORE, json_response
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
 READINESS_TIMEOUT_S: Final = 2.0
@@ -44,12 +46,32 @@ class Readiness:
             return _unready(
                 f"schema is at revision {revision or 'none'}, needs {REQUIRED_SCHEMA_REVISION}"
             )
-        return json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
+        return json_response({"status": "ready"}, headers={"Cache-Control": NO_STORE})
 
 
 def _unready(reason: str) -> web.Response:
     return json_response(
         {"status": "unavailable", "reason": reason},
         status=503,
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": NO_STORE},
     )
+
+
+class ApiMeta:
+    """The JSON API's own endpoints: the CSRF token and the OpenAPI document."""
+
+    def __init__(self, cookie_writer: CookieWriter) -> None:
+        self._cookies = cookie_writer
+        self._document = openapi_document()
+
+    async def csrf(self, request: web.Request) -> web.StreamResponse:
+        """Return the CSRF token, setting the cookie when the client has none."""
+        token, is_new = csrf_token_of(request)
+        response = json_response({"csrf_token": token})
+        if is_new:
+            self._cookies.set_csrf(response, token)
+        return response
+
+    async def openapi(self, _request: web.Request) -> web.StreamResponse:
+        """Serve the OpenAPI document."""
+        return json_response(self._document)

@@ -11,6 +11,10 @@ from aiohttp import web
 
 from authara_contract import headers
 from authara_contract.errors import JSON_CONTENT_TYPE
+from authara_core.platform.errors import Overloaded, RateLimited
+
+NO_STORE: Final = "no-store"
+"""Cache-Control of every answer that carries tokens, sets session cookies or holds flow state."""
 
 _JSON: Final = {"Content-Type": JSON_CONTENT_TYPE}  # copied into each response's headers
 
@@ -29,6 +33,11 @@ def json_response(
         status=status,
         headers=_JSON if headers is None else {**_JSON, **headers},
     )
+
+
+def set_retry_after(response: web.StreamResponse, exc: Overloaded | RateLimited) -> None:
+    """Tell the client when it may try again."""
+    response.headers["Retry-After"] = str(exc.retry_after_s)
 
 
 def is_htmx(request: web.Request) -> bool:

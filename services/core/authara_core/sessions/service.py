@@ -15,8 +15,8 @@ from authara_contract.tokens import (
     decode_access_token,
     encode_access_token,
 )
-from authara_core.accounts import store as user_store
-from authara_core.accounts.store import UserRow
+from authara_core.accounts import users as user_store
+from authara_core.accounts.users import UserRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
@@ -250,3 +250,8 @@ class SessionService:
             now=now,
             ttl=self._settings.access_ttl,
         )
+
+
+async def end_user_sessions_in(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke every live session of a user inside the caller's transaction; return how many."""
+    return await session_store.revoke_user_sessions(conn, user_id, now)

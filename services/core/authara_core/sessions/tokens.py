@@ -21,11 +21,6 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_csrf_token() -> str:
-    """Return a fresh CSRF token (32 bytes, base64url, no padding)."""
-    return secrets.token_urlsafe(32)
-
-
 def successor_token(token: str, key: bytes) -> str:
     """Derive the token that replaces `token` at rotation.
 
