@@ -30,7 +30,8 @@ AuthError
 ├── SchemaMismatch            (startup only)
 └── Overloaded                503 service_unavailable
 
-The error middleware (http/errors.py) is the one place these become HTTP responses.
+One hierarchy for every domain, here so the envelope's ErrorRenderer (platform/error_render.py),
+the one place these become HTTP responses, maps any of them by `code` and `status` alone.
 """
 
 import math
