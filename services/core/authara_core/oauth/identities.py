@@ -13,7 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
-from authara_core.accounts import users as user_store
+from authara_core.accounts import users
 from authara_core.accounts.service import AccountService
 from authara_core.accounts.users import UserRow
 from authara_core.oauth import store as oauth_store
@@ -49,12 +49,12 @@ async def resolve(
     """Find the identity's user, or create one, or report the email collision."""
     owner = await oauth_store.find_identity_owner(conn, identity.provider, identity.subject)
     if owner is not None:
-        user = await user_store.get_user(conn, owner)
+        user = await users.get_user(conn, owner)
         if user is not None:
             return Known(user)
     if identity.email is None or not identity.email_verified:
         raise EmailNotVerified
-    existing = await user_store.get_user_by_email(conn, identity.email)
+    existing = await users.get_user_by_email(conn, identity.email)
     if existing is not None:
         return Collision(existing)
     user = await accounts.insert_user_in(conn, identity.email)
@@ -100,7 +100,7 @@ async def complete_link(
     """Consume a pending link (once), link its identity and sign the account in."""
     if not await oauth_store.consume_pending_link(conn, link.id, now):
         raise ProviderLinkInvalid
-    user = await user_store.get_user(conn, link.user_id)
+    user = await users.get_user(conn, link.user_id)
     if user is None:
         raise ProviderLinkInvalid
     identity = ProviderIdentity(

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from authara_core.accounts import users as user_store
+from authara_core.accounts import users
 from authara_core.accounts.users import PASSWORD_PROVIDER, UserRow
 from authara_core.oauth import identities
 from authara_core.oauth import store as oauth_store
@@ -88,8 +88,8 @@ class ProviderLinks:
         """Describe a live pending link of this browser."""
         async with self._db.connection() as conn:
             link = await self._load(conn, link_token, binding)
-            user = await user_store.get_user(conn, link.user_id)
-            has_password = await user_store.get_password_hash(conn, link.user_id) is not None
+            user = await users.get_user(conn, link.user_id)
+            has_password = await users.get_password_hash(conn, link.user_id) is not None
             methods = await oauth_store.list_sign_in_methods(conn, link.user_id)
         if user is None:
             raise ProviderLinkInvalid
@@ -115,7 +115,7 @@ class ProviderLinks:
         """Check the account's password (a login attempt), then link and sign in."""
         async with self._db.connection() as conn:
             link = await self._load(conn, link_token, binding)
-            password_hash = await user_store.get_password_hash(conn, link.user_id)
+            password_hash = await users.get_password_hash(conn, link.user_id)
         await self._throttle.check("login", ip=client_ip, email=link.provider_email)
         if password_hash is None:
             await self._hasher.burn(password)
@@ -140,7 +140,7 @@ class ProviderLinks:
     async def account(self, user_id: uuid.UUID) -> AccountView:
         """Load the account page's data."""
         async with self._db.connection() as conn:
-            user = await user_store.get_user(conn, user_id)
+            user = await users.get_user(conn, user_id)
             methods = await oauth_store.list_sign_in_methods(conn, user_id)
         if user is None:
             raise Unauthorized

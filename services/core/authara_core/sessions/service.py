@@ -15,7 +15,7 @@ from authara_contract.tokens import (
     decode_access_token,
     encode_access_token,
 )
-from authara_core.accounts import users as user_store
+from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
@@ -170,7 +170,7 @@ class SessionService:
     async def _reissue(
         self, conn: Connection, row: RefreshRow, token: str, audience: Audience, now: datetime
     ) -> IssuedSession:
-        found = await user_store.get_user_with_roles(conn, row.user_id)
+        found = await users.get_user_with_roles(conn, row.user_id)
         if found is None:
             raise InvalidRefreshToken
         user, names = found
@@ -186,7 +186,7 @@ class SessionService:
         )
 
     async def _roles(self, conn: Connection, user_id: uuid.UUID) -> tuple[str, ...]:
-        return tuple(ROLE_PREFIX + name for name in await user_store.get_role_names(conn, user_id))
+        return tuple(ROLE_PREFIX + name for name in await users.get_role_names(conn, user_id))
 
     def identify(
         self, access_token: str | None, *, audiences: tuple[Audience, ...]
@@ -215,7 +215,7 @@ class SessionService:
 
     async def current_user(self, claims: AccessClaims) -> CurrentUser:
         """Load the user an access token names."""
-        found = await user_store.get_user_with_roles(self._db.single, claims.user_id)
+        found = await users.get_user_with_roles(self._db.single, claims.user_id)
         if found is None:
             raise Unauthorized
         user, names = found
