@@ -1,4 +1,4 @@
-"""Read JSON request bodies and query parameters, checked against the OpenAPI schemas."""
+"""Read request bodies: JSON checked against the OpenAPI schemas, query parameters, form fields."""
 
 from __future__ import annotations
 
