@@ -52,16 +52,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrk
 from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
+from authara_core.accounts import store as user_store
 from authara_core.cli import new_event_loop
-from authara_core.clock import SystemClock
-from authara_core.http.api import user_json
-from authara_core.http.render import json_response
-from authara_core.services.sessions import SessionService
-from authara_core.services.tokens import hash_refresh_token, successor_token
+from authara_core.platform.clock import SystemClock
+from authara_core.platform.db import Database, release_connection
+from authara_core.platform.render import json_response
+from authara_core.sessions import store as session_store
+from authara_core.sessions.responses import user_json
+from authara_core.sessions.service import SessionService
+from authara_core.sessions.tokens import hash_refresh_token, successor_token
 from authara_core.settings import load_settings
-from authara_core.store import sessions as session_store
-from authara_core.store import users as user_store
-from authara_core.store.db import Database, release_connection
 from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
 from authara_migrations import runner
 from loadgen import Samples, Stats, closed_loop, closed_loop_samples, merge

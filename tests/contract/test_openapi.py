@@ -9,8 +9,8 @@ from authara_contract import routes
 from authara_contract.database import DatabaseSettings
 from authara_contract.errors import ErrorCode
 from authara_core.app import create_app
-from authara_core.http.csrf import csrf_required
-from authara_core.http.openapi import openapi_document
+from authara_core.platform.csrf import csrf_required
+from authara_core.platform.openapi import openapi_document
 from authara_core.settings import load_settings
 from tests.coresupport import core_env
 

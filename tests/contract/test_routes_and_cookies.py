@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.http.cookies import CookieWriter
-from authara_core.http.flash import Flash, set_flash
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.flash import Flash, set_flash
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import signup
@@ -121,7 +121,13 @@ async def test_cleared_cookies_keep_their_attributes(aiohttp_client, db: Databas
 @pytest.mark.parametrize(("app_env", "secure"), [("dev", False), ("prod", True)])
 def test_oauth_cookie_attributes(app_env: str, secure: bool) -> None:
     env = core_env(DB_FOR_COOKIES, APP_ENV=app_env, PUBLIC_URL="https://auth.example.com")
-    writer = CookieWriter(load_settings(env), FakeClock())
+    settings = load_settings(env)
+    writer = CookieWriter(
+        secure=settings.secure_cookies,
+        access_ttl=settings.tokens.access_ttl,
+        refresh_ttl=settings.tokens.refresh_ttl,
+        clock=FakeClock(),
+    )
     response = web.Response()
     writer.set_oauth_flow(response, "b" * 43)
     writer.set_oauth_nonce(response, "n" * 43)

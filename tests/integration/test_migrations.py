@@ -22,7 +22,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from authara_contract.database import DatabaseSettings
-from authara_core.store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 from authara_migrations import runner, tables
 from authara_migrations.connection import ADVISORY_LOCK_KEY
 from tests.dbutil import fresh_database

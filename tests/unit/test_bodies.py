@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from authara_core.http.bodies import BodyReader
-from authara_core.http.openapi import SCHEMAS
+from authara_core.platform.bodies import BodyReader
+from authara_core.platform.openapi import SCHEMAS
 
 WRONG_VALUES: list[Any] = [None, 0, 1.5, True, "", "x", "not-an-email", [], ["x"], {}, {"a": 1}]
 

@@ -7,16 +7,16 @@ import re
 from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from authara_core.http.csp import google_csp
-from authara_core.http.flash import Flash, parse_flash, set_flash
-from authara_core.http.middlewares import SECURITY_HEADERS
-from authara_core.services.oauth.port import is_verified, normalize_provider_email
-from authara_core.services.oauth.secrets import (
+from authara_core.oauth.port import is_verified, normalize_provider_email
+from authara_core.oauth.secrets import (
     flow_secrets,
     hash_secret,
     looks_like_secret,
     new_secret,
 )
+from authara_core.platform.csp import google_csp
+from authara_core.platform.envelope import SECURITY_HEADERS
+from authara_core.platform.flash import Flash, parse_flash, set_flash
 
 VERIFIER_CHARS = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1
 

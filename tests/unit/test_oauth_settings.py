@@ -11,7 +11,7 @@ import pytest
 
 from authara_contract.database import DatabaseSettings
 from authara_contract.env import SettingsError
-from authara_core.services.oauth.config import ProviderKind
+from authara_core.oauth.config import ProviderKind
 from authara_core.settings import load_settings
 from tests.coresupport import core_env
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from authara_contract.errors import JSON_CONTENT_TYPE
-from authara_core.http.api import user_json
-from authara_core.http.render import json_response
-from authara_core.store.users import UserRow
+from authara_core.accounts.store import UserRow
+from authara_core.platform.render import json_response
+from authara_core.sessions.responses import user_json
 
 
 @pytest.mark.parametrize(

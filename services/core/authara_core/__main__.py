@@ -1,5 +1,5 @@
 """`python -m authara_core`."""
 
-from .cli import main
+from authara_core.cli import main
 
 main()

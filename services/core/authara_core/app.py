@@ -1,74 +1,66 @@
-"""The composition root: build every collaborator in dependency order."""
+"""The composition root: build the services from settings, then mount the route table."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
 
 import asyncpg
 from aiohttp import web
 
-from authara_contract import routes
-
-from .clock import Clock, SystemClock
-from .errors import SchemaMismatch
-from .http import meta
-from .http.account import AccountPages
-from .http.api import ApiHandlers
-from .http.api_oauth import GoogleApi
-from .http.bodies import BodyReader
-from .http.cookies import CookieWriter
-from .http.csp import security_headers
-from .http.csrf import CsrfGuard
-from .http.dispatch import direct_handler
-from .http.errors import ErrorRenderer
-from .http.middlewares import RequestEnvelope
-from .http.oauth import OAuthRoutes
-from .http.pages import AuthPages
-from .http.render import Renderer
-from .keys import (
-    ACCOUNTS_KEY,
-    DATABASE_KEY,
-    ENVELOPE_KEY,
-    HASHER_KEY,
-    SESSIONS_KEY,
-    SETTINGS_KEY,
-)
-from .services.accounts import AccountService
-from .services.oauth.flows import OAuthFlows
-from .services.oauth.google import GoogleIdTokens
-from .services.oauth.linking import ProviderLinks
-from .services.oauth.registry import ProviderRegistry
-from .services.oauth.secrets import new_secret
-from .services.passwords import PasswordHasher
-from .services.ratelimit import MemoryRateLimiter, Throttle
-from .services.sessions import SessionService
-from .settings import AppEnv, Settings
-from .store.db import Database
-from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+from authara_core.accounts.service import AccountService
+from authara_core.oauth.flows import OAuthFlows
+from authara_core.oauth.google import GoogleIdTokens
+from authara_core.oauth.linking import ProviderLinks
+from authara_core.oauth.registry import ProviderRegistry
+from authara_core.oauth.secrets import new_secret
+from authara_core.platform.clock import Clock, SystemClock
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.csp import security_headers
+from authara_core.platform.csrf import CsrfGuard
+from authara_core.platform.db import Database
+from authara_core.platform.envelope import ENVELOPE_KEY, RequestEnvelope
+from authara_core.platform.error_render import ErrorRenderer
+from authara_core.platform.errors import SchemaMismatch
+from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
+from authara_core.platform.render import Renderer
+from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
+from authara_core.routes import route_table
+from authara_core.sessions.service import SessionService
+from authara_core.settings import AppEnv, Settings
 
 _LOGGER = logging.getLogger(__name__)
 
 # Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
 MAX_BODY_BYTES = 1024 * 1024
 
+HASHER_KEY: Final = web.AppKey("password_hasher", PasswordHasher)
 
-def create_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    oauth_secrets: Callable[[], str] = new_secret,
-    periodic_cleanup: bool = True,
-) -> web.Application:
-    """Build core's web application; resources open and close with the app's lifetime.
 
-    `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
-    randomness. With several worker processes only one runs the periodic cleanup.
-    """
-    clock = clock or SystemClock()
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the handlers call, built once per application."""
+
+    clock: Clock
+    database: Database
+    hasher: PasswordHasher
+    sessions: SessionService
+    accounts: AccountService
+    providers: ProviderRegistry
+    flows: OAuthFlows
+    links: ProviderLinks
+    google: GoogleIdTokens
+
+
+def build_services(
+    settings: Settings, *, clock: Clock, oauth_secrets: Callable[[], str]
+) -> Services:
+    """Build the services in dependency order (nothing opens until the app starts)."""
     database = Database(
         settings.database, pool_size=settings.db_pool_size, timezone=settings.db_timezone
     )
@@ -103,9 +95,30 @@ def create_app(
     google = GoogleIdTokens(
         db=database, clock=clock, providers=providers, accounts=accounts, sessions=sessions
     )
-    renderer = Renderer()
-    cookie_writer = CookieWriter(settings, clock)
+    return Services(clock, database, hasher, sessions, accounts, providers, flows, links, google)
 
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    oauth_secrets: Callable[[], str] = new_secret,
+    periodic_cleanup: bool = True,
+) -> web.Application:
+    """Build core's web application; resources open and close with the app's lifetime.
+
+    `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
+    randomness. With several worker processes only one runs the periodic cleanup.
+    """
+    clock = clock or SystemClock()
+    services = build_services(settings, clock=clock, oauth_secrets=oauth_secrets)
+    renderer = Renderer()
+    cookie_writer = CookieWriter(
+        secure=settings.secure_cookies,
+        access_ttl=settings.tokens.access_ttl,
+        refresh_ttl=settings.tokens.refresh_ttl,
+        clock=clock,
+    )
     envelope = RequestEnvelope(
         ErrorRenderer(renderer),
         CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
@@ -113,11 +126,19 @@ def create_app(
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[ENVELOPE_KEY] = envelope
-    app[SETTINGS_KEY] = settings
-    app[DATABASE_KEY] = database
-    app[HASHER_KEY] = hasher
-    app[SESSIONS_KEY] = sessions
-    app[ACCOUNTS_KEY] = accounts
+    app[HASHER_KEY] = services.hasher
+    _manage_resources(app, services, settings, periodic_cleanup=periodic_cleanup)
+    app.router.add_routes(
+        route_table(services, settings, renderer=renderer, cookie_writer=cookie_writer)
+    )
+    return app
+
+
+def _manage_resources(
+    app: web.Application, services: Services, settings: Settings, *, periodic_cleanup: bool
+) -> None:
+    """Open the pool, hasher and provider clients with the app, and close them after it."""
+    database, hasher, providers = services.database, services.hasher, services.providers
 
     async def database_ctx(_app: web.Application) -> AsyncIterator[None]:
         await database.open()
@@ -141,7 +162,8 @@ def create_app(
     async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(
             _clean_up(
-                (sessions.cleanup, flows.cleanup), settings.session_cleanup_interval.total_seconds()
+                (services.sessions.cleanup, services.flows.cleanup),
+                settings.session_cleanup_interval.total_seconds(),
             )
         )
         yield
@@ -152,83 +174,6 @@ def create_app(
     app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
     if periodic_cleanup:
         app.cleanup_ctx.append(cleanup_task_ctx)
-
-    pages = AuthPages(
-        accounts=accounts,
-        sessions=sessions,
-        cookie_writer=cookie_writer,
-        renderer=renderer,
-        settings=settings,
-    )
-    api = ApiHandlers(
-        accounts=accounts,
-        sessions=sessions,
-        cookie_writer=cookie_writer,
-        bodies=BodyReader(),
-        trust_proxy_headers=settings.trust_proxy_headers,
-    )
-    oauth = OAuthRoutes(
-        flows=flows,
-        sessions=sessions,
-        cookie_writer=cookie_writer,
-        renderer=renderer,
-        default_return_to=settings.default_return_to,
-    )
-    account = AccountPages(
-        links=links,
-        sessions=sessions,
-        oauth=oauth,
-        cookie_writer=cookie_writer,
-        renderer=renderer,
-        trust_proxy_headers=settings.trust_proxy_headers,
-    )
-    google_api = GoogleApi(google=google, cookie_writer=cookie_writer, bodies=BodyReader())
-    app.router.add_routes(
-        [
-            web.get(routes.HEALTH, meta.health),
-            web.get(routes.READY, meta.Readiness(database, settings.database.schema).ready),
-            web.get(routes.VERSION, meta.version),
-            web.get(routes.LOGIN, pages.login_page),
-            web.post(routes.LOGIN, pages.login_submit),
-            web.get(routes.SIGNUP, pages.signup_page),
-            web.post(routes.SIGNUP, pages.signup_submit),
-            web.post(routes.LOGOUT, pages.logout),
-            web.post(routes.LOGOUT_ALIAS, pages.logout),
-            web.post(routes.REFRESH, pages.refresh),
-            web.get(routes.API_CSRF, api.csrf),
-            web.post(routes.API_LOGIN, api.login),
-            web.post(routes.API_SIGNUP_DIRECT, api.signup_direct),
-            web.post(routes.API_LOGOUT, api.logout),
-            web.post(routes.API_SESSIONS_REFRESH, api.sessions_refresh),
-            web.post(routes.API_TOKENS_REFRESH, api.tokens_refresh),
-            web.get(routes.API_USER, api.user),
-            web.get(routes.API_OPENAPI, api.openapi),
-            web.get(routes.OAUTH_START, oauth.start),
-            web.get(routes.OAUTH_CALLBACK, oauth.callback),
-            web.post(routes.OAUTH_LINK, oauth.link),
-            web.get(routes.PROVIDER_LINK_CONFIRM, account.confirm_page),
-            web.post(routes.PROVIDER_LINK_CONFIRM, account.confirm_submit),
-            web.get(routes.ACCOUNT, account.account_page),
-            web.post(routes.PROVIDER_UNLINK, account.unlink),
-            web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
-            web.post(routes.API_GOOGLE_LOGIN, google_api.login),
-        ]
-    )
-    static_dir = importlib.resources.files("authara_core") / "static"
-    app.router.add_static(routes.STATIC_PREFIX, str(static_dir))
-    return app
-
-
-def serve_fixed_routes_directly(runner: web.BaseRunner, app: web.Application) -> None:
-    """Have a set-up runner serve the app's fixed-path routes without the router."""
-    server = runner.server
-    if server is None:
-        raise RuntimeError("set the runner up first: the route table is read from the frozen app")
-    if app.on_response_prepare:
-        raise RuntimeError("on_response_prepare does not fire on the direct path: use the envelope")
-    server.request_handler = direct_handler(
-        app, app[ENVELOPE_KEY].middleware, server.request_handler
-    )
 
 
 async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: float) -> None:

@@ -18,11 +18,11 @@ from aiohttp import web
 from authara_contract import routes
 from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
 from authara_contract.workers import detach_from_terminal, supervise, watch_supervisor
-
-from .admin_cli import run_admin
-from .app import create_app, serve_fixed_routes_directly
-from .errors import SchemaMismatch
-from .settings import Settings, load_settings
+from authara_core.admin.cli import run_admin
+from authara_core.app import create_app
+from authara_core.platform.dispatch import serve_fixed_routes_directly
+from authara_core.platform.errors import SchemaMismatch
+from authara_core.settings import Settings, load_settings
 
 PROGRAM = "authara-core"
 _STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)

@@ -14,8 +14,9 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
-from authara_core.services.oauth.config import OAuthSettings, read_oauth_settings
-from authara_core.services.ratelimit import Limit, ThrottleRules
+from authara_core.oauth.config import OAuthSettings, read_oauth_settings
+from authara_core.platform.hasher import PasswordSettings
+from authara_core.platform.ratelimit import Limit, ThrottleRules
 
 # OWASP password-storage floor for argon2id (19 MiB, t=2).
 MIN_HASH_MEMORY_KIB: Final = 19 * 1024
@@ -59,17 +60,6 @@ class TokenSettings:
     session_ttl: timedelta = timedelta(days=60)
     rotation: RotationPolicy = RotationPolicy()
     reuse_grace: timedelta = timedelta(seconds=10)
-
-
-@dataclass(frozen=True, slots=True)
-class PasswordSettings:
-    """argon2id parameters and the size of the hashing pool."""
-
-    time_cost: int = 3
-    memory_kib: int = 65536
-    parallelism: int = 4
-    workers: int = 2
-    max_queue: int = 32
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from authara_core.admin_cli import run_admin
+from authara_core.admin.cli import run_admin
 
 from .dev_database import embedded_env, embedded_server, uses_external_database
 from .embedded_pg import EmbeddedPostgres

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from authara_core.services.admin import ROLE_NAMES
+from authara_core.admin.service import ROLE_NAMES
 
 from .admin import run_admin_command
 from .dev import DevOptions, run_dev

@@ -13,7 +13,8 @@ from pytest_aiohttp import AiohttpClient
 
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
-from authara_core.app import create_app, serve_fixed_routes_directly
+from authara_core.app import create_app
+from authara_core.platform.dispatch import serve_fixed_routes_directly
 from authara_core.settings import Settings, load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.oauthstubs import OidcStandIn, serving

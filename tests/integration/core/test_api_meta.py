@@ -7,7 +7,7 @@ import re
 from aiohttp.test_utils import TestClient
 
 from authara_contract import cookies
-from authara_core.store.schema import REQUIRED_SCHEMA_REVISION
+from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION
 from tests.integration.core.conftest import signup
 
 UUID = re.compile(r"^[0-9a-f-]{36}$")

@@ -14,9 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
-from authara_core.app import create_app
-from authara_core.http.openapi import SCHEMAS
-from authara_core.keys import HASHER_KEY
+from authara_core.app import HASHER_KEY, create_app
+from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 

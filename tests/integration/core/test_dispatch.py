@@ -17,8 +17,8 @@ from pytest_aiohttp import AiohttpServer
 
 from authara_contract import routes
 from authara_contract.errors import ErrorCode
-from authara_core.app import create_app, serve_fixed_routes_directly
-from authara_core.http.dispatch import fixed_routes
+from authara_core.app import create_app
+from authara_core.platform.dispatch import fixed_routes, serve_fixed_routes_directly
 from authara_core.settings import Settings
 
 

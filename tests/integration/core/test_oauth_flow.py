@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.services.oauth.secrets import flow_secrets
+from authara_core.oauth import store as oauth_store
+from authara_core.oauth.secrets import flow_secrets
 from authara_core.settings import load_settings
-from authara_core.store import oauth as oauth_store
 from tests.coresupport import FakeClock
 from tests.integration.core.oauthsupport import (
     at_provider,

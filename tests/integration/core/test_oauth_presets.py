@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.http.csp import google_csp
-from authara_core.http.middlewares import SECURITY_HEADERS
+from authara_core.platform.csp import google_csp
+from authara_core.platform.envelope import SECURITY_HEADERS
 from authara_core.settings import load_settings
 from tests.integration.core.oauthsupport import (
     at_provider,

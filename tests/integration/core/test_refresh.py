@@ -11,15 +11,19 @@ import pytest
 
 from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
-from authara_core.errors import InvalidRefreshToken, RefreshTokenMissing, RefreshTokenReused
-from authara_core.services.accounts import AccountService
-from authara_core.services.admin import AdminService
-from authara_core.services.passwords import PasswordHasher
-from authara_core.services.ratelimit import MemoryRateLimiter, Throttle
-from authara_core.services.sessions import IssuedSession, SessionService
-from authara_core.services.tokens import hash_refresh_token
+from authara_core.accounts.service import AccountService
+from authara_core.admin.service import AdminService
+from authara_core.platform.db import Database
+from authara_core.platform.errors import (
+    InvalidRefreshToken,
+    RefreshTokenMissing,
+    RefreshTokenReused,
+)
+from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
+from authara_core.sessions.service import IssuedSession, SessionService
+from authara_core.sessions.tokens import hash_refresh_token
 from authara_core.settings import load_settings
-from authara_core.store.db import Database
 from tests.coresupport import FakeClock, core_env
 
 PASSWORD = "correct horse battery"

@@ -1,0 +1,69 @@
+"""Account handlers of the JSON API: log in and sign up with email and password."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from authara_contract.claims import Audience
+from authara_core.accounts.service import AccountService
+from authara_core.platform.bodies import BodyReader, audience_param
+from authara_core.platform.client import client_ip
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.errors import InvalidRequest
+from authara_core.sessions.responses import auth_session_response
+
+ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
+APP_ONLY: Final = (Audience.APP,)
+
+
+def _user_agent(request: web.Request) -> str:
+    return request.headers.get("User-Agent", "")
+
+
+class AccountApi:
+    """Handlers for /auth/api/v1/login and /auth/api/v1/signup/direct."""
+
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        cookie_writer: CookieWriter,
+        bodies: BodyReader,
+        trust_proxy_headers: bool,
+    ) -> None:
+        self._accounts = accounts
+        self._cookies = cookie_writer
+        self._bodies = bodies
+        self._trust_proxy_headers = trust_proxy_headers
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        """Log in with email and password: AuthSession in the body and as cookies."""
+        audience = audience_param(request, ANY_AUDIENCE)
+        body = await self._bodies.read(request, "LoginRequest")
+        if not body["email"].strip() or not body["password"]:
+            raise InvalidRequest("Email and password are required.")
+        issued = await self._accounts.login(
+            email=body["email"],
+            password=body["password"],
+            audience=audience,
+            user_agent=_user_agent(request),
+            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+        )
+        return auth_session_response(self._cookies, issued, status=200)
+
+    async def signup_direct(self, request: web.Request) -> web.StreamResponse:
+        """Create an account and sign it in (201 AuthSession)."""
+        audience = audience_param(request, APP_ONLY)
+        body = await self._bodies.read(request, "SignupRequest")
+        if body.get("invitation_code"):
+            raise InvalidRequest("Invitation codes are not supported by this server.")
+        issued = await self._accounts.signup(
+            email=body["email"],
+            password=body["password"],
+            audience=audience,
+            user_agent=_user_agent(request),
+            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+        )
+        return auth_session_response(self._cookies, issued, status=201)

@@ -1,0 +1,207 @@
+"""Browser pages: login and signup (forms that work without JavaScript)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from authara_contract import cookies, routes
+from authara_contract.claims import Audience
+from authara_contract.return_to import resolve_return_to, with_return_to
+from authara_core.accounts.service import AccountService
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field
+from authara_core.platform.client import client_ip
+from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.errors import (
+    AudienceNotAllowed,
+    AuthError,
+    InvalidCredentials,
+    InvalidRequest,
+    RateLimited,
+    Unauthorized,
+)
+from authara_core.platform.flash import clear_flash, read_flash
+from authara_core.platform.render import Renderer, redirect, set_retry_after
+from authara_core.sessions.audience import audience_for
+from authara_core.sessions.responses import refresh_or_clear
+from authara_core.sessions.service import IssuedSession, SessionService
+from authara_core.settings import Settings
+
+ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderButton:
+    """A "Continue with ..." link on the login and signup pages."""
+
+    label: str
+    url: str
+
+
+class AuthPages:
+    """Handlers for the HTML sign-in flows."""
+
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        sessions: SessionService,
+        cookie_writer: CookieWriter,
+        renderer: Renderer,
+        settings: Settings,
+    ) -> None:
+        self._accounts = accounts
+        self._sessions = sessions
+        self._cookies = cookie_writer
+        self._renderer = renderer
+        self._default_return_to = settings.default_return_to
+        self._trust_proxy_headers = settings.trust_proxy_headers
+        self._providers = tuple(p for p in settings.oauth.providers if p.redirect_flow)
+
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the login form, or send a signed-in user on to return_to."""
+        return await self._page_unless_signed_in(request, "accounts/login.html")
+
+    async def login_submit(self, request: web.Request) -> web.StreamResponse:
+        """Check the credentials and start a session."""
+        return_to = self._return_to(request)
+        form = await request.post()
+        email, password = field(form, "email").strip(), field(form, "password")
+        if not email or not password:
+            return self._form(
+                request,
+                "accounts/login.html",
+                status=400,
+                return_to=return_to,
+                email=email,
+                error="Enter your email and password.",
+            )
+        try:
+            issued = await self._accounts.login(
+                email=email,
+                password=password,
+                audience=audience_for(return_to),
+                user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+            )
+        except (InvalidCredentials, AudienceNotAllowed, RateLimited) as exc:
+            return self._form_error(
+                request, "accounts/login.html", exc, return_to=return_to, email=email
+            )
+        return self._signed_in(request, issued, return_to)
+
+    async def signup_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the signup form, or send a signed-in user on to return_to."""
+        return await self._page_unless_signed_in(request, "accounts/signup.html")
+
+    async def signup_submit(self, request: web.Request) -> web.StreamResponse:
+        """Create the account and sign it in, or show the form again with the reason."""
+        return_to = self._return_to(request)
+        form = await request.post()
+        email, password = field(form, "email").strip(), field(form, "password")
+        if audience_for(return_to) is Audience.ADMIN:
+            return self._form(
+                request,
+                "accounts/signup.html",
+                status=403,
+                return_to=return_to,
+                email=email,
+                error="Signup only supports app access.",
+            )
+        try:
+            issued = await self._accounts.signup(
+                email=email,
+                password=password,
+                audience=Audience.APP,
+                user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+            )
+        except (InvalidRequest, AudienceNotAllowed, RateLimited) as exc:
+            return self._form_error(
+                request, "accounts/signup.html", exc, return_to=return_to, email=email
+            )
+        return self._signed_in(request, issued, return_to)
+
+    async def _page_unless_signed_in(
+        self, request: web.Request, template: str
+    ) -> web.StreamResponse:
+        """Render a sign-in page; a signed-in (or refreshable) user goes on to return_to."""
+        return_to = self._return_to(request)
+        if self._is_signed_in(request):
+            return redirect(request, return_to)
+        if read_cookie(request, cookies.REFRESH):
+            return await refresh_or_clear(
+                request,
+                self._sessions,
+                self._cookies,
+                audience=audience_for(return_to),
+                refreshed=lambda: redirect(request, return_to),
+                refused=lambda _exc: self._form(request, template, return_to=return_to),
+            )
+        return self._form(request, template, return_to=return_to)
+
+    def _return_to(self, request: web.Request) -> str:
+        return resolve_return_to(request.query.get(routes.RETURN_TO_PARAM), self._default_return_to)
+
+    def _is_signed_in(self, request: web.Request) -> bool:
+        try:
+            self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=ANY_AUDIENCE)
+        except Unauthorized:
+            return False
+        return True
+
+    def _signed_in(
+        self, request: web.Request, issued: IssuedSession, return_to: str
+    ) -> web.StreamResponse:
+        response = redirect(request, return_to)
+        self._cookies.set_session(response, issued)
+        self._cookies.renew_csrf(response)
+        return response
+
+    def _form_error(
+        self, request: web.Request, template: str, exc: AuthError, *, return_to: str, email: str
+    ) -> web.Response:
+        status = exc.status if isinstance(exc, RateLimited) else FORM_ERROR_STATUS
+        response = self._form(
+            request, template, status=status, return_to=return_to, email=email, error=exc.message
+        )
+        if isinstance(exc, RateLimited):
+            set_retry_after(response, exc)
+        return response
+
+    def _form(
+        self,
+        request: web.Request,
+        template: str,
+        *,
+        status: int = 200,
+        return_to: str,
+        email: str = "",
+        error: str | None = None,
+    ) -> web.Response:
+        csrf, is_new = csrf_token_of(request)
+        response = self._renderer.page(
+            request,
+            template,
+            status=status,
+            csrf_token=csrf,
+            email=email,
+            error=error,
+            flash=read_flash(request),
+            return_to=return_to,
+            login_url=with_return_to(routes.LOGIN, return_to),
+            signup_url=with_return_to(routes.SIGNUP, return_to),
+            providers=[
+                ProviderButton(
+                    p.display_name,
+                    with_return_to(routes.OAUTH_START.format(provider=p.name), return_to),
+                )
+                for p in self._providers
+            ],
+        )
+        clear_flash(request, response)
+        if is_new:
+            self._cookies.set_csrf(response, csrf)
+        return response

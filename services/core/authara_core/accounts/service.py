@@ -1,0 +1,115 @@
+"""Accounts: sign up and log in with email and password."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import asyncpg
+
+from authara_contract.claims import Audience
+from authara_core.accounts import store as user_store
+from authara_core.accounts.store import UserRow
+from authara_core.accounts.validation import (
+    derive_username,
+    normalize_email,
+    validate_email,
+    validate_password,
+)
+from authara_core.platform.clock import Clock
+from authara_core.platform.db import Connection, Database
+from authara_core.platform.errors import EmailTaken, InvalidCredentials
+from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.ratelimit import Throttle
+from authara_core.sessions.service import IssuedSession, SessionService
+
+USERNAME_ATTEMPTS: Final = 5
+
+
+class AccountService:
+    """Create accounts and authenticate them, starting a session in the same transaction."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        throttle: Throttle,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._hasher = hasher
+        self._sessions = sessions
+        self._throttle = throttle
+
+    async def signup(
+        self,
+        *,
+        email: str,
+        password: str,
+        audience: Audience,
+        user_agent: str,
+        client_ip: str | None,
+    ) -> IssuedSession:
+        """Create a password account and sign it in; nothing is written if any step fails."""
+        await self._throttle.check("signup", ip=client_ip, email=email)
+        address = validate_email(email)
+        validate_password(password)
+        password_hash = await self._hasher.hash(password)
+        async with self._db.transaction() as conn:
+            user = await self.insert_user_in(conn, address)
+            await user_store.insert_password_provider(
+                conn, user_id=user.id, password_hash=password_hash, now=self._clock.now()
+            )
+            return await self._sessions.start_in(
+                conn, user, audience=audience, user_agent=user_agent
+            )
+
+    async def login(
+        self,
+        *,
+        email: str,
+        password: str,
+        audience: Audience,
+        user_agent: str,
+        client_ip: str | None,
+    ) -> IssuedSession:
+        """Check email and password and start a session; failures never say which was wrong."""
+        await self._throttle.check("login", ip=client_ip, email=email)
+        address = normalize_email(email)
+        async with self._db.connection() as conn:
+            found = await user_store.get_password_login(conn, address)
+        if found is None:
+            await self._hasher.burn(password)
+            raise InvalidCredentials
+        if not await self._hasher.verify(found.password_hash, password):
+            raise InvalidCredentials
+        new_hash = (
+            await self._hasher.hash(password)
+            if self._hasher.needs_rehash(found.password_hash)
+            else None
+        )
+        async with self._db.transaction() as conn:
+            if new_hash is not None:
+                await user_store.update_password_hash(
+                    conn, user_id=found.user.id, password_hash=new_hash, now=self._clock.now()
+                )
+            return await self._sessions.start_in(
+                conn, found.user, audience=audience, user_agent=user_agent
+            )
+
+    async def insert_user_in(self, conn: Connection, email: str) -> UserRow:
+        """Insert a user with a derived username inside the caller's transaction."""
+        for _ in range(USERNAME_ATTEMPTS):
+            try:
+                async with conn.transaction():  # savepoint: a clash must not abort the outer tx
+                    return await user_store.insert_user(
+                        conn, email=email, username=derive_username(email), now=self._clock.now()
+                    )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == user_store.EMAIL_CONSTRAINT:
+                    raise EmailTaken from exc
+                if exc.constraint_name not in user_store.USERNAME_CONSTRAINTS:
+                    raise
+        raise RuntimeError(f"no free username after {USERNAME_ATTEMPTS} attempts")

@@ -1,0 +1,209 @@
+"""SQL for users, their password providers and platform roles."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+
+from authara_core.platform.db import Connection, Executor
+
+EMAIL_CONSTRAINT: Final = "uq_users_email"
+USERNAME_CONSTRAINTS: Final = frozenset({"uq_users_username", "uq_users_username_normalized"})
+PASSWORD_PROVIDER: Final = "password"  # noqa: S105  (a provider name, not a secret)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A user as stored."""
+
+    id: uuid.UUID
+    email: str
+    username: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordLogin:
+    """A user together with their password hash, for login."""
+
+    user: UserRow
+    password_hash: str
+
+
+def _user(record: asyncpg.Record) -> UserRow:
+    return UserRow(
+        id=record["id"],
+        email=record["email"],
+        username=record["username"],
+        created_at=record["created_at"],
+        disabled_at=record["disabled_at"],
+    )
+
+
+async def insert_user(conn: Connection, *, email: str, username: str, now: datetime) -> UserRow:
+    """Insert a user; raises asyncpg.UniqueViolationError on a taken email or username."""
+    record = await conn.fetchrow(
+        """
+        INSERT INTO users AS u (email, username, username_normalized, created_at, updated_at)
+        VALUES ($1, $2, lower($2), $3, $3)
+        RETURNING u.id, u.email, u.username, u.created_at, u.disabled_at
+        """,
+        email,
+        username,
+        now,
+    )
+    assert record is not None  # noqa: S101  (INSERT ... RETURNING returns the row or raises)
+    return _user(record)
+
+
+async def insert_password_provider(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Give a user a password sign-in method."""
+    await conn.execute(
+        """
+        INSERT INTO auth_providers (user_id, provider, password_hash, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4)
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+        password_hash,
+        now,
+    )
+
+
+async def get_password_login(conn: Connection, email: str) -> PasswordLogin | None:
+    """Find a user with a password by normalized email."""
+    record = await conn.fetchrow(
+        """
+        SELECT u.id, u.email, u.username, u.created_at, u.disabled_at, p.password_hash
+        FROM users u
+        JOIN auth_providers p ON p.user_id = u.id AND p.provider = $2
+        WHERE u.email = $1 AND p.password_hash IS NOT NULL AND p.password_hash <> ''
+        """,
+        email,
+        PASSWORD_PROVIDER,
+    )
+    if record is None:
+        return None
+    return PasswordLogin(user=_user(record), password_hash=record["password_hash"])
+
+
+async def update_password_hash(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Replace a user's password hash (used to upgrade parameters on login)."""
+    await conn.execute(
+        """
+        UPDATE auth_providers SET password_hash = $2, updated_at = $3
+        WHERE user_id = $1 AND provider = 'password'
+        """,
+        user_id,
+        password_hash,
+        now,
+    )
+
+
+async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
+    """Load one user by id."""
+    record = await conn.fetchrow(
+        "SELECT u.id, u.email, u.username, u.created_at, u.disabled_at"
+        " FROM users u WHERE u.id = $1",
+        user_id,
+    )
+    return None if record is None else _user(record)
+
+
+async def get_user_with_roles(
+    conn: Executor, user_id: uuid.UUID
+) -> tuple[UserRow, list[str]] | None:
+    """Load one user and their platform role names in a single round trip."""
+    record = await conn.fetchrow(
+        """
+        SELECT u.id, u.email, u.username, u.created_at, u.disabled_at,
+               coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL),
+                        '{}') AS roles
+        FROM users u
+        LEFT JOIN user_platform_roles ur ON ur.user_id = u.id
+        LEFT JOIN platform_roles r ON r.id = ur.role_id
+        WHERE u.id = $1
+        GROUP BY u.id
+        """,
+        user_id,
+    )
+    return None if record is None else (_user(record), list(record["roles"]))
+
+
+async def get_role_names(conn: Connection, user_id: uuid.UUID) -> list[str]:
+    """Return the user's platform role names (admin, auditor, monitor), sorted."""
+    records = await conn.fetch(
+        """
+        SELECT r.name FROM user_platform_roles ur
+        JOIN platform_roles r ON r.id = ur.role_id
+        WHERE ur.user_id = $1 ORDER BY r.name
+        """,
+        user_id,
+    )
+    return [record["name"] for record in records]
+
+
+async def find_user_id_by_email(conn: Connection, email: str) -> uuid.UUID | None:
+    """Return the id of the user with this normalized email."""
+    user_id: uuid.UUID | None = await conn.fetchval("SELECT id FROM users WHERE email = $1", email)
+    return user_id
+
+
+async def grant_role(conn: Connection, *, user_id: uuid.UUID, role: str, now: datetime) -> bool:
+    """Give a user a platform role; tell whether it was new."""
+    status = await conn.execute(
+        """
+        INSERT INTO user_platform_roles (user_id, role_id, created_at)
+        SELECT $1, r.id, $3 FROM platform_roles r WHERE r.name = $2
+        ON CONFLICT DO NOTHING
+        """,
+        user_id,
+        role,
+        now,
+    )
+    return status == "INSERT 0 1"
+
+
+async def revoke_role(conn: Connection, *, user_id: uuid.UUID, role: str) -> bool:
+    """Take a platform role from a user; tell whether they had it."""
+    status = await conn.execute(
+        """
+        DELETE FROM user_platform_roles ur USING platform_roles r
+        WHERE ur.role_id = r.id AND ur.user_id = $1 AND r.name = $2
+        """,
+        user_id,
+        role,
+    )
+    return status != "DELETE 0"
+
+
+async def get_user_by_email(conn: Connection, email: str) -> UserRow | None:
+    """Load one user by normalized email."""
+    record = await conn.fetchrow(
+        "SELECT u.id, u.email, u.username, u.created_at, u.disabled_at"
+        " FROM users u WHERE u.email = $1",
+        email,
+    )
+    return None if record is None else _user(record)
+
+
+async def get_password_hash(conn: Connection, user_id: uuid.UUID) -> str | None:
+    """Return a user's password hash, or None when they have no password."""
+    password_hash: str | None = await conn.fetchval(
+        """
+        SELECT password_hash FROM auth_providers
+        WHERE user_id = $1 AND provider = $2 AND password_hash IS NOT NULL AND password_hash <> ''
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+    )
+    return password_hash

@@ -1,0 +1,1 @@
+"""Operator tasks: the admin CLI (the console later)."""

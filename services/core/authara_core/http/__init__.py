@@ -1,1 +1,0 @@
-"""HTTP layer: routes, handlers, middlewares, cookies and templates."""

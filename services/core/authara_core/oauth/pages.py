@@ -1,0 +1,235 @@
+"""The account page (sign-in methods, link, unlink) and the provider-link confirmation page."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from authara_contract import cookies, routes
+from authara_contract.claims import Audience
+from authara_contract.return_to import with_return_to
+from authara_core.oauth.linking import LinkView, ProviderLinks
+from authara_core.oauth.routes import OAuthRoutes
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field
+from authara_core.platform.client import client_ip
+from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.errors import (
+    AuthError,
+    InvalidCredentials,
+    LastSignInMethod,
+    ProviderLinkInvalid,
+    RateLimited,
+    Unauthorized,
+)
+from authara_core.platform.flash import Flash, clear_flash, read_flash, set_flash
+from authara_core.platform.render import NO_STORE, Renderer, redirect, set_retry_after
+from authara_core.sessions.service import SessionService
+
+APP_ONLY: Final = (Audience.APP,)
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRow:
+    """A sign-in method on the account page."""
+
+    provider: str
+    label: str
+    unlink_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkButton:
+    """A provider the signed-in user can still link."""
+
+    label: str
+    url: str
+
+
+class AccountPages:
+    """Handlers for /auth/account, unlinking, and confirming a pending provider link."""
+
+    def __init__(
+        self,
+        *,
+        links: ProviderLinks,
+        sessions: SessionService,
+        oauth: OAuthRoutes,
+        cookie_writer: CookieWriter,
+        renderer: Renderer,
+        trust_proxy_headers: bool,
+    ) -> None:
+        self._links = links
+        self._sessions = sessions
+        self._oauth = oauth
+        self._cookies = cookie_writer
+        self._renderer = renderer
+        self._trust_proxy_headers = trust_proxy_headers
+
+    async def account_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the signed-in user's sign-in methods (anonymous: to the login page)."""
+        try:
+            claims = self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+            )
+        except Unauthorized:
+            return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
+        return await self._account(request, claims.user_id)
+
+    async def unlink(self, request: web.Request) -> web.StreamResponse:
+        """Remove a sign-in method; refuse (422) to remove the last one."""
+        try:
+            claims = self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+            )
+        except Unauthorized:
+            return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
+        try:
+            label = await self._links.unlink(
+                user_id=claims.user_id,
+                session_id=claims.session_id,
+                provider=request.match_info["provider"],
+            )
+        except LastSignInMethod as exc:
+            return await self._account(
+                request, claims.user_id, status=exc.status, error=exc.message
+            )
+        response = redirect(request, routes.ACCOUNT)
+        set_flash(response, Flash("success", f"{label} was removed."))
+        return response
+
+    async def confirm_page(self, request: web.Request) -> web.StreamResponse:
+        """Ask the owner of the existing account to prove it before linking."""
+        link_token = request.query.get("link_id", "")
+        try:
+            view = await self._links.pending(link_token=link_token, binding=self._binding(request))
+        except ProviderLinkInvalid as exc:
+            return self._to_login(request, exc)
+        return self._render_confirm(request, view, link_token)
+
+    async def confirm_submit(self, request: web.Request) -> web.StreamResponse:
+        """Confirm with the password (a login attempt), or start a proof with another provider."""
+        form = await request.post()
+        link_token, password = field(form, "link_id"), field(form, "password")
+        provider = field(form, "provider")
+        binding = self._binding(request)
+        try:
+            if provider:
+                url = await self._links.start_proof(
+                    link_token=link_token, binding=binding, provider=provider
+                )
+                return self._oauth.to_provider(request, url, binding or "", provider)
+            if not password:
+                return await self._confirm_error(
+                    request, link_token, 400, "Enter your password.", None
+                )
+            signed_in = await self._links.confirm_with_password(
+                link_token=link_token,
+                binding=binding,
+                password=password,
+                user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+            )
+        except ProviderLinkInvalid as exc:
+            return self._to_login(request, exc)
+        except (InvalidCredentials, RateLimited) as exc:
+            status = exc.status if isinstance(exc, RateLimited) else FORM_ERROR_STATUS
+            return await self._confirm_error(request, link_token, status, exc.message, exc)
+        response = redirect(request, signed_in.return_to)
+        self._cookies.set_session(response, signed_in.issued)
+        self._cookies.renew_csrf(response)
+        return response
+
+    async def _account(
+        self,
+        request: web.Request,
+        user_id: uuid.UUID,
+        *,
+        status: int = 200,
+        error: str | None = None,
+    ) -> web.Response:
+        view = await self._links.account(user_id)
+        return self._page(
+            request,
+            "oauth/account.html",
+            status=status,
+            error=error,
+            email=view.user.email,
+            methods=[
+                MethodRow(m.provider, m.label, routes.PROVIDER_UNLINK.format(provider=m.provider))
+                for m in view.methods
+            ],
+            linkable=[
+                LinkButton(p.display_name, routes.OAUTH_LINK.format(provider=p.name))
+                for p in view.linkable
+            ],
+            logout_url=with_return_to(routes.LOGOUT, "/"),
+        )
+
+    async def _confirm_error(
+        self,
+        request: web.Request,
+        link_token: str,
+        status: int,
+        message: str,
+        exc: AuthError | None,
+    ) -> web.StreamResponse:
+        try:
+            view = await self._links.pending(link_token=link_token, binding=self._binding(request))
+        except ProviderLinkInvalid as invalid:
+            return self._to_login(request, invalid)
+        response = self._render_confirm(request, view, link_token, status=status, error=message)
+        if isinstance(exc, RateLimited):
+            set_retry_after(response, exc)
+        return response
+
+    def _render_confirm(
+        self,
+        request: web.Request,
+        view: LinkView,
+        link_token: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+    ) -> web.Response:
+        return self._page(
+            request,
+            "oauth/provider_link.html",
+            status=status,
+            error=error,
+            provider=view.provider,
+            email=view.email,
+            has_password=view.has_password,
+            proof_providers=view.proof_providers,
+            link_id=link_token,
+            confirm_url=routes.PROVIDER_LINK_CONFIRM,
+            login_url=routes.LOGIN,
+        )
+
+    def _to_login(self, request: web.Request, exc: ProviderLinkInvalid) -> web.StreamResponse:
+        response = redirect(request, routes.LOGIN)
+        set_flash(response, Flash("error", exc.message))
+        return response
+
+    def _binding(self, request: web.Request) -> str | None:
+        return read_cookie(request, cookies.OAUTH_FLOW)
+
+    def _page(
+        self, request: web.Request, template: str, *, status: int = 200, **context: Any
+    ) -> web.Response:
+        csrf, is_new = csrf_token_of(request)
+        response = self._renderer.page(
+            request,
+            template,
+            status=status,
+            csrf_token=csrf,
+            flash=read_flash(request),
+            **context,
+        )
+        clear_flash(request, response)
+        if is_new:
+            self._cookies.set_csrf(response, csrf)
+        response.headers["Cache-Control"] = NO_STORE
+        return response

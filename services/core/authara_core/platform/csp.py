@@ -1,0 +1,39 @@
+"""Widen the Content-Security-Policy for Google Identity Services, only when Google is on.
+
+Upstream §10: with Google configured, img-src adds gstatic, connect-src and script-src add
+accounts.google.com and frame-src becomes accounts.google.com, on every response. Without
+Google every response keeps the strict policy.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from authara_core.platform.envelope import CSP_HEADER, SECURITY_HEADERS
+
+_GOOGLE_ACCOUNTS: Final = "https://accounts.google.com"
+_GOOGLE_SOURCES: Final = {
+    "img-src": "https://www.gstatic.com https://ssl.gstatic.com",
+    "connect-src": _GOOGLE_ACCOUNTS,
+    "script-src": _GOOGLE_ACCOUNTS,
+}
+
+
+def google_csp(base: str = SECURITY_HEADERS[CSP_HEADER]) -> str:
+    """Return the policy with Google Identity Services' sources allowed."""
+    directives = []
+    for directive in (part.strip() for part in base.split(";")):
+        name = directive.split(" ", 1)[0]
+        if name == "frame-src":
+            directive = f"frame-src {_GOOGLE_ACCOUNTS}"
+        elif name in _GOOGLE_SOURCES:
+            directive = f"{directive} {_GOOGLE_SOURCES[name]}"
+        directives.append(directive)
+    return "; ".join(directives)
+
+
+def security_headers(*, google: bool) -> dict[str, str]:
+    """Return the headers every core response carries, the policy widened for Google."""
+    if not google:
+        return dict(SECURITY_HEADERS)
+    return {**SECURITY_HEADERS, CSP_HEADER: google_csp()}

@@ -1,0 +1,253 @@
+"""Domain errors, each with its public code, HTTP status and message.
+
+AuthError
+├── InvalidRequest            400 invalid_request
+│   ├── InvalidEmail
+│   ├── InvalidPassword
+│   ├── EmailTaken
+│   ├── PayloadTooLarge       413
+│   ├── OAuthStateInvalid             (missing, unknown, reused or expired `state`)
+│   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
+│   ├── ProviderAlreadyLinked 409     (identity or provider slot taken)
+│   └── LastSignInMethod      422
+├── Unauthorized              401 unauthorized
+│   ├── InvalidCredentials
+│   ├── RefreshTokenMissing
+│   ├── InvalidRefreshToken
+│   │   └── RefreshTokenReused
+│   └── ProviderAnswerInvalid         (token exchange refused, ID token fails a check)
+├── Forbidden                 403 forbidden
+│   ├── CsrfFailed
+│   ├── AudienceNotAllowed
+│   ├── EmailNotVerified
+│   └── ProviderProofFailed
+├── NotFound                  404 not_found
+│   └── ProviderNotFound
+├── AccountLinkRequired       409 account_link_required
+├── RateLimited               429 rate_limited
+├── ProviderUnavailable       502 bad_gateway
+│   └── ProviderTimeout       504 gateway_timeout
+├── SchemaMismatch            (startup only)
+└── Overloaded                503 service_unavailable
+
+One hierarchy for every domain, here so the envelope's ErrorRenderer (platform/error_render.py),
+the one place these become HTTP responses, maps any of them by `code` and `status` alone.
+"""
+
+import math
+from typing import ClassVar
+
+from authara_contract.errors import ErrorCode
+
+
+class AuthError(Exception):
+    """Base of every error a client may see."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+    status: ClassVar[int] = 500
+    public_message: ClassVar[str] = "Something went wrong."
+    html_message: ClassVar[str | None] = None  # when pages word it differently from the API
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.public_message
+        super().__init__(self.message)
+
+
+class InvalidRequest(AuthError):
+    """The request is malformed or fails validation."""
+
+    code = ErrorCode.INVALID_REQUEST
+    status = 400
+    public_message = "Invalid request."
+
+
+class InvalidEmail(InvalidRequest):
+    """The email address is not valid."""
+
+    public_message = "Enter a valid email address."
+
+
+class InvalidPassword(InvalidRequest):
+    """The password breaks the length rule."""
+
+    public_message = "Password must be between 8 and 128 characters."
+
+
+class EmailTaken(InvalidRequest):
+    """An account with this email already exists."""
+
+    public_message = "An account with this email already exists."
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The request body exceeds the limit."""
+
+    status = 413
+    public_message = "Request body is too large."
+
+
+class Unauthorized(AuthError):
+    """No valid credentials were presented."""
+
+    code = ErrorCode.UNAUTHORIZED
+    status = 401
+    public_message = "Unauthorized"
+
+
+class InvalidCredentials(Unauthorized):
+    """Email/password did not match (never says which)."""
+
+    public_message = "Invalid email or password."
+
+
+class RefreshTokenMissing(Unauthorized):
+    """No refresh token was presented."""
+
+    public_message = "Refresh token missing"
+
+
+class InvalidRefreshToken(Unauthorized):
+    """The refresh token is unknown, expired, or its session or user can no longer refresh."""
+
+    public_message = "Invalid refresh token"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A consumed refresh token came back outside the grace window; the session is revoked."""
+
+
+class Forbidden(AuthError):
+    """The caller may not do this."""
+
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    public_message = "Forbidden"
+
+
+class CsrfFailed(Forbidden):
+    """The CSRF double-submit check failed."""
+
+    public_message = "CSRF validation failed"
+    html_message = "Security check failed. Please refresh and try again."
+
+
+class AudienceNotAllowed(Forbidden):
+    """The account may not hold a token for the requested audience."""
+
+    public_message = "Account cannot access requested audience."
+
+
+class NotFound(AuthError):
+    """No such route or resource."""
+
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    public_message = "Not found"
+
+
+class RateLimited(AuthError):
+    """Too many attempts; `resets_in` says when the client may try again."""
+
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    public_message = "Too many attempts. Please try again later."
+
+    def __init__(self, message: str | None = None, *, resets_in: float = 60.0) -> None:
+        super().__init__(message)
+        self.resets_in = resets_in
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds for the Retry-After header (at least 1)."""
+        return max(1, math.ceil(self.resets_in))
+
+
+class Overloaded(AuthError):
+    """Too much work is queued; the client should retry shortly."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    status = 503
+    public_message = "The server is busy. Please try again in a moment."
+    retry_after_s: ClassVar[int] = 1
+
+
+class OAuthStateInvalid(InvalidRequest):
+    """The OAuth callback's state is missing, unknown, used, expired or from another browser."""
+
+    public_message = "This sign-in attempt is invalid or has expired. Please start again."
+
+
+class ProviderLinkInvalid(InvalidRequest):
+    """The pending provider link is unknown, used, expired or from another browser."""
+
+    public_message = "This link request is invalid or has expired. Please sign in again."
+
+
+class ProviderAlreadyLinked(InvalidRequest):
+    """The external identity belongs to another account, or the slot is taken."""
+
+    status = 409
+    public_message = "That sign-in account is already linked to another Authara account."
+
+
+class LastSignInMethod(InvalidRequest):
+    """Removing this sign-in method would leave the account with none."""
+
+    status = 422
+    public_message = "You cannot remove your only way to sign in."
+
+
+class ProviderAnswerInvalid(Unauthorized):
+    """The provider refused the code, or its ID token or user data failed a check."""
+
+    public_message = "The sign-in provider's answer could not be verified. Please try again."
+
+
+class EmailNotVerified(Forbidden):
+    """A new account needs an email address the provider has verified."""
+
+    public_message = (
+        "The sign-in provider has not verified your email address. Verify it there and retry."
+    )
+
+
+class ProviderProofFailed(Forbidden):
+    """The identity used to prove account ownership is not linked to that account."""
+
+    public_message = "That sign-in account is not linked to the account you are linking."
+
+
+class ProviderNotFound(NotFound):
+    """No sign-in provider of that name is configured."""
+
+    public_message = "Unknown sign-in provider."
+
+
+class AccountLinkRequired(AuthError):
+    """An account with the provider's email exists but is not linked to this identity."""
+
+    code = ErrorCode.ACCOUNT_LINK_REQUIRED
+    status = 409
+    public_message = (
+        "An account with this email already exists. Sign in to it and link the provider first."
+    )
+
+
+class ProviderUnavailable(AuthError):
+    """The sign-in provider could not be reached or answered with an error."""
+
+    code = ErrorCode.BAD_GATEWAY
+    status = 502
+    public_message = "The sign-in provider could not be reached. Please try again later."
+
+
+class ProviderTimeout(ProviderUnavailable):
+    """The sign-in provider did not answer within AUTHARA_OAUTH_HTTP_TIMEOUT."""
+
+    code = ErrorCode.GATEWAY_TIMEOUT
+    status = 504
+    public_message = "The sign-in provider did not answer in time. Please try again later."
+
+
+class SchemaMismatch(Exception):
+    """The database is not at the schema revision this build requires."""

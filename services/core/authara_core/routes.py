@@ -1,0 +1,112 @@
+"""Core's whole route table: one line per route, each pointing into its domain.
+
+Layout rules (services/core/README.md says more):
+- `platform/` knows no domain: it never imports `sessions`, `accounts`, `oauth`, `admin` or the
+  composition modules (`app`, `routes`, `settings`, `cli`).
+- A domain imports `platform/` and other domains' public modules (`service.py` and helpers
+  such as `accounts/users.py`, `sessions/responses.py`), never another domain's `store.py`
+  or handlers (`routes.py`, `pages.py`, `api.py`). tests/unit/test_core_layout.py checks both.
+- A handler calls one service method per request; services own transactions; store
+  functions take the connection, run SQL and never commit.
+- A route's handler is one hop from here (`<domain>/{pages,api,routes}.py`); its SQL is in
+  the service it calls and that domain's `store.py`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from authara_contract import routes
+from authara_core.accounts.api import AccountApi
+from authara_core.accounts.pages import AuthPages
+from authara_core.oauth.api import GoogleApi
+from authara_core.oauth.pages import AccountPages
+from authara_core.oauth.routes import OAuthRoutes
+from authara_core.platform import meta
+from authara_core.platform.bodies import BodyReader
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.render import Renderer
+from authara_core.sessions.routes import SessionApi, SessionPages
+from authara_core.settings import Settings
+
+if TYPE_CHECKING:  # app.py builds the services and mounts this table
+    from authara_core.app import Services
+
+
+def route_table(
+    services: Services, settings: Settings, *, renderer: Renderer, cookie_writer: CookieWriter
+) -> list[web.AbstractRouteDef]:
+    """Build every handler from the services and list the routes they serve."""
+    bodies = BodyReader()
+    trust_proxy = settings.trust_proxy_headers
+    api_meta = meta.ApiMeta(cookie_writer)
+    readiness = meta.Readiness(services.database, settings.database.schema)
+    auth_pages = AuthPages(
+        accounts=services.accounts,
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        settings=settings,
+    )
+    account_api = AccountApi(
+        accounts=services.accounts,
+        cookie_writer=cookie_writer,
+        bodies=bodies,
+        trust_proxy_headers=trust_proxy,
+    )
+    session_pages = SessionPages(
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        default_return_to=settings.default_return_to,
+    )
+    session_api = SessionApi(sessions=services.sessions, cookie_writer=cookie_writer, bodies=bodies)
+    oauth = OAuthRoutes(
+        flows=services.flows,
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        default_return_to=settings.default_return_to,
+    )
+    account = AccountPages(
+        links=services.links,
+        sessions=services.sessions,
+        oauth=oauth,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        trust_proxy_headers=trust_proxy,
+    )
+    google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
+    static_dir = importlib.resources.files("authara_core") / "static"
+    return [
+        web.get(routes.HEALTH, meta.health),
+        web.get(routes.READY, readiness.ready),
+        web.get(routes.VERSION, meta.version),
+        web.get(routes.LOGIN, auth_pages.login_page),
+        web.post(routes.LOGIN, auth_pages.login_submit),
+        web.get(routes.SIGNUP, auth_pages.signup_page),
+        web.post(routes.SIGNUP, auth_pages.signup_submit),
+        web.post(routes.LOGOUT, session_pages.logout),
+        web.post(routes.LOGOUT_ALIAS, session_pages.logout),
+        web.post(routes.REFRESH, session_pages.refresh),
+        web.get(routes.API_CSRF, api_meta.csrf),
+        web.post(routes.API_LOGIN, account_api.login),
+        web.post(routes.API_SIGNUP_DIRECT, account_api.signup_direct),
+        web.post(routes.API_LOGOUT, session_api.logout),
+        web.post(routes.API_SESSIONS_REFRESH, session_api.sessions_refresh),
+        web.post(routes.API_TOKENS_REFRESH, session_api.tokens_refresh),
+        web.get(routes.API_USER, session_api.user),
+        web.get(routes.API_OPENAPI, api_meta.openapi),
+        web.get(routes.OAUTH_START, oauth.start),
+        web.get(routes.OAUTH_CALLBACK, oauth.callback),
+        web.post(routes.OAUTH_LINK, oauth.link),
+        web.get(routes.PROVIDER_LINK_CONFIRM, account.confirm_page),
+        web.post(routes.PROVIDER_LINK_CONFIRM, account.confirm_submit),
+        web.get(routes.ACCOUNT, account.account_page),
+        web.post(routes.PROVIDER_UNLINK, account.unlink),
+        web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
+        web.post(routes.API_GOOGLE_LOGIN, google_api.login),
+        web.static(routes.STATIC_PREFIX, str(static_dir)),
+    ]

@@ -1,1 +1,0 @@
-"""Use cases; each public method owns its transaction."""

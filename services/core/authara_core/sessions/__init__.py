@@ -1,0 +1,1 @@
+"""Sessions, refresh tokens and access tokens: who is signed in."""

@@ -1,0 +1,257 @@
+"""Sessions: issue tokens for a signed-in user, identify callers, log out."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
+from authara_contract.tokens import (
+    AccessClaims,
+    InvalidAccessToken,
+    VerifiedTokenCache,
+    decode_access_token,
+    encode_access_token,
+)
+from authara_core.accounts import users
+from authara_core.accounts.users import UserRow
+from authara_core.platform.clock import Clock
+from authara_core.platform.db import Connection, Database
+from authara_core.platform.errors import (
+    AudienceNotAllowed,
+    InvalidRefreshToken,
+    RefreshTokenMissing,
+    RefreshTokenReused,
+    Unauthorized,
+)
+from authara_core.sessions import store as session_store
+from authara_core.sessions.store import RefreshRow
+from authara_core.sessions.tokens import (
+    hash_refresh_token,
+    new_refresh_token,
+    recover_successor,
+    successor_token,
+)
+from authara_core.settings import TokenSettings
+
+USER_AGENT_MAX: Final = 255
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """What a client receives when a session starts or refreshes."""
+
+    user: UserRow
+    roles: tuple[str, ...]
+    session_id: uuid.UUID
+    access_token: str
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The signed-in user as the API shows them."""
+
+    user: UserRow
+    roles: tuple[str, ...]
+
+
+class SessionService:
+    """Create, identify and end sessions."""
+
+    def __init__(self, *, db: Database, clock: Clock, settings: TokenSettings) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        # Signature checks dominate GET /user; a token verified once is trusted until exp.
+        self._verified: VerifiedTokenCache[AccessClaims] = VerifiedTokenCache()
+
+    async def start_in(
+        self, conn: Connection, user: UserRow, *, audience: Audience, user_agent: str
+    ) -> IssuedSession:
+        """Create session, refresh token and access token inside the caller's transaction."""
+        if user.disabled_at is not None:
+            raise AudienceNotAllowed("This account is disabled.")
+        roles = await self._roles(conn, user.id)
+        if audience is Audience.ADMIN and not roles:
+            raise AudienceNotAllowed
+        now = self._clock.now()
+        session_expires = now + self._settings.session_ttl
+        session_id = await session_store.insert_session(
+            conn,
+            user_id=user.id,
+            expires_at=session_expires,
+            user_agent=user_agent[:USER_AGENT_MAX],
+            now=now,
+        )
+        refresh_token = new_refresh_token()
+        await session_store.insert_refresh_token(
+            conn,
+            session_id=session_id,
+            token_hash=hash_refresh_token(refresh_token),
+            expires_at=min(now + self._settings.refresh_ttl, session_expires),
+            now=now,
+        )
+        return IssuedSession(
+            user=user,
+            roles=roles,
+            session_id=session_id,
+            access_token=self._access_token(user.id, session_id, audience, roles, now),
+            refresh_token=refresh_token,
+        )
+
+    async def refresh(self, refresh_token: str | None, *, audience: Audience) -> IssuedSession:
+        """Exchange a refresh token for a new access token, rotating it when due.
+
+        A replay of the token just rotated away, within the reuse grace, gets the very same
+        successor (concurrent tabs and gateway replicas must not log the user out). Any
+        other replay of a consumed token is theft: the session is revoked, the revocation
+        committed, and only then is the caller refused.
+        """
+        if not refresh_token:
+            raise RefreshTokenMissing
+        now = self._clock.now()
+        issued: IssuedSession | None = None
+        async with self._db.transaction() as conn:
+            row = await session_store.lock_refresh_token(conn, hash_refresh_token(refresh_token))
+            if row is None or not row.is_usable(now):
+                raise InvalidRefreshToken
+            next_token: str | None
+            if row.consumed_at is None:
+                next_token = await self._rotate_if_due(conn, row, refresh_token, now)
+            else:
+                next_token = await self._grace_successor(conn, row, refresh_token, now)
+            if next_token is None:
+                await session_store.revoke_session(conn, row.session_id, now)
+            else:
+                issued = await self._reissue(conn, row, next_token, audience, now)
+        if issued is None:  # the revocation above is committed by now
+            raise RefreshTokenReused
+        return issued
+
+    async def cleanup(self) -> int:
+        """Delete sessions (and their tokens) past their absolute lifetime."""
+        async with self._db.transaction() as conn:
+            return await session_store.delete_expired_sessions(conn, self._clock.now())
+
+    async def _rotate_if_due(
+        self, conn: Connection, row: RefreshRow, token: str, now: datetime
+    ) -> str:
+        if not self._settings.rotation.is_due(now - row.created_at):
+            return token
+        successor = successor_token(token, self._settings.keys.active_key)
+        successor_hash = hash_refresh_token(successor)
+        if not await session_store.consume_refresh_token(
+            conn, token_id=row.id, successor_hash=successor_hash, now=now
+        ):  # impossible while we hold the row lock; refuse rather than branch the family
+            raise InvalidRefreshToken
+        await session_store.insert_refresh_token(
+            conn,
+            session_id=row.session_id,
+            token_hash=successor_hash,
+            expires_at=min(now + self._settings.refresh_ttl, row.session_expires_at),
+            now=now,
+        )
+        return successor
+
+    async def _grace_successor(
+        self, conn: Connection, row: RefreshRow, token: str, now: datetime
+    ) -> str | None:
+        assert row.consumed_at is not None  # noqa: S101
+        grace = self._settings.reuse_grace
+        if row.successor_hash is None or grace <= timedelta(0) or now - row.consumed_at >= grace:
+            return None
+        if not await session_store.is_current_token(conn, row.successor_hash):
+            return None  # an older token: the family has moved on since
+        return recover_successor(token, row.successor_hash, self._settings.keys.keys.values())
+
+    async def _reissue(
+        self, conn: Connection, row: RefreshRow, token: str, audience: Audience, now: datetime
+    ) -> IssuedSession:
+        found = await users.get_user_with_roles(conn, row.user_id)
+        if found is None:
+            raise InvalidRefreshToken
+        user, names = found
+        roles = tuple(ROLE_PREFIX + name for name in names)
+        if audience is Audience.ADMIN and not roles:
+            raise InvalidRefreshToken
+        return IssuedSession(
+            user=user,
+            roles=roles,
+            session_id=row.session_id,
+            access_token=self._access_token(user.id, row.session_id, audience, roles, now),
+            refresh_token=token,
+        )
+
+    async def _roles(self, conn: Connection, user_id: uuid.UUID) -> tuple[str, ...]:
+        return tuple(ROLE_PREFIX + name for name in await users.get_role_names(conn, user_id))
+
+    def identify(
+        self, access_token: str | None, *, audiences: tuple[Audience, ...]
+    ) -> AccessClaims:
+        """Verify an access token for one of the audiences; raise Unauthorized otherwise."""
+        if not access_token:
+            raise Unauthorized
+        now = self._clock.now()
+        claims = self._verified.get(access_token, now.timestamp())
+        if claims is None:
+            try:
+                claims = decode_access_token(
+                    access_token,
+                    keys=self._settings.keys,
+                    issuer=self._settings.issuer,
+                    audiences=tuple(Audience),
+                    now=now,
+                )
+            except InvalidAccessToken as exc:
+                raise Unauthorized from exc
+            self._verified.put(access_token, claims, claims.expires_at.timestamp())
+        for audience in audiences:  # Audience is a StrEnum: it equals its value
+            if audience in claims.audience:
+                return claims
+        raise Unauthorized
+
+    async def current_user(self, claims: AccessClaims) -> CurrentUser:
+        """Load the user an access token names."""
+        found = await users.get_user_with_roles(self._db.single, claims.user_id)
+        if found is None:
+            raise Unauthorized
+        user, names = found
+        return CurrentUser(user=user, roles=tuple(ROLE_PREFIX + name for name in names))
+
+    async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
+        """Revoke the session behind a refresh token or access token; unknown ones are fine."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            if refresh_token:
+                await session_store.revoke_session_by_token_hash(
+                    conn, hash_refresh_token(refresh_token), now
+                )
+            if session_id is not None:
+                await session_store.revoke_session(conn, session_id, now)
+
+    def _access_token(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        audience: Audience,
+        roles: tuple[str, ...],
+        now: datetime,
+    ) -> str:
+        return encode_access_token(
+            keys=self._settings.keys,
+            issuer=self._settings.issuer,
+            user_id=user_id,
+            session_id=session_id,
+            audience=audience,
+            roles=tuple(role for role in roles if role in set(PlatformRole)),
+            now=now,
+            ttl=self._settings.access_ttl,
+        )
+
+
+async def end_user_sessions_in(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke every live session of a user inside the caller's transaction; return how many."""
+    return await session_store.revoke_user_sessions(conn, user_id, now)

@@ -1,0 +1,165 @@
+"""SQL for sessions and refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from authara_core.platform.db import Connection
+
+
+async def insert_session(
+    conn: Connection, *, user_id: uuid.UUID, expires_at: datetime, user_agent: str, now: datetime
+) -> uuid.UUID:
+    """Insert a session and return its id."""
+    session_id: uuid.UUID = await conn.fetchval(
+        """
+        INSERT INTO sessions (user_id, expires_at, user_agent, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4) RETURNING id
+        """,
+        user_id,
+        expires_at,
+        user_agent,
+        now,
+    )
+    return session_id
+
+
+async def insert_refresh_token(
+    conn: Connection,
+    *,
+    session_id: uuid.UUID,
+    token_hash: str,
+    expires_at: datetime,
+    now: datetime,
+) -> uuid.UUID:
+    """Store the hash of a new refresh token."""
+    token_id: uuid.UUID = await conn.fetchval(
+        """
+        INSERT INTO refresh_tokens (session_id, token_hash, expires_at, created_at)
+        VALUES ($1, $2, $3, $4) RETURNING id
+        """,
+        session_id,
+        token_hash,
+        expires_at,
+        now,
+    )
+    return token_id
+
+
+async def revoke_session_by_token_hash(conn: Connection, token_hash: str, now: datetime) -> bool:
+    """Revoke the session a refresh token belongs to; tell whether one was found."""
+    status = await conn.execute(
+        """
+        UPDATE sessions s SET revoked_at = coalesce(s.revoked_at, $2), updated_at = $2
+        FROM refresh_tokens t
+        WHERE t.token_hash = $1 AND t.session_id = s.id
+        """,
+        token_hash,
+        now,
+    )
+    return status != "UPDATE 0"
+
+
+async def revoke_session(conn: Connection, session_id: uuid.UUID, now: datetime) -> bool:
+    """Revoke one session by id; tell whether it existed."""
+    status = await conn.execute(
+        """
+        UPDATE sessions SET revoked_at = coalesce(revoked_at, $2), updated_at = $2
+        WHERE id = $1
+        """,
+        session_id,
+        now,
+    )
+    return status != "UPDATE 0"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRow:
+    """A refresh token with what deciding a refresh needs from its session and user."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None
+    successor_hash: str | None
+    session_expires_at: datetime
+    session_revoked_at: datetime | None
+    user_disabled_at: datetime | None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Tell whether token, session and user all still allow a refresh."""
+        return (
+            self.expires_at > now
+            and self.session_expires_at > now
+            and self.session_revoked_at is None
+            and self.user_disabled_at is None
+        )
+
+
+async def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshRow | None:
+    """Load a refresh token by hash and lock its row until the transaction ends.
+
+    The lock serialises concurrent refreshes of one token: the first rotates it, the others
+    then see it consumed and take the grace path instead of racing to a second rotation.
+    """
+    record = await conn.fetchrow(
+        """
+        SELECT t.id, t.session_id, s.user_id, t.created_at, t.expires_at, t.consumed_at,
+               t.successor_hash, s.expires_at AS session_expires_at,
+               s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at
+        FROM refresh_tokens t
+        JOIN sessions s ON s.id = t.session_id
+        JOIN users u ON u.id = s.user_id
+        WHERE t.token_hash = $1
+        FOR UPDATE OF t
+        """,
+        token_hash,
+    )
+    return None if record is None else RefreshRow(**dict(record))
+
+
+async def consume_refresh_token(
+    conn: Connection, *, token_id: uuid.UUID, successor_hash: str, now: datetime
+) -> bool:
+    """Mark a token consumed and remember its successor, only if nobody consumed it first."""
+    status = await conn.execute(
+        """
+        UPDATE refresh_tokens SET consumed_at = $2, successor_hash = $3
+        WHERE id = $1 AND consumed_at IS NULL
+        """,
+        token_id,
+        now,
+        successor_hash,
+    )
+    return status == "UPDATE 1"
+
+
+async def is_current_token(conn: Connection, token_hash: str) -> bool:
+    """Tell whether a token exists and has not been consumed."""
+    current: bool | None = await conn.fetchval(
+        "SELECT consumed_at IS NULL FROM refresh_tokens WHERE token_hash = $1", token_hash
+    )
+    return bool(current)
+
+
+async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
+    """Delete sessions past their absolute expiry (their tokens go with them)."""
+    status = await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def revoke_user_sessions(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke every live session of a user; return how many."""
+    status = await conn.execute(
+        """
+        UPDATE sessions SET revoked_at = $2, updated_at = $2
+        WHERE user_id = $1 AND revoked_at IS NULL
+        """,
+        user_id,
+        now,
+    )
+    return int(status.rsplit(" ", 1)[-1])

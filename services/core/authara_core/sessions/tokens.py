@@ -1,0 +1,41 @@
+"""Opaque refresh tokens: 32 CSPRNG bytes, stored only as SHA-256 hex."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from typing import Final
+
+REFRESH_TOKEN_BYTES: Final = 32
+_SUCCESSOR_CONTEXT: Final = b"authara refresh-token successor v1\x00"
+
+
+def new_refresh_token() -> str:
+    """Return a fresh refresh token (base64url, no padding, 43 characters)."""
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def hash_refresh_token(token: str) -> str:
+    """Return the stored form of a refresh token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def successor_token(token: str, key: bytes) -> str:
+    """Derive the token that replaces `token` at rotation.
+
+    Deterministic, so a concurrent or retried refresh of the same token gets the same
+    successor without the server storing any token in plain text; unpredictable without
+    the server's key.
+    """
+    digest = hmac.new(key, _SUCCESSOR_CONTEXT + token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def recover_successor(token: str, successor_hash: str, keys: Iterable[bytes]) -> str | None:
+    """Re-derive a stored successor with whichever configured key made it."""
+    for key in keys:
+        candidate = successor_token(token, key)
+        if hmac.compare_digest(hash_refresh_token(candidate), successor_hash):
+            return candidate
+    return None

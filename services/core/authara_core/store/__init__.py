@@ -1,1 +1,0 @@
-"""SQL per table group over asyncpg: connections are parameters, commits belong to callers."""
