@@ -22,6 +22,7 @@ from authara_core.errors import (
 from authara_core.services.oauth.linking import LinkView, ProviderLinks
 from authara_core.services.sessions import SessionService
 
+from .bodies import read_form
 from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, read_cookie
 from .flash import Flash, clear_flash, read_flash, set_flash
@@ -112,7 +113,7 @@ class AccountPages:
 
     async def confirm_submit(self, request: web.Request) -> web.StreamResponse:
         """Confirm with the password (a login attempt), or start a proof with another provider."""
-        form = await request.post()
+        form = await read_form(request)
         link_token, password = field(form, "link_id"), field(form, "password")
         provider = field(form, "provider")
         binding = self._binding(request)

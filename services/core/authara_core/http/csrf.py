@@ -17,6 +17,7 @@ from aiohttp import web
 from authara_contract import cookies, headers, routes
 from authara_core.errors import CsrfFailed
 
+from .bodies import read_form
 from .cookies import read_cookie
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -52,7 +53,7 @@ async def submitted_token(request: web.Request) -> str:
     if token:
         return token
     if request.content_type in _FORM_TYPES:
-        value = (await request.post()).get(routes.CSRF_FORM_FIELD, "")
+        value = (await read_form(request)).get(routes.CSRF_FORM_FIELD, "")
         return value if isinstance(value, str) else ""
     return request.query.get(routes.CSRF_FORM_FIELD, "")
 
@@ -79,7 +80,9 @@ class CsrfGuard:
             raise CsrfFailed
         if not self.origin_allowed(request.headers.get("Origin")):
             raise CsrfFailed
-        expected = read_cookie(request, cookies.CSRF) or ""
+        expected = read_cookie(request, cookies.CSRF)
+        if not expected:
+            raise CsrfFailed  # before reading the body: nothing it holds could pass
         given = await submitted_token(request)
-        if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
+        if not given or not hmac.compare_digest(expected.encode(), given.encode()):
             raise CsrfFailed

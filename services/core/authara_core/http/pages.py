@@ -24,7 +24,7 @@ from authara_core.services.audience import audience_for
 from authara_core.services.sessions import IssuedSession, SessionService
 from authara_core.settings import Settings
 
-from .bodies import NUL_MESSAGE
+from .bodies import NUL_MESSAGE, read_form
 from .client import client_ip
 from .cookies import CookieWriter, csrf_token_of, end_session, read_cookie
 from .flash import clear_flash, read_flash
@@ -79,7 +79,7 @@ class AuthPages:
     async def login_submit(self, request: web.Request) -> web.StreamResponse:
         """Check the credentials and start a session."""
         return_to = self._return_to(request)
-        form = await request.post()
+        form = await read_form(request)
         email, password = field(form, "email").strip(), field(form, "password")
         if not email or not password:
             return self._form(
@@ -109,7 +109,7 @@ class AuthPages:
     async def signup_submit(self, request: web.Request) -> web.StreamResponse:
         """Create the account and sign it in, or show the form again with the reason."""
         return_to = self._return_to(request)
-        form = await request.post()
+        form = await read_form(request)
         email, password = field(form, "email").strip(), field(form, "password")
         if audience_for(return_to) is Audience.ADMIN:
             return self._form(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
 
 from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
 from authara_contract.tokens import (
@@ -31,8 +30,7 @@ from authara_core.store.sessions import RefreshRow
 from authara_core.store.users import UserRow
 
 from .tokens import hash_refresh_token, new_refresh_token, recover_successor, successor_token
-
-USER_AGENT_MAX: Final = 255
+from .validation import clean_user_agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +77,7 @@ class SessionService:
             conn,
             user_id=user.id,
             expires_at=session_expires,
-            user_agent=user_agent[:USER_AGENT_MAX],
+            user_agent=clean_user_agent(user_agent),
             now=now,
         )
         refresh_token = new_refresh_token()
