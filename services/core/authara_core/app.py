@@ -27,6 +27,7 @@ from .http.dispatch import direct_handler
 from .http.errors import ErrorRenderer
 from .http.middlewares import RequestEnvelope
 from .http.oauth import OAuthRoutes
+from .http.openapi import MAX_BODY_BYTES
 from .http.pages import AuthPages
 from .http.render import Renderer
 from .keys import (
@@ -51,9 +52,6 @@ from .store.db import Database
 from .store.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
 _LOGGER = logging.getLogger(__name__)
-
-# Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(

@@ -137,7 +137,7 @@ async def test_a_lone_surrogate_in_any_json_string_is_a_400_envelope(
         properties = SCHEMAS[schema]["properties"]
         required = set(SCHEMAS[schema].get("required", ()))
         body = {key: GOOD[key] for key in properties if key in required or key == name}
-        raw = json.dumps(body).replace(json.dumps(GOOD[name]), '"\\ud800"', 1)
+        raw = json.dumps(body).replace(json.dumps(GOOD[name]), '"\\ud800 long enough"', 1)
         assert "\\ud800" in raw
         response = await _post_json(oauth_client, JSON_ROUTES[schema], raw.encode())
         message = (await _assert_envelope(response))["error"]["message"]

@@ -13,7 +13,7 @@ from multidict import MultiDictProxy
 
 from authara_contract.claims import Audience
 from authara_core.errors import InvalidRequest
-from authara_core.http.openapi import SCHEMAS
+from authara_core.http.openapi import NO_NUL_PATTERN, SCHEMAS
 
 CONTRACT_MISMATCH: Final = "Request does not match the API contract."
 _DETAIL_MAX: Final = 160
@@ -137,6 +137,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
         detail = "has unknown fields"
     elif error.validator == "enum":
         detail = f"must be one of {', '.join(str(v) for v in error.validator_value)}"  # type: ignore[union-attr]
+    elif error.validator == "minLength" and error.validator_value == 1:
+        detail = "must not be empty"
+    elif error.validator == "minLength":
+        detail = f"is too short (at least {error.validator_value} characters)"
+    elif error.validator == "maxLength":
+        detail = f"is too long (at most {error.validator_value} characters)"
+    elif error.validator == "pattern" and error.validator_value == NO_NUL_PATTERN:
+        detail = "must not contain NUL characters"
     else:
         detail = "is not valid"
     return f"{where} {detail}."[:_DETAIL_MAX]
