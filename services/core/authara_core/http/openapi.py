@@ -23,10 +23,13 @@ NO_NUL_PATTERN: Final = "^[^\\u0000]*$"
 _TEXT_NOTE: Final = "Unicode text without NUL characters or lone surrogates (refused with 400)."
 
 
-def _text(*, min_length: int = 0, max_length: int | None = None, note: str = "") -> JSONObject:
+def _text(
+    *, min_length: int = 0, max_length: int | None = None, note: str = "", email: bool = False
+) -> JSONObject:
     """Return the schema of a request string with the limits the server enforces."""
     schema: JSONObject = {
         "type": "string",
+        **({"format": "email"} if email else {}),
         "pattern": NO_NUL_PATTERN,
         "description": f"{note} {_TEXT_NOTE}".strip(),
     }
@@ -56,7 +59,9 @@ SCHEMAS: Final[JSONObject] = {
         "additionalProperties": False,
         "required": ["email", "password"],
         "properties": {
-            "email": _text(min_length=1, note="Trimmed and lowercased; blank is refused."),
+            "email": _text(
+                min_length=1, email=True, note="Trimmed and lowercased; blank is refused."
+            ),
             "password": _text(min_length=1, note="Not re-checked against the signup rule."),
         },
     },
@@ -68,6 +73,7 @@ SCHEMAS: Final[JSONObject] = {
             "email": _text(
                 min_length=1,
                 max_length=254,
+                email=True,
                 note="Trimmed and lowercased, then a plain addr-spec: no whitespace inside.",
             ),
             "password": _text(min_length=8, max_length=128, note="Counted in code points."),
