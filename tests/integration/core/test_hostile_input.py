@@ -315,3 +315,50 @@ async def test_odd_query_strings_never_answer_500(oauth_client: TestClient[Any, 
                 allow_redirects=False,
             )
             assert response.status < 500, (path, await response.text())
+
+
+async def test_an_undecodable_csrf_header_is_a_403(client: TestClient[Any, Any]) -> None:
+    token = await _csrf(client)
+    request = (
+        b"POST /auth/api/v1/sessions/logout HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"X-CSRF-Token: \xed\xa0\x80" + token.encode() + b"\r\n"
+        b"Cookie: authara_csrf=" + token.encode() + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert (await _raw(client, request)).startswith(b"HTTP/1.1 403")
+
+
+async def test_a_corpus_of_broken_form_bodies_gets_400_pages(client: TestClient[Any, Any]) -> None:
+    token = await _csrf(client)
+    part = b'--B\r\nContent-Disposition: form-data; name="email"\r\n'
+    corpus: list[tuple[str, bytes]] = [
+        ("multipart/form-data", b"--B\r\njunk"),
+        ("multipart/form-data; boundary=", b"--\r\n"),
+        (
+            "multipart/form-data; boundary=B",
+            b"--B\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B--",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            part + b"Content-Type: text/plain; charset=bogus\r\n\r\nx\r\n--B--\r\n",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            part + b"Content-Transfer-Encoding: base64\r\n\r\n!!!\r\n--B--\r\n",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            part + b"Content-Encoding: gzip\r\n\r\nnot gzip\r\n--B--\r\n",
+        ),
+        ("multipart/form-data; boundary=B", b"--B\r\nX: \x00\r\n\r\nx\r\n--B--\r\n"),
+        ("application/x-www-form-urlencoded; charset=bogus", b"email=x"),
+        ("application/x-www-form-urlencoded", b"email=%00"),
+    ]
+    for content_type, body in corpus:
+        response = await client.post(
+            "/auth/login",
+            data=body,
+            headers={"Content-Type": content_type, "X-CSRF-Token": token},
+            allow_redirects=False,
+        )
+        assert response.status == 400, (content_type, body, await response.text())
+        assert response.content_type == "text/html"

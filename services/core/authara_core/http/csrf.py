@@ -84,5 +84,6 @@ class CsrfGuard:
         if not expected:
             raise CsrfFailed  # before reading the body: nothing it holds could pass
         given = await submitted_token(request)
-        if not given or not hmac.compare_digest(expected.encode(), given.encode()):
+        # Tokens are ASCII; a header's undecodable bytes would arrive as lone surrogates.
+        if not given.isascii() or not hmac.compare_digest(expected.encode(), given.encode()):
             raise CsrfFailed
