@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from .env import EnvReader
 
-_IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # fullmatch, not `^…$`
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class DatabaseSettings:
 def read_database_settings(reader: EnvReader) -> DatabaseSettings:
     """Read POSTGRESQL_HOST/_PORT/_DATABASE/_USERNAME/_PASSWORD/_SCHEMA."""
     schema = reader.string("POSTGRESQL_SCHEMA")
-    if schema and not _IDENTIFIER.match(schema):
+    if schema and not _IDENTIFIER.fullmatch(schema):
         reader.fail("POSTGRESQL_SCHEMA", "must be a plain SQL identifier (letters, digits, _)")
     return DatabaseSettings(
         host=reader.string("POSTGRESQL_HOST"),

@@ -7,12 +7,18 @@ DEFAULT: Final = "/"
 
 
 def is_safe_return_to(value: str) -> bool:
-    """Accept only a local absolute path: leading `/`, not `//`, no backslash or controls."""
+    """Accept only a local absolute path: leading `/`, not `//`, no backslash or controls.
+
+    Nor lone surrogates: they cannot be encoded into a Location header.
+    """
     if not value or value != value.strip():
         return False
     if not value.startswith("/") or value.startswith("//"):
         return False
-    return not any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    return not any(
+        ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF
+        for ch in value
+    )
 
 
 def resolve_return_to(candidate: str | None, fallback: str) -> str:

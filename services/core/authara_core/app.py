@@ -27,6 +27,7 @@ from authara_core.platform.envelope import ENVELOPE_KEY, RequestEnvelope
 from authara_core.platform.error_render import ErrorRenderer
 from authara_core.platform.errors import SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.openapi import MAX_BODY_BYTES
 from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
 from authara_core.platform.render import Renderer
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
@@ -36,8 +37,6 @@ from authara_core.settings import AppEnv, Settings
 
 _LOGGER = logging.getLogger(__name__)
 
-# Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
-MAX_BODY_BYTES = 1024 * 1024
 
 HASHER_KEY: Final = web.AppKey("password_hasher", PasswordHasher)
 

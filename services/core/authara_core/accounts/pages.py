@@ -11,7 +11,7 @@ from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_core.accounts.service import AccountService
-from authara_core.platform.bodies import FORM_ERROR_STATUS, field
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
 from authara_core.platform.errors import (
@@ -67,7 +67,7 @@ class AuthPages:
     async def login_submit(self, request: web.Request) -> web.StreamResponse:
         """Check the credentials and start a session."""
         return_to = self._return_to(request)
-        form = await request.post()
+        form = await read_form(request)
         email, password = field(form, "email").strip(), field(form, "password")
         if not email or not password:
             return self._form(
@@ -99,7 +99,7 @@ class AuthPages:
     async def signup_submit(self, request: web.Request) -> web.StreamResponse:
         """Create the account and sign it in, or show the form again with the reason."""
         return_to = self._return_to(request)
-        form = await request.post()
+        form = await read_form(request)
         email, password = field(form, "email").strip(), field(form, "password")
         if audience_for(return_to) is Audience.ADMIN:
             return self._form(

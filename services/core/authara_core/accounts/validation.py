@@ -10,9 +10,11 @@ EMAIL_MAX: Final = 254
 PASSWORD_MIN: Final = 8
 PASSWORD_MAX: Final = 128
 USERNAME_BASE_MAX: Final = 24
+USER_AGENT_MAX: Final = 255
 
-_LOCAL: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN_LABEL: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# Used with fullmatch: `$` would also match before a final newline ("admin\n@example.com").
+_LOCAL: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN_LABEL: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _NOT_WORD: Final = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -29,11 +31,21 @@ def validate_email(raw: str) -> str:
         not sep
         or len(email) > EMAIL_MAX
         or len(local) > 64
-        or not _LOCAL.match(local)
-        or not all(_DOMAIN_LABEL.match(label) for label in domain.split("."))
+        or not _LOCAL.fullmatch(local)
+        or not all(_DOMAIN_LABEL.fullmatch(label) for label in domain.split("."))
     ):
         raise InvalidEmail
     return email
+
+
+def clean_user_agent(raw: str) -> str:
+    """Return a User-Agent fit for the sessions table: valid text, no NUL, 255 characters.
+
+    aiohttp keeps undecodable header bytes as lone surrogates, which PostgreSQL refuses;
+    the header is informational, so it is repaired rather than refused.
+    """
+    text = raw.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return text[:USER_AGENT_MAX]
 
 
 def validate_password(password: str) -> None:

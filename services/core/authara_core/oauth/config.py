@@ -27,7 +27,7 @@ GITHUB_API_URL: Final = "https://api.github.com"
 OIDC_SCOPES: Final = ("openid", "email", "profile")
 GITHUB_SCOPES: Final = ("read:user", "user:email")
 # Lower-case so it works in URLs; no `-` because the name is part of variable names.
-_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")  # fullmatch: `$` allows a final "\n"
 _RESERVED: Final = frozenset({"password"})  # the password sign-in method's provider name
 _SCOPE_SPLIT: Final = re.compile(r"[\s,]+")
 
@@ -103,7 +103,7 @@ def _provider_names(reader: EnvReader) -> list[str]:
         name = item.strip().lower()
         if not name:
             continue
-        if not _NAME.match(name) or name in _RESERVED:
+        if not _NAME.fullmatch(name) or name in _RESERVED:
             reader.fail(
                 PROVIDERS_VAR,
                 f"{item.strip()!r} is not a provider name (a-z, digits, _; not 'password')",

@@ -13,7 +13,7 @@ from authara_contract.claims import Audience
 from authara_contract.return_to import with_return_to
 from authara_core.oauth.linking import LinkView, ProviderLinks
 from authara_core.oauth.routes import OAuthRoutes
-from authara_core.platform.bodies import FORM_ERROR_STATUS, field
+from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
 from authara_core.platform.errors import (
@@ -111,7 +111,7 @@ class AccountPages:
 
     async def confirm_submit(self, request: web.Request) -> web.StreamResponse:
         """Confirm with the password (a login attempt), or start a proof with another provider."""
-        form = await request.post()
+        form = await read_form(request)
         link_token, password = field(form, "link_id"), field(form, "password")
         provider = field(form, "provider")
         binding = self._binding(request)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from authara_contract import cookies, headers, routes
+from authara_core.platform.bodies import read_form
 from authara_core.platform.cookies import read_cookie
 from authara_core.platform.errors import CsrfFailed
 
@@ -51,7 +52,7 @@ async def submitted_token(request: web.Request) -> str:
     if token:
         return token
     if request.content_type in _FORM_TYPES:
-        value = (await request.post()).get(routes.CSRF_FORM_FIELD, "")
+        value = (await read_form(request)).get(routes.CSRF_FORM_FIELD, "")
         return value if isinstance(value, str) else ""
     return request.query.get(routes.CSRF_FORM_FIELD, "")
 
@@ -78,7 +79,10 @@ class CsrfGuard:
             raise CsrfFailed
         if not self.origin_allowed(request.headers.get("Origin")):
             raise CsrfFailed
-        expected = read_cookie(request, cookies.CSRF) or ""
+        expected = read_cookie(request, cookies.CSRF)
+        if not expected:
+            raise CsrfFailed  # before reading the body: nothing it holds could pass
         given = await submitted_token(request)
-        if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
+        # Tokens are ASCII; a header's undecodable bytes would arrive as lone surrogates.
+        if not given.isascii() or not hmac.compare_digest(expected.encode(), given.encode()):
             raise CsrfFailed

@@ -16,6 +16,29 @@ JSONObject = dict[str, Any]
 
 _STRING: Final = {"type": "string"}
 _ERROR_REF: Final = {"$ref": "#/components/schemas/Error"}
+# Upstream caps API bodies at 1 MiB; a larger body is refused with 413 before parsing.
+MAX_BODY_BYTES: Final = 1024 * 1024
+# PostgreSQL text cannot hold NUL, so no request string may contain one.
+NO_NUL_PATTERN: Final = "^[^\\u0000]*$"
+_TEXT_NOTE: Final = "Unicode text without NUL characters or lone surrogates (refused with 400)."
+
+
+def _text(
+    *, min_length: int = 0, max_length: int | None = None, note: str = "", email: bool = False
+) -> JSONObject:
+    """Return the schema of a request string with the limits the server enforces."""
+    schema: JSONObject = {
+        "type": "string",
+        **({"format": "email"} if email else {}),
+        "pattern": NO_NUL_PATTERN,
+        "description": f"{note} {_TEXT_NOTE}".strip(),
+    }
+    if min_length:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
+
 
 SCHEMAS: Final[JSONObject] = {
     "Error": {
@@ -35,20 +58,34 @@ SCHEMAS: Final[JSONObject] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["email", "password"],
-        "properties": {"email": _STRING, "password": _STRING},
+        "properties": {
+            "email": _text(
+                min_length=1, email=True, note="Trimmed and lowercased; blank is refused."
+            ),
+            "password": _text(min_length=1, note="Not re-checked against the signup rule."),
+        },
     },
     "SignupRequest": {
         "type": "object",
         "additionalProperties": False,
         "required": ["email", "password"],
-        "properties": {"email": _STRING, "password": _STRING, "invitation_code": _STRING},
+        "properties": {
+            "email": _text(
+                min_length=1,
+                max_length=254,
+                email=True,
+                note="Trimmed and lowercased, then a plain addr-spec: no whitespace inside.",
+            ),
+            "password": _text(min_length=8, max_length=128, note="Counted in code points."),
+            "invitation_code": _text(note="Not supported: any non-empty value is refused."),
+        },
     },
     "TokenRefreshRequest": {
         "type": "object",
         "additionalProperties": False,
         "required": ["refresh_token"],
         "properties": {
-            "refresh_token": _STRING,
+            "refresh_token": _text(min_length=1),
             "audience": {"type": "string", "enum": ["app", "admin"]},
         },
     },
@@ -109,7 +146,10 @@ SCHEMAS: Final[JSONObject] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["credential", "nonce"],
-        "properties": {"credential": _STRING, "nonce": _STRING},
+        "properties": {
+            "credential": _text(min_length=1, note="A Google ID token; trimmed."),
+            "nonce": _text(min_length=1, note="Trimmed."),
+        },
     },
     "CsrfToken": {
         "type": "object",
@@ -160,7 +200,11 @@ def _op(
         "responses": responses,
     }
     if body:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"JSON (UTF-8), at most {MAX_BODY_BYTES} bytes (413 beyond).",
+            "content": _json(body),
+        }
     if params:
         operation["parameters"] = params
     return operation
@@ -304,6 +348,7 @@ def openapi_document() -> JSONObject:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Authara API", "version": VERSION},
+        "x-authara-max-body-bytes": MAX_BODY_BYTES,
         "servers": [{"url": routes.API_PREFIX}],
         "paths": paths,
         "components": {"schemas": SCHEMAS},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
 
 from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
 from authara_contract.tokens import (
@@ -17,6 +16,7 @@ from authara_contract.tokens import (
 )
 from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
+from authara_core.accounts.validation import clean_user_agent
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
@@ -35,8 +35,6 @@ from authara_core.sessions.tokens import (
     successor_token,
 )
 from authara_core.settings import TokenSettings
-
-USER_AGENT_MAX: Final = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +81,7 @@ class SessionService:
             conn,
             user_id=user.id,
             expires_at=session_expires,
-            user_agent=user_agent[:USER_AGENT_MAX],
+            user_agent=clean_user_agent(user_agent),
             now=now,
         )
         refresh_token = new_refresh_token()

@@ -9,6 +9,9 @@ from typing import Final
 
 REFRESH_TOKEN_BYTES: Final = 32
 _SUCCESSOR_CONTEXT: Final = b"authara refresh-token successor v1\x00"
+# Presented tokens come from cookies and bodies: a lone surrogate must hash (and then match
+# nothing) rather than fail to encode. Tokens we issue are ASCII, so their hashes are unchanged.
+_ANY_TEXT: Final = "surrogatepass"
 
 
 def new_refresh_token() -> str:
@@ -18,7 +21,7 @@ def new_refresh_token() -> str:
 
 def hash_refresh_token(token: str) -> str:
     """Return the stored form of a refresh token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", _ANY_TEXT)).hexdigest()
 
 
 def successor_token(token: str, key: bytes) -> str:
@@ -28,7 +31,9 @@ def successor_token(token: str, key: bytes) -> str:
     successor without the server storing any token in plain text; unpredictable without
     the server's key.
     """
-    digest = hmac.new(key, _SUCCESSOR_CONTEXT + token.encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        key, _SUCCESSOR_CONTEXT + token.encode("utf-8", _ANY_TEXT), hashlib.sha256
+    ).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
