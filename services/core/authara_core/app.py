@@ -14,7 +14,7 @@ from aiohttp import web
 from authara_contract import routes
 
 from .clock import Clock, SystemClock
-from .errors import SchemaMismatch
+from .errors import DatabaseUnavailable, SchemaMismatch
 from .http import meta
 from .http.account import AccountPages
 from .http.api import ApiHandlers
@@ -70,7 +70,11 @@ def create_app(
     """
     clock = clock or SystemClock()
     database = Database(
-        settings.database, pool_size=settings.db_pool_size, timezone=settings.db_timezone
+        settings.database,
+        pool_size=settings.db_pool_size,
+        timezone=settings.db_timezone,
+        acquire_timeout_s=settings.db_acquire_timeout.total_seconds(),
+        statement_timeout_s=settings.db_statement_timeout.total_seconds(),
     )
     hasher = PasswordHasher(settings.passwords)
     sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
@@ -109,7 +113,7 @@ def create_app(
     envelope = RequestEnvelope(
         ErrorRenderer(renderer),
         CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
-        security_headers(google=settings.oauth.google is not None),
+        security_headers(google=settings.oauth.google is not None, hsts=settings.hsts),
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[ENVELOPE_KEY] = envelope
@@ -238,7 +242,7 @@ async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: fl
         for job in jobs:
             try:
                 deleted = await job()
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError, DatabaseUnavailable):
                 _LOGGER.exception(
                     "cleanup %s failed; retrying in %.0fs", job.__qualname__, interval_s
                 )

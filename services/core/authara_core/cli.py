@@ -21,7 +21,7 @@ from authara_contract.workers import detach_from_terminal, supervise, watch_supe
 
 from .admin_cli import run_admin
 from .app import create_app, serve_fixed_routes_directly
-from .errors import SchemaMismatch
+from .errors import DatabaseUnavailable, SchemaMismatch
 from .settings import Settings, load_settings
 
 PROGRAM = "authara-core"
@@ -91,7 +91,7 @@ def _run(settings: Settings, *, worker_index: int | None) -> int:
     except SchemaMismatch as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return 1
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
         print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

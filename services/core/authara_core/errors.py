@@ -29,6 +29,7 @@ AuthError
 │   └── ProviderTimeout       504 gateway_timeout
 ├── SchemaMismatch            (startup only)
 └── Overloaded                503 service_unavailable
+    └── DatabaseUnavailable           (no connection or answer within the database deadlines)
 
 The error middleware (http/errors.py) is the one place these become HTTP responses.
 """
@@ -168,6 +169,13 @@ class Overloaded(AuthError):
     status = 503
     public_message = "The server is busy. Please try again in a moment."
     retry_after_s: ClassVar[int] = 1
+
+
+class DatabaseUnavailable(Overloaded):
+    """PostgreSQL cannot be reached or did not answer within its deadline."""
+
+    public_message = "The service is temporarily unavailable. Please try again in a moment."
+    retry_after_s: ClassVar[int] = 5
 
 
 class OAuthStateInvalid(InvalidRequest):
