@@ -174,7 +174,7 @@ def assert_unavailable_envelope(answer: tuple[int, dict[str, str], bytes]) -> No
 
 
 async def test_stalled_database_gets_503s_and_core_recovers(
-    core: Client, stallable_pg: EmbeddedPostgres
+    core: Client, stallable_pg: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
 ) -> None:
     refresh_token = await signed_in(core)
     csrf_token = await csrf(core)
@@ -190,6 +190,7 @@ async def test_stalled_database_gets_503s_and_core_recovers(
     status, headers, body = answers["ready"]
     assert status == 503
     assert headers["Cache-Control"] == "no-store"
+    assert "database unavailable" in caplog.text  # the operator learns why
 
     answers = await fire(core, refresh_token, await csrf(core))
     assert answers["api_login"][0] == 200
