@@ -54,6 +54,7 @@ class Database:
         self._statement_timeout_s = statement_timeout_s
         self._pool: Pool | None = None
         self._single = SingleStatement(self)
+        self._checked_out = 0
 
     async def open(self) -> None:
         """Open the pool; its connections use Authara's schema and UTC."""
@@ -117,7 +118,10 @@ class Database:
             conn.terminate()  # its statement may still run: do not wait for the server to stop it
             raise
         finally:
-            await pool.release(conn)
+            try:
+                await pool.release(conn)
+            finally:
+                self._checked_out -= 1
 
     @property
     def single(self) -> SingleStatement:
@@ -125,13 +129,22 @@ class Database:
         return self._single
 
     async def _acquire(self, pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
-        # asyncio.timeout rather than acquire(timeout=...): that one wraps every acquire,
-        # even of an idle connection, in a task of its own.
+        # Counted before waiting, so that below the pool size a connection holder is surely
+        # queued: acquire then waits only to open a connection, which has its own deadline
+        # (create_pool's timeout). A timer, a few microseconds a request, arms only when the
+        # pool may be exhausted; asyncio.timeout because acquire(timeout=) spawns a task.
+        self._checked_out += 1
         try:
+            if self._checked_out <= self._pool_size:
+                return await pool.acquire()
             async with asyncio.timeout(self._acquire_timeout_s):
                 return await pool.acquire()
         except UNAVAILABLE as exc:
+            self._checked_out -= 1
             raise DatabaseUnavailable from exc
+        except BaseException:
+            self._checked_out -= 1
+            raise
 
 
 class SingleStatement:
