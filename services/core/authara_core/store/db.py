@@ -10,12 +10,12 @@ CancelRequest, and both that and the ROLLBACK before reuse hang while the server
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Final, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from authara_contract.database import DatabaseSettings
 from authara_core.errors import DatabaseUnavailable
@@ -25,6 +25,7 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 # Single-statement reads also accept Database.single (it checks a connection out per call).
 Executor: TypeAlias = "Connection | SingleStatement"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Proxy: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 # How a stalled or unreachable server shows itself (TimeoutError is an OSError).
 UNAVAILABLE: Final = (
@@ -33,6 +34,8 @@ UNAVAILABLE: Final = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
+# Errors after which a connection's state is unknown: it is closed rather than reused.
+DISCARD: Final = (*UNAVAILABLE, asyncio.CancelledError)
 
 
 class Database:
@@ -89,46 +92,21 @@ class Database:
             raise RuntimeError("the database pool is not open")
         return self._pool
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """Yield a connection in a transaction committed on normal exit."""
-        async with self.connection() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            try:
-                yield conn
-            except (*UNAVAILABLE, asyncio.CancelledError):
-                raise  # no ROLLBACK: connection() discards the connection, which ends it
-            except BaseException:
-                await transaction.rollback()
-                raise
-            await transaction.commit()
+    def transaction(self) -> Checkout:
+        """Check a connection out in a transaction, committed when the block exits normally."""
+        return Checkout(self, transactional=True)
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """Yield a connection for several reads outside a transaction."""
-        pool = self.pool
-        conn = await self._acquire(pool)
-        try:
-            yield conn
-        except UNAVAILABLE as exc:
-            conn.terminate()
-            raise DatabaseUnavailable from exc
-        except asyncio.CancelledError:
-            conn.terminate()  # its statement may still run: do not wait for the server to stop it
-            raise
-        finally:
-            try:
-                await pool.release(conn)
-            finally:
-                self._checked_out -= 1
+    def connection(self) -> Checkout:
+        """Check a connection out for several reads outside a transaction."""
+        return Checkout(self, transactional=False)
 
     @property
     def single(self) -> SingleStatement:
         """Run one autocommit statement on whichever connection is free (the hot read path)."""
         return self._single
 
-    async def _acquire(self, pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
+    async def check_out(self, pool: Pool) -> Proxy:
+        """Take a connection from the pool within the acquire deadline."""
         # Counted before waiting, so that below the pool size a connection holder is surely
         # queued: acquire then waits only to open a connection, which has its own deadline
         # (create_pool's timeout). A timer, a few microseconds a request, arms only when the
@@ -146,6 +124,69 @@ class Database:
             self._checked_out -= 1
             raise
 
+    async def check_in(self, pool: Pool, conn: Proxy, error: BaseException | None) -> None:
+        """Give a connection back; after `error` discard it if its state is unknown.
+
+        Raise DatabaseUnavailable from `error` when that says the server is unavailable.
+        """
+        try:
+            if isinstance(error, DISCARD):
+                # Its statement may still be running: do not wait for the server to stop it.
+                conn.terminate()
+            await pool.release(conn)
+        finally:
+            self._checked_out -= 1
+        if isinstance(error, UNAVAILABLE):
+            raise DatabaseUnavailable from error
+
+
+class Checkout:
+    """One `async with` block's pooled connection, in a transaction when asked for.
+
+    A class rather than @asynccontextmanager: it runs for every request, and a generator-based
+    manager costs thousands of instructions more each time.
+    """
+
+    __slots__ = ("_conn", "_database", "_pool", "_transaction", "_transactional")
+
+    def __init__(self, database: Database, *, transactional: bool) -> None:
+        self._database = database
+        self._transactional = transactional
+        self._transaction: Transaction | None = None
+
+    async def __aenter__(self) -> Proxy:
+        self._pool = pool = self._database.pool
+        self._conn = conn = await self._database.check_out(pool)
+        if self._transactional:
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+            except BaseException as exc:
+                await self._database.check_in(pool, conn, exc)
+                raise
+            self._transaction = transaction
+        return conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction = self._transaction
+        try:
+            # A connection about to be discarded needs no ROLLBACK: closing it ends the
+            # transaction, and the ROLLBACK would wait for a server that may not answer.
+            if transaction is not None and not isinstance(exc, DISCARD):
+                if exc is None:
+                    await transaction.commit()
+                else:
+                    await transaction.rollback()
+        except BaseException as error:
+            await self._database.check_in(self._pool, self._conn, error)
+            raise
+        await self._database.check_in(self._pool, self._conn, exc)
+
 
 class SingleStatement:
     """One autocommit statement on a pooled connection, within the database's deadlines."""
@@ -155,8 +196,16 @@ class SingleStatement:
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
         """Return the first row the statement yields, if any."""
-        async with self._database.connection() as conn:
-            return await conn.fetchrow(query, *args)
+        database = self._database
+        pool = database.pool
+        conn = await database.check_out(pool)
+        try:
+            record = await conn.fetchrow(query, *args)
+        except BaseException as exc:
+            await database.check_in(pool, conn, exc)
+            raise
+        await database.check_in(pool, conn, None)
+        return record
 
 
 async def release_connection(conn: Connection) -> None:
