@@ -23,6 +23,7 @@ from aiohttp.web import Application
 
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
+from authara_core.http.openapi import openapi_document
 from authara_core.keys import DATABASE_KEY
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
@@ -35,6 +36,11 @@ CREDENTIALS: Final = {"email": "ada@example.com", "password": "correct horse bat
 CLIENT_TIMEOUT: Final = aiohttp.ClientTimeout(total=30)
 
 Client = TestClient[Any, Application]
+API_ROUTES: Final = [
+    ("api_login", "/login", "post"),
+    ("user", "/user", "get"),
+    ("refresh", "/tokens/refresh", "post"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +186,10 @@ async def test_stalled_database_gets_503s_and_core_recovers(
     csrf_token = await csrf(core)
     with stalled(stallable_pg):
         answers = await fire(core, refresh_token, csrf_token)
-    for name in ("api_login", "user", "refresh"):
+    paths = openapi_document()["paths"]
+    for name, path, method in API_ROUTES:
         assert_unavailable_envelope(answers[name])
+        assert "503" in paths[path][method]["responses"]  # type: ignore[index]
     status, headers, body = answers["page_login"]
     assert status == 503
     assert headers["Content-Type"].startswith("text/html")
