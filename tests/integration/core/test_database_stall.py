@@ -110,10 +110,10 @@ async def serve(db: DatabaseSettings, **overrides: str) -> AsyncIterator[Client]
 
 @pytest.fixture
 async def core(stall_db: DatabaseSettings) -> AsyncIterator[Client]:
-    """Core with one-second database deadlines and a two-connection pool."""
+    """Core with two-second database deadlines and a two-connection pool."""
     overrides = {
-        "AUTHARA_DB_ACQUIRE_TIMEOUT": "1s",
-        "AUTHARA_DB_STATEMENT_TIMEOUT": "1s",
+        "AUTHARA_DB_ACQUIRE_TIMEOUT": "2s",
+        "AUTHARA_DB_STATEMENT_TIMEOUT": "2s",
         "AUTHARA_DB_MAX_OPEN_CONNS": "2",
     }
     async for client in serve(stall_db, **overrides):
@@ -221,3 +221,25 @@ async def test_readiness_keeps_its_own_deadline(
     assert response.status == 503
     assert body["status"] == "unavailable"
     assert (await patient_core.get("/auth/ready")).status == 200
+
+
+async def test_a_stopped_database_gets_503s_until_it_is_back(
+    core: Client, stallable_pg: EmbeddedPostgres
+) -> None:
+    refresh_token = await signed_in(core)
+    stallable_pg.stop()  # its pooled connections die with it; new ones are refused
+    try:
+        answers = await fire(core, refresh_token, await csrf(core))
+    finally:
+        stallable_pg.start()
+    for name, _path, _method in API_ROUTES:
+        assert_unavailable_envelope(answers[name])
+    assert answers["ready"][0] == 503
+    answers = await fire(core, refresh_token, await csrf(core))
+    assert {name: answer[0] for name, answer in answers.items()} == {
+        "api_login": 200,
+        "page_login": 303,
+        "user": 200,
+        "refresh": 200,
+        "ready": 200,
+    }
