@@ -12,7 +12,7 @@ import asyncpg
 from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, SettingsError, exit_on_settings_error
 from authara_core.clock import SystemClock
-from authara_core.errors import NotFound
+from authara_core.errors import DatabaseUnavailable, NotFound
 from authara_core.services.admin import ROLE_NAMES, AdminService
 from authara_core.store.db import Database
 
@@ -40,7 +40,7 @@ def run_admin(argv: Sequence[str], environ: Mapping[str, str], *, prog: str) -> 
     except NotFound as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
         return 1
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
         print(f"{prog}: cannot reach the database: {exc}", file=sys.stderr)
         return 1
     verb = "granted" if args.action == "grant" else "revoked"

@@ -28,7 +28,7 @@ from authara_core.keys import DATABASE_KEY
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
 from authara_migrations import runner
-from tests.coresupport import core_env
+from tests.coresupport import core_env, run_core
 from tests.dbutil import make_database, random_database_name
 
 CREDENTIALS: Final = {"email": "ada@example.com", "password": "correct horse battery"}
@@ -243,3 +243,17 @@ async def test_a_stopped_database_gets_503s_until_it_is_back(
         "refresh": 200,
         "ready": 200,
     }
+
+
+def test_core_refuses_to_start_on_a_stalled_database(
+    stall_db: DatabaseSettings, stallable_pg: EmbeddedPostgres
+) -> None:
+    env = core_env(
+        stall_db, AUTHARA_DB_ACQUIRE_TIMEOUT="2s", AUTHARA_BIND=f"127.0.0.1:{free_port()}"
+    )
+    with stalled(stallable_pg):
+        result = run_core(env)  # gives up after a minute: far past the deadline
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == "authara-core: cannot start: PostgreSQL did not answer within 2s"
+    )

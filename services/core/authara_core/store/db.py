@@ -61,7 +61,15 @@ class Database:
 
     async def open(self) -> None:
         """Open the pool; its connections use Authara's schema and UTC."""
-        self._pool = await asyncpg.create_pool(
+        try:
+            self._pool = await self._create_pool()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"PostgreSQL did not answer within {self._acquire_timeout_s:g}s"
+            ) from exc
+
+    async def _create_pool(self) -> Pool:
+        return await asyncpg.create_pool(
             host=self._settings.host,
             port=self._settings.port,
             user=self._settings.username,
