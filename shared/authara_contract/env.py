@@ -75,6 +75,21 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("POSTGRESQL_TIMEZONE", "string", "UTC", [CORE], "session time zone"),
     _v("AUTHARA_DB_MAX_OPEN_CONNS", "int", "40", [CORE], "connection pool size, > 0"),
     _v(
+        "AUTHARA_DB_ACQUIRE_TIMEOUT",
+        "duration",
+        "5s",
+        [CORE],
+        "waiting for a pooled connection (opening one included), > 0; past it the request gets 503",
+    ),
+    _v(
+        "AUTHARA_DB_STATEMENT_TIMEOUT",
+        "duration",
+        "5s",
+        [CORE],
+        "deadline for each database statement, > 0; past it the connection is discarded and "
+        "the request gets 503",
+    ),
+    _v(
         "AUTHARA_BIND",
         "host:port",
         "0.0.0.0:8080",
@@ -83,6 +98,21 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     ),
     _v("PUBLIC_URL", "url", None, [CORE], "scheme://host[:port], no path", required=True),
     _v("AUTHARA_DEFAULT_RETURN_TO", "string", "/", [CORE], "must pass the return_to rule"),
+    _v(
+        "AUTHARA_HSTS_MAX_AGE",
+        "int",
+        "31536000",
+        [CORE],
+        "Strict-Transport-Security max-age in seconds, sent when APP_ENV=prod and PUBLIC_URL is "
+        "https; 0 = no header",
+    ),
+    _v(
+        "AUTHARA_HSTS_INCLUDE_SUBDOMAINS",
+        "bool",
+        "false",
+        [CORE],
+        "add includeSubDomains to Strict-Transport-Security (only if every subdomain is https)",
+    ),
     _v(
         "AUTHARA_JWT_ISSUER",
         "string",

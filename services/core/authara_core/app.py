@@ -25,7 +25,7 @@ from authara_core.platform.csrf import CsrfGuard
 from authara_core.platform.db import Database
 from authara_core.platform.envelope import ENVELOPE_KEY, RequestEnvelope
 from authara_core.platform.error_render import ErrorRenderer
-from authara_core.platform.errors import SchemaMismatch
+from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
 from authara_core.platform.openapi import MAX_BODY_BYTES
 from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
@@ -36,9 +36,6 @@ from authara_core.sessions.service import SessionService
 from authara_core.settings import AppEnv, Settings
 
 _LOGGER = logging.getLogger(__name__)
-
-
-HASHER_KEY: Final = web.AppKey("password_hasher", PasswordHasher)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +53,20 @@ class Services:
     google: GoogleIdTokens
 
 
+SERVICES_KEY: Final = web.AppKey("services", Services)
+"""The app's services, for tests and tools that reach past the HTTP surface."""
+
+
 def build_services(
     settings: Settings, *, clock: Clock, oauth_secrets: Callable[[], str]
 ) -> Services:
     """Build the services in dependency order (nothing opens until the app starts)."""
     database = Database(
-        settings.database, pool_size=settings.db_pool_size, timezone=settings.db_timezone
+        settings.database,
+        pool_size=settings.db_pool_size,
+        timezone=settings.db_timezone,
+        acquire_timeout_s=settings.db_acquire_timeout.total_seconds(),
+        statement_timeout_s=settings.db_statement_timeout.total_seconds(),
     )
     hasher = PasswordHasher(settings.passwords)
     sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
@@ -121,11 +126,11 @@ def create_app(
     envelope = RequestEnvelope(
         ErrorRenderer(renderer),
         CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
-        security_headers(google=settings.oauth.google is not None),
+        security_headers(google=settings.oauth.google is not None, hsts=settings.hsts),
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[ENVELOPE_KEY] = envelope
-    app[HASHER_KEY] = services.hasher
+    app[SERVICES_KEY] = services
     _manage_resources(app, services, settings, periodic_cleanup=periodic_cleanup)
     app.router.add_routes(
         route_table(services, settings, renderer=renderer, cookie_writer=cookie_writer)
@@ -182,7 +187,7 @@ async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: fl
         for job in jobs:
             try:
                 deleted = await job()
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError, DatabaseUnavailable):
                 _LOGGER.exception(
                     "cleanup %s failed; retrying in %.0fs", job.__qualname__, interval_s
                 )

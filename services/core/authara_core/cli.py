@@ -21,7 +21,7 @@ from authara_contract.workers import detach_from_terminal, supervise, watch_supe
 from authara_core.admin.cli import run_admin
 from authara_core.app import create_app
 from authara_core.platform.dispatch import serve_fixed_routes_directly
-from authara_core.platform.errors import SchemaMismatch
+from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.settings import Settings, load_settings
 
 PROGRAM = "authara-core"
@@ -91,7 +91,7 @@ def _run(settings: Settings, *, worker_index: int | None) -> int:
     except SchemaMismatch as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return 1
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
         print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

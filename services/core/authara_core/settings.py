@@ -108,11 +108,25 @@ class Settings:
     workers: int = 1
     session_cleanup_interval: timedelta = timedelta(minutes=5)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
+    db_acquire_timeout: timedelta = timedelta(seconds=5)
+    db_statement_timeout: timedelta = timedelta(seconds=5)
+    hsts_max_age: int = 31536000
+    hsts_include_subdomains: bool = False
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies carry `Secure` exactly in prod."""
         return self.app_env is AppEnv.PROD
+
+    @property
+    def hsts(self) -> str | None:
+        """The Strict-Transport-Security value: prod behind an https PUBLIC_URL, max-age > 0."""
+        if self.app_env is not AppEnv.PROD or not self.public_url.startswith("https://"):
+            return None
+        if self.hsts_max_age == 0:
+            return None
+        value = f"max-age={self.hsts_max_age}"
+        return f"{value}; includeSubDomains" if self.hsts_include_subdomains else value
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -140,6 +154,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         workers=reader.integer("AUTHARA_WORKERS", minimum=1, maximum=MAX_WORKERS),
         session_cleanup_interval=_positive(reader, "AUTHARA_SESSION_CLEANUP_INTERVAL"),
         oauth=read_oauth_settings(reader, public_url=public_url, prod=app_env is AppEnv.PROD),
+        db_acquire_timeout=_positive(reader, "AUTHARA_DB_ACQUIRE_TIMEOUT"),
+        db_statement_timeout=_positive(reader, "AUTHARA_DB_STATEMENT_TIMEOUT"),
+        hsts_max_age=reader.integer("AUTHARA_HSTS_MAX_AGE", minimum=0),
+        hsts_include_subdomains=reader.boolean("AUTHARA_HSTS_INCLUDE_SUBDOMAINS"),
     )
     _validate_cross(reader, settings)
     reader.finish()

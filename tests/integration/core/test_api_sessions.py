@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
-from authara_core.app import HASHER_KEY, create_app
+from authara_core.app import SERVICES_KEY, create_app
 from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
@@ -98,7 +98,7 @@ async def test_login_failures_are_identical_for_unknown_email(client: TestClient
 
 
 async def test_unknown_email_spends_a_hash_verification(client: TestClient) -> None:
-    hasher = client.app[HASHER_KEY]
+    hasher = client.app[SERVICES_KEY].hasher
     calls = []
     original = hasher._verify_sync
     hasher._verify_sync = lambda h, p: calls.append(p) or original(h, p)  # type: ignore[method-assign]
@@ -419,7 +419,7 @@ async def test_busy_hasher_answers_503_with_retry_after(
     env = core_env(db, AUTHARA_PASSWORD_HASH_WORKERS="1", AUTHARA_PASSWORD_HASH_MAX_QUEUE="1")
     client = await aiohttp_client(create_app(load_settings(env)))
     token = await csrf(client)
-    hasher = client.app[HASHER_KEY]
+    hasher = client.app[SERVICES_KEY].hasher
     busy = [asyncio.create_task(hasher.hash("occupy the pool")) for _ in range(2)]
     await asyncio.sleep(0)
     try:

@@ -14,7 +14,7 @@ from authara_contract.env import EnvReader, Service, SettingsError, exit_on_sett
 from authara_core.admin.service import ROLE_NAMES, AdminService
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database
-from authara_core.platform.errors import NotFound
+from authara_core.platform.errors import DatabaseUnavailable, NotFound
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def run_admin(argv: Sequence[str], environ: Mapping[str, str], *, prog: str) -> 
     except NotFound as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
         return 1
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
         print(f"{prog}: cannot reach the database: {exc}", file=sys.stderr)
         return 1
     verb = "granted" if args.action == "grant" else "revoked"

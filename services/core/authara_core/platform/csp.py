@@ -11,6 +11,7 @@ from typing import Final
 
 from authara_core.platform.envelope import CSP_HEADER, SECURITY_HEADERS
 
+HSTS_HEADER: Final = "Strict-Transport-Security"
 _GOOGLE_ACCOUNTS: Final = "https://accounts.google.com"
 _GOOGLE_SOURCES: Final = {
     "img-src": "https://www.gstatic.com https://ssl.gstatic.com",
@@ -32,8 +33,15 @@ def google_csp(base: str = SECURITY_HEADERS[CSP_HEADER]) -> str:
     return "; ".join(directives)
 
 
-def security_headers(*, google: bool) -> dict[str, str]:
-    """Return the headers every core response carries, the policy widened for Google."""
-    if not google:
-        return dict(SECURITY_HEADERS)
-    return {**SECURITY_HEADERS, CSP_HEADER: google_csp()}
+def security_headers(*, google: bool, hsts: str | None = None) -> dict[str, str]:
+    """Return the headers every core response carries, the policy widened for Google.
+
+    `hsts` is the Strict-Transport-Security value (settings.hsts: prod behind https only;
+    upstream sends none, leaving it to the TLS terminator).
+    """
+    result = dict(SECURITY_HEADERS)
+    if google:
+        result[CSP_HEADER] = google_csp()
+    if hsts:
+        result[HSTS_HEADER] = hsts
+    return result

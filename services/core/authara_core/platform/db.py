@@ -1,37 +1,75 @@
-"""The connection pool and the transaction boundary services use."""
+"""The connection pool and the transaction boundary services use.
+
+Every wait on PostgreSQL has a deadline: taking a connection from the pool (opening one
+included) and each statement. A connection whose statement missed its deadline, or whose
+server went away, is discarded at once and the caller gets DatabaseUnavailable (503). Waiting
+for it to settle would mean waiting for the server: asyncpg cancels the statement with a
+CancelRequest, and both that and the ROLLBACK before reuse hang while the server is stalled.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TypeAlias
+import asyncio
+from types import TracebackType
+from typing import Final, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from authara_contract.database import DatabaseSettings
+from authara_core.platform.errors import DatabaseUnavailable
 
 # Store functions accept a pooled connection or a plain one (tests, scripts).
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-# Single-statement reads also accept the pool itself (it acquires and releases around the call).
-Executor: TypeAlias = "Connection | asyncpg.Pool[asyncpg.Record]"
+# Single-statement reads also accept Database.single (it checks a connection out per call).
+Executor: TypeAlias = "Connection | SingleStatement"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Proxy: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+
+# How a stalled or unreachable server shows itself (TimeoutError is an OSError).
+UNAVAILABLE: Final = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+# Errors after which a connection's state is unknown: it is closed rather than reused.
+DISCARD: Final = (*UNAVAILABLE, asyncio.CancelledError)
 
 
 class Database:
     """Owns the pool; hands services connections, inside a transaction when they ask."""
 
     def __init__(
-        self, settings: DatabaseSettings, *, pool_size: int, timezone: str = "UTC"
+        self,
+        settings: DatabaseSettings,
+        *,
+        pool_size: int,
+        timezone: str = "UTC",
+        acquire_timeout_s: float = 5.0,
+        statement_timeout_s: float = 5.0,
     ) -> None:
         self._settings = settings
         self._pool_size = pool_size
         self._timezone = timezone
+        self._acquire_timeout_s = acquire_timeout_s
+        self._statement_timeout_s = statement_timeout_s
         self._pool: Pool | None = None
+        self._single = SingleStatement(self)
+        self._checked_out = 0
 
     async def open(self) -> None:
         """Open the pool; its connections use Authara's schema and UTC."""
-        self._pool = await asyncpg.create_pool(
+        try:
+            self._pool = await self._create_pool()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"PostgreSQL did not answer within {self._acquire_timeout_s:g}s"
+            ) from exc
+
+    async def _create_pool(self) -> Pool:
+        return await asyncpg.create_pool(
             host=self._settings.host,
             port=self._settings.port,
             user=self._settings.username,
@@ -39,6 +77,8 @@ class Database:
             database=self._settings.database,
             min_size=min(2, self._pool_size),
             max_size=self._pool_size,
+            timeout=self._acquire_timeout_s,  # connecting, here and whenever the pool reconnects
+            command_timeout=self._statement_timeout_s,
             reset=release_connection,
             server_settings={
                 "search_path": '"' + self._settings.schema.replace('"', '""') + '"',
@@ -60,22 +100,120 @@ class Database:
             raise RuntimeError("the database pool is not open")
         return self._pool
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """Yield a connection in a transaction committed on normal exit."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+    def transaction(self) -> Checkout:
+        """Check a connection out in a transaction, committed when the block exits normally."""
+        return Checkout(self, transactional=True)
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """Yield a connection for several reads outside a transaction."""
-        async with self.pool.acquire() as conn:
-            yield conn
+    def connection(self) -> Checkout:
+        """Check a connection out for several reads outside a transaction."""
+        return Checkout(self, transactional=False)
 
     @property
-    def single(self) -> Executor:
+    def single(self) -> SingleStatement:
         """Run one autocommit statement on whichever connection is free (the hot read path)."""
-        return self.pool
+        return self._single
+
+    async def check_out(self, pool: Pool) -> Proxy:
+        """Take a connection from the pool within the acquire deadline."""
+        # Counted before waiting, so that below the pool size a connection holder is surely
+        # queued: acquire then waits only to open a connection, which has its own deadline
+        # (create_pool's timeout). A timer, a few microseconds a request, arms only when the
+        # pool may be exhausted; asyncio.timeout because acquire(timeout=) spawns a task.
+        self._checked_out += 1
+        try:
+            if self._checked_out <= self._pool_size:
+                return await pool.acquire()
+            async with asyncio.timeout(self._acquire_timeout_s):
+                return await pool.acquire()
+        except UNAVAILABLE as exc:
+            self._checked_out -= 1
+            raise DatabaseUnavailable from exc
+        except BaseException:
+            self._checked_out -= 1
+            raise
+
+    async def check_in(self, pool: Pool, conn: Proxy, error: BaseException | None) -> None:
+        """Give a connection back; after `error` discard it if its state is unknown.
+
+        Raise DatabaseUnavailable from `error` when that says the server is unavailable.
+        """
+        try:
+            if isinstance(error, DISCARD):
+                # Its statement may still be running: do not wait for the server to stop it.
+                conn.terminate()
+            await pool.release(conn)
+        finally:
+            self._checked_out -= 1
+        if isinstance(error, UNAVAILABLE):
+            raise DatabaseUnavailable from error
+
+
+class Checkout:
+    """One `async with` block's pooled connection, in a transaction when asked for.
+
+    A class rather than @asynccontextmanager: it runs for every request, and a generator-based
+    manager costs thousands of instructions more each time.
+    """
+
+    __slots__ = ("_conn", "_database", "_pool", "_transaction", "_transactional")
+
+    def __init__(self, database: Database, *, transactional: bool) -> None:
+        self._database = database
+        self._transactional = transactional
+        self._transaction: Transaction | None = None
+
+    async def __aenter__(self) -> Proxy:
+        self._pool = pool = self._database.pool
+        self._conn = conn = await self._database.check_out(pool)
+        if self._transactional:
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+            except BaseException as exc:
+                await self._database.check_in(pool, conn, exc)
+                raise
+            self._transaction = transaction
+        return conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction = self._transaction
+        try:
+            # A connection about to be discarded needs no ROLLBACK: closing it ends the
+            # transaction, and the ROLLBACK would wait for a server that may not answer.
+            if transaction is not None and not isinstance(exc, DISCARD):
+                if exc is None:
+                    await transaction.commit()
+                else:
+                    await transaction.rollback()
+        except BaseException as error:
+            await self._database.check_in(self._pool, self._conn, error)
+            raise
+        await self._database.check_in(self._pool, self._conn, exc)
+
+
+class SingleStatement:
+    """One autocommit statement on a pooled connection, within the database's deadlines."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        """Return the first row the statement yields, if any."""
+        database = self._database
+        pool = database.pool
+        conn = await database.check_out(pool)
+        try:
+            record = await conn.fetchrow(query, *args)
+        except BaseException as exc:
+            await database.check_in(pool, conn, exc)
+            raise
+        await database.check_in(pool, conn, None)
+        return record
 
 
 async def release_connection(conn: Connection) -> None:

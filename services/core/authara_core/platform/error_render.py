@@ -14,7 +14,7 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
-from authara_core.platform.errors import AuthError, Overloaded, RateLimited
+from authara_core.platform.errors import AuthError, DatabaseUnavailable, Overloaded, RateLimited
 from authara_core.platform.render import Renderer, is_htmx, set_retry_after
 from authara_core.platform.request_id import REQUEST_ID_KEY
 
@@ -56,6 +56,12 @@ class ErrorRenderer:
         return self._respond(request, 500, ErrorCode.INTERNAL_ERROR, "Internal server error.")
 
     def _domain(self, request: web.Request, exc: AuthError) -> web.Response:
+        if isinstance(exc, DatabaseUnavailable):  # the client sees 503; the operator the cause
+            _LOGGER.warning(
+                "database unavailable (request id %s): %r",
+                request.get(REQUEST_ID_KEY),
+                exc.__cause__,
+            )
         html_message = exc.html_message if exc.message == exc.public_message else None
         response = self._respond(
             request, exc.status, exc.code, exc.message, html_message=html_message

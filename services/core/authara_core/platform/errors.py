@@ -29,6 +29,7 @@ AuthError
 │   └── ProviderTimeout       504 gateway_timeout
 ├── SchemaMismatch            (startup only)
 └── Overloaded                503 service_unavailable
+    └── DatabaseUnavailable           (no connection or answer within the database deadlines)
 
 One hierarchy for every domain, here so the envelope's ErrorRenderer (platform/error_render.py),
 the one place these become HTTP responses, maps any of them by `code` and `status` alone.
@@ -169,6 +170,13 @@ class Overloaded(AuthError):
     status = 503
     public_message = "The server is busy. Please try again in a moment."
     retry_after_s: ClassVar[int] = 1
+
+
+class DatabaseUnavailable(Overloaded):
+    """PostgreSQL cannot be reached or did not answer within its deadline."""
+
+    public_message = "The service is temporarily unavailable. Please try again in a moment."
+    retry_after_s: ClassVar[int] = 5
 
 
 class OAuthStateInvalid(InvalidRequest):

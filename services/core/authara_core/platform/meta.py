@@ -11,6 +11,7 @@ from aiohttp import web
 from authara_contract import VERSION
 from authara_core.platform.cookies import CookieWriter, csrf_token_of
 from authara_core.platform.db import Database
+from authara_core.platform.errors import DatabaseUnavailable
 from authara_core.platform.openapi import openapi_document
 from authara_core.platform.render import NO_STORE, json_response
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
@@ -36,11 +37,17 @@ class Readiness:
         self._schema = schema
 
     async def ready(self, _request: web.Request) -> web.StreamResponse:
-        """Answer 200 when ready to serve, else 503 with the reason."""
+        """Answer 200 when ready to serve, else 503 with the reason, within READINESS_TIMEOUT_S.
+
+        The deadline holds even against a stalled server because Database discards a
+        connection whose statement was cancelled instead of waiting for the server to confirm.
+        """
         try:
             async with asyncio.timeout(READINESS_TIMEOUT_S), self._database.connection() as conn:
                 revision = await current_schema_revision(conn, self._schema)
-        except (OSError, TimeoutError, asyncpg.PostgresError, RuntimeError):
+        except TimeoutError:
+            return _unready(f"database did not answer within {READINESS_TIMEOUT_S:g}s")
+        except (OSError, asyncpg.PostgresError, RuntimeError, DatabaseUnavailable):
             return _unready("database unreachable")
         if revision != REQUIRED_SCHEMA_REVISION:
             return _unready(

@@ -211,6 +211,8 @@ def _op(
 
 
 _INTERNAL: Final = {500: ["internal_error"]}
+# Routes that reach the database answer 503 when it misses its deadlines or is unreachable.
+_DATABASE: Final = {503: ["service_unavailable"], **_INTERNAL}
 _BAD: Final = {400: ["invalid_request"], 413: ["invalid_request"]}
 
 
@@ -269,7 +271,7 @@ def openapi_document() -> JSONObject:
                 csrf=True,
                 access="public",
                 ok=(204, None),
-                errors={403: ["forbidden"], **_INTERNAL},
+                errors={403: ["forbidden"], **_DATABASE},
             )
         },
         "/sessions/refresh": {
@@ -283,7 +285,7 @@ def openapi_document() -> JSONObject:
                     400: ["invalid_request"],
                     401: ["unauthorized"],
                     403: ["forbidden"],
-                    **_INTERNAL,
+                    **_DATABASE,
                 },
             )
         },
@@ -294,7 +296,7 @@ def openapi_document() -> JSONObject:
                 access="public",
                 ok=(200, "Tokens"),
                 body="TokenRefreshRequest",
-                errors={**_BAD, 401: ["unauthorized"], **_INTERNAL},
+                errors={**_BAD, 401: ["unauthorized"], **_DATABASE},
             )
         },
         "/user": {
@@ -303,7 +305,7 @@ def openapi_document() -> JSONObject:
                 csrf=False,
                 access="user",
                 ok=(200, "CurrentUser"),
-                errors={401: ["unauthorized"], **_INTERNAL},
+                errors={401: ["unauthorized"], **_DATABASE},
             )
         },
         "/oauth/google/options": {
@@ -330,6 +332,7 @@ def openapi_document() -> JSONObject:
                     404: ["not_found"],
                     409: ["account_link_required", "invalid_request"],
                     502: ["bad_gateway"],
+                    503: ["service_unavailable"],
                     504: ["gateway_timeout"],
                     **_INTERNAL,
                 },
