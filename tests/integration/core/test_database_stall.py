@@ -45,13 +45,15 @@ API_ROUTES: Final = [
 @pytest.fixture(scope="module")
 def stallable_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     """Run a PostgreSQL server of this module's own, the one the tests freeze."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("stallpg"), free_port(), durable=False)
+    # Durable: one test stops and restarts it, and a throwaway cluster is deleted on stop.
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("stallpg"), free_port(), durable=True)
     server.start()
     try:
         yield server
     finally:
         resume(server)
         server.stop()
+        server.discard()
 
 
 @pytest.fixture(scope="module")
