@@ -57,9 +57,7 @@ MIGRATIONS: Final = ImageSpec(
     "migrations", "services/migrations", "authara-migrate", Service.MIGRATIONS, None
 )
 # The demo app stands in for the user's application in compose; it is not a product image.
-DEMO: Final = ImageSpec(
-    "demo", "examples/demo", "authara-demo", None, 8000, shared=("shared",)
-)
+DEMO: Final = ImageSpec("demo", "examples/demo", "authara-demo", None, 8000, shared=("shared",))
 
 PRODUCT_IMAGES: Final = (CORE, GATEWAY, MIGRATIONS)
 ALL_IMAGES: Final = (*PRODUCT_IMAGES, DEMO)

@@ -20,8 +20,8 @@ from authara_contract.claims import Audience
 from authara_contract.tokens import KeySet, encode_access_token
 from authara_gateway.app import create_app
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
-from tests.integration.gateway.support import free_port
 from authara_runtime.dispatch import serve_directly
+from tests.integration.gateway.support import free_port
 
 if sys.version_info >= (3, 14):
     from compression.zstd import decompress as zstd_decompress
