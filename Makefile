@@ -4,8 +4,8 @@ PYTHON ?= python3
 PORT ?= 3000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := -e shared -e services/core -e services/gateway -e services/migrations -e services/devstack -e examples/demo
-PYPROJECTS := pyproject.toml requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
+PACKAGES := -e shared -e shared/runtime -e services/core -e services/gateway -e services/migrations -e services/devstack -e examples/demo
+PYPROJECTS := pyproject.toml requirements-dev.txt shared/pyproject.toml shared/runtime/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
 
 .PHONY: help install dev test lint typecheck test-unit test-db e2e migrate clean
 

@@ -53,7 +53,6 @@ import wrk
 from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.accounts import store as user_store
-from authara_core.cli import new_event_loop
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database, release_connection
 from authara_core.platform.render import json_response
@@ -64,6 +63,7 @@ from authara_core.sessions.tokens import hash_refresh_token, successor_token
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import EmbeddedPostgres, free_port
 from authara_migrations import runner
+from authara_runtime.loops import new_event_loop
 from loadgen import Samples, Stats, closed_loop, closed_loop_samples, merge
 
 KEY = b"b" * 32

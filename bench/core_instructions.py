@@ -42,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.accounts import store as user_store
-from authara_core.cli import new_event_loop
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database, release_connection
 from authara_core.sessions.service import SessionService
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import free_port
+from authara_runtime.loops import new_event_loop
 from core_bench import (
     PASSWORD,
     bench_database,

@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Authara core, the authentication server (listens on 8080). Build from the repository root:
 #   docker build -f deploy/docker/core.Dockerfile -t authara-core:0.1.0 .
-# Only authara_contract (shared/) and authara_core (services/core/) are installed.
+# Installed: authara_contract (shared/), authara_runtime (shared/runtime/) and
+# authara_core (services/core/).
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV VIRTUAL_ENV=/opt/authara \
@@ -13,7 +14,7 @@ COPY services/core services/core
 # exploit at run time). Every dependency ships wheels for this Python: no compiler needed.
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv --without-pip "$VIRTUAL_ENV" \
-    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./services/core \
+    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./shared/runtime ./services/core \
     && python -m pip --python="$VIRTUAL_ENV/bin/python" check
 
 FROM python:3.11.14-slim-bookworm

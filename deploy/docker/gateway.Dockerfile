@@ -2,7 +2,8 @@
 # Authara gateway, the reverse proxy in front of core and the app (listens on 3000).
 # Build from the repository root:
 #   docker build -f deploy/docker/gateway.Dockerfile -t authara-gateway:0.1.0 .
-# Only authara_contract (shared/) and authara_gateway (services/gateway/) are installed.
+# Installed: authara_contract (shared/), authara_runtime (shared/runtime/) and
+# authara_gateway (services/gateway/).
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV VIRTUAL_ENV=/opt/authara \
@@ -14,7 +15,7 @@ COPY services/gateway services/gateway
 # exploit at run time). Every dependency ships wheels for this Python: no compiler needed.
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv --without-pip "$VIRTUAL_ENV" \
-    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./services/gateway \
+    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./shared/runtime ./services/gateway \
     && python -m pip --python="$VIRTUAL_ENV/bin/python" check
 
 FROM python:3.11.14-slim-bookworm

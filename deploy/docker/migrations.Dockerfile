@@ -2,7 +2,8 @@
 # Authara migrations: a one-shot job (`authara-migrate up`) that must finish before core starts.
 # Build from the repository root:
 #   docker build -f deploy/docker/migrations.Dockerfile -t authara-migrations:0.1.0 .
-# Only authara_contract (shared/) and authara_migrations (services/migrations/) are installed.
+# Installed: authara_contract (shared/), authara_runtime (shared/runtime/) and
+# authara_migrations (services/migrations/).
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV VIRTUAL_ENV=/opt/authara \
@@ -14,7 +15,7 @@ COPY services/migrations services/migrations
 # exploit at run time). Every dependency ships wheels for this Python: no compiler needed.
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv --without-pip "$VIRTUAL_ENV" \
-    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./services/migrations \
+    && python -m pip --python="$VIRTUAL_ENV/bin/python" install ./shared ./shared/runtime ./services/migrations \
     && python -m pip --python="$VIRTUAL_ENV/bin/python" check
 
 FROM python:3.11.14-slim-bookworm

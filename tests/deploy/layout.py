@@ -37,6 +37,8 @@ class ImageSpec:
     program: str
     service: Service | None
     port: int | None
+    # The shared packages the image installs beside its own (the contract, the runtime).
+    shared: tuple[str, ...] = ("shared", "shared/runtime")
 
     @property
     def dockerfile(self) -> Path:
@@ -55,7 +57,7 @@ MIGRATIONS: Final = ImageSpec(
     "migrations", "services/migrations", "authara-migrate", Service.MIGRATIONS, None
 )
 # The demo app stands in for the user's application in compose; it is not a product image.
-DEMO: Final = ImageSpec("demo", "examples/demo", "authara-demo", None, 8000)
+DEMO: Final = ImageSpec("demo", "examples/demo", "authara-demo", None, 8000, shared=("shared",))
 
 PRODUCT_IMAGES: Final = (CORE, GATEWAY, MIGRATIONS)
 ALL_IMAGES: Final = (*PRODUCT_IMAGES, DEMO)

@@ -19,6 +19,7 @@ DEV_ONLY_DISTRIBUTIONS: Final = frozenset({"authara-demo", "authara-devstack"})
 DEV_ONLY_MODULES: Final = frozenset({"authara_demo", "authara_devstack"})
 LOCAL_PACKAGES: Final = {
     "authara-contract": REPO_ROOT / "shared",
+    "authara-runtime": REPO_ROOT / "shared" / "runtime",
     **{f"authara-{spec.name}": REPO_ROOT / spec.package_dir for spec in PRODUCT_IMAGES},
 }
 
@@ -65,8 +66,8 @@ def test_product_dockerfile_neither_copies_nor_installs_the_demo(spec: ImageSpec
     ("old", "new"),
     [
         ("COPY services/core services/core", "COPY services/core services/core\nCOPY examples x"),
-        ("./shared ./services/core", "./shared ./services/core ./examples/demo"),
-        ("./shared ./services/core", "./shared ./services/core authara-demo"),
+        ("./shared/runtime ./services/core", "./shared/runtime ./services/core ./examples/demo"),
+        ("./shared/runtime ./services/core", "./shared/runtime ./services/core authara-demo"),
     ],
     ids=["copy", "install-folder", "install-name"],
 )

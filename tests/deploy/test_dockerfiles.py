@@ -55,6 +55,7 @@ def _requires_python() -> SpecifierSet:
     spec = SpecifierSet()
     for pyproject in [
         REPO_ROOT / "shared" / "pyproject.toml",
+        REPO_ROOT / "shared" / "runtime" / "pyproject.toml",
         *REPO_ROOT.glob("services/*/pyproject.toml"),
     ]:
         spec &= SpecifierSet(tomllib.loads(pyproject.read_text())["project"]["requires-python"])
@@ -113,17 +114,19 @@ def dockerfile_problems(dockerfile: Dockerfile, spec: ImageSpec) -> list[str]:
 
 def _install_problems(dockerfile: Dockerfile, spec: ImageSpec) -> list[str]:
     problems = []
-    wanted = {"shared", spec.package_dir}
+    wanted_copies = {"shared", spec.package_dir}
+    wanted_installs = {*spec.shared, spec.package_dir}
     for stage in dockerfile.stages[:-1]:
         copied = {instruction.value.split()[0] for instruction in stage.all("COPY")}
-        if copied != wanted:
+        if copied != wanted_copies:
             problems.append(
-                f"build stage copies {sorted(copied)}, must copy exactly {sorted(wanted)}"
+                f"build stage copies {sorted(copied)}, must copy exactly {sorted(wanted_copies)}"
             )
         installed = _local_installs(stage)
-        if installed != wanted:
+        if installed != wanted_installs:
             problems.append(
-                f"build stage installs {sorted(installed)}, must install exactly {sorted(wanted)}"
+                f"build stage installs {sorted(installed)}, "
+                f"must install exactly {sorted(wanted_installs)}"
             )
     return problems
 
@@ -231,8 +234,8 @@ BROKEN = [
     ),
     ("COPY services/core services/core", "COPY services services", "must copy exactly"),
     (
-        "./shared ./services/core",
-        "./shared ./services/core ./services/gateway",
+        "./shared ./shared/runtime ./services/core",
+        "./shared ./shared/runtime ./services/core ./services/gateway",
         "must install exactly",
     ),
     (

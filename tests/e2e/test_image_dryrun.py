@@ -145,12 +145,16 @@ def _bump_revision(database: DatabaseSettings, revision: str) -> str:
 # -- images ----------------------------------------------------------------------------------
 
 
-def test_each_image_holds_only_its_service_and_the_contract(images: dict[str, Image]) -> None:
+def test_each_image_holds_only_its_service_and_the_shared_packages(
+    images: dict[str, Image],
+) -> None:
+    shared_packages = {"shared": "authara_contract", "shared/runtime": "authara_runtime"}
     for spec in ALL_IMAGES:
         site = next((images[spec.name].root / "opt").rglob("site-packages"))
         ours = sorted(p.name.split("-")[0] for p in site.glob("authara_*.dist-info"))
         package = Path(spec.package_dir).name
-        assert ours == sorted(["authara_contract", f"authara_{package}"]), spec.name
+        wanted = [shared_packages[folder] for folder in spec.shared]
+        assert ours == sorted([*wanted, f"authara_{package}"]), spec.name
 
 
 def test_core_refuses_an_unmigrated_database_in_one_line(

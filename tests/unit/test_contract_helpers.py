@@ -13,7 +13,7 @@ from aiohttp import web
 
 from authara_contract import cookies
 from authara_contract.claims import Audience
-from authara_contract.cookies import CookieSpec, cookie_value
+from authara_contract.cookies import CookieSpec
 from authara_contract.env import parse_bool, parse_duration, parse_host_port
 from authara_contract.errors import ErrorCode, error_body
 from authara_contract.return_to import is_safe_return_to, resolve_return_to, with_return_to
@@ -249,28 +249,6 @@ def test_verified_token_cache_expires_and_is_bounded() -> None:
     assert len(cache) == 2
     assert cache.get("x", now=0.0) is None
     assert cache.get("z", now=0.0) == "Z"
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ([], None),
-        (["a=1; b=2"], None),
-        (["authara_access=tok"], "tok"),
-        (["a=1;authara_access=tok ; b=2"], "tok"),
-        (['authara_access="tok"'], "tok"),
-        (["authara_access=first; authara_access=second"], "first"),
-        (["x=1", "authara_access=from-second-header"], "from-second-header"),
-        (["xauthara_access=no; authara_access_x=no"], None),
-        (["authara_access"], None),
-        (["authara_access="], ""),
-        (["authara_access=a=b"], "a=b"),
-    ],
-)
-def test_cookie_value_reads_the_first_cookie_of_a_name(
-    headers: list[str], expected: str | None
-) -> None:
-    assert cookie_value(headers, "authara_access") == expected
 
 
 def _morsel_attributes(set_cookie: str) -> dict[str, str | bool]:

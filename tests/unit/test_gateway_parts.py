@@ -8,11 +8,6 @@ import pytest
 
 from authara_contract.claims import Audience
 from authara_contract.tokens import KeySet, encode_access_token
-from authara_gateway.cookie_header import (
-    cookie_pair,
-    read_cookies,
-    rewrite_cookie_header,
-)
 from authara_gateway.identity import IdentityVerifier
 from authara_gateway.protection import ProtectedPaths
 from authara_gateway.settings import IdentitySettings, Upstream
@@ -149,42 +144,6 @@ def test_a_token_past_its_exp_is_refused_even_if_the_signature_is_fine() -> None
 
     assert verifier.verify(_token(ttl=timedelta(minutes=10))) is None
     assert verifier.cached == 0
-
-
-# --- cookies -------------------------------------------------------------------------------------
-
-
-def test_session_cookies_are_replaced_removed_or_added_in_place() -> None:
-    values = {"authara_access": "new-a", "authara_refresh": "new-r"}
-
-    assert (
-        rewrite_cookie_header(["theme=dark; authara_access=old; x=1", "authara_refresh=r"], values)
-        == "theme=dark; authara_access=new-a; x=1; authara_refresh=new-r"
-    )
-    assert rewrite_cookie_header(["authara_refresh=r"], values) == (
-        "authara_refresh=new-r; authara_access=new-a"
-    )
-    assert rewrite_cookie_header(
-        ["a=1; authara_access=x; authara_access=y; authara_refresh=z"],
-        {"authara_access": None, "authara_refresh": None},
-    ) == ("a=1")
-    assert rewrite_cookie_header([], {"authara_access": None}) == ""
-
-
-def test_only_the_wanted_cookies_are_read_first_one_wins() -> None:
-    wanted = frozenset({"authara_access", "authara_refresh"})
-
-    assert read_cookies(
-        ["theme=dark; authara_access=a1; authara_access=a2", 'authara_refresh="r"; x', "junk"],
-        wanted,
-    ) == {"authara_access": "a1", "authara_refresh": "r"}
-    assert read_cookies(["authara_accessx=1; xauthara_access=2"], wanted) == {}
-    assert read_cookies([], wanted) == {}
-
-
-def test_set_cookie_parsing() -> None:
-    assert cookie_pair("authara_access=abc.def; Path=/; HttpOnly") == ("authara_access", "abc.def")
-    assert cookie_pair('authara_refresh=""; Max-Age=0') == ("authara_refresh", "")
 
 
 # --- protected paths ---------------------------------------------------------------------------

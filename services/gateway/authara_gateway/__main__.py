@@ -1,5 +1,5 @@
 """Allow `python -m authara_gateway`."""
 
-from .cli import main
+from .entry import main
 
 main()

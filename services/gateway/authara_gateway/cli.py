@@ -1,59 +1,47 @@
 """`authara-gateway`: serve (the default) or check a running gateway's health."""
 
 import argparse
-import asyncio
+import functools
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-import aiohttp
-from aiohttp import web
-from yarl import URL
-
 from authara_contract.env import SettingsError, exit_on_settings_error
 from authara_contract.routes import GATEWAY_HEALTH
+from authara_runtime.health import healthcheck as runtime_healthcheck
+from authara_runtime.health import local_url
+from authara_runtime.logs import configure_logging
+from authara_runtime.stopping import StopRequest
+from authara_runtime.web_logs import quiet_bad_requests
+from authara_runtime.workers import supervise
 
-from .server import BadRequestLogFilter, run_worker
-from .settings import (
-    GatewaySettings,
-    Upstream,
-    load_bind,
-    load_settings,
-    local_host,
-    startup_warnings,
-)
-from .workers import supervise
+from .server import run_worker
+from .settings import GatewaySettings, Upstream, load_bind, load_settings, startup_warnings
 
 PROGRAM: Final = "authara-gateway"
-HEALTHCHECK_TIMEOUT: Final = 5.0
-_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-}
 _LOGGER = logging.getLogger(__name__)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None, stop: StopRequest) -> None:
     """Run the command line; configuration errors exit 2 with one line, never a traceback."""
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
     parser.add_argument("command", nargs="?", choices=("serve", "healthcheck"), default="serve")
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
+        stop.release()
         raise SystemExit(healthcheck(os.environ))
     try:
         settings = load_settings(os.environ)
     except SettingsError as exc:
         exit_on_settings_error(exc, PROGRAM)
-    serve(settings)
+    serve(settings, stop)
 
 
-def serve(settings: GatewaySettings) -> None:
+def serve(settings: GatewaySettings, stop: StopRequest) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and stop."""
-    configure_logging(settings.log_level)
+    _configure_logging(settings.log_level)
     for warning in startup_warnings(settings):
         _LOGGER.warning("%s", warning)
     _LOGGER.info(
@@ -66,15 +54,26 @@ def serve(settings: GatewaySettings) -> None:
         settings.workers,
     )
     if settings.workers > 1:
-        raise SystemExit(supervise(settings, _worker))
-    _worker(settings, supervised=False)
+        raise SystemExit(
+            supervise(
+                settings.workers,
+                functools.partial(_supervised_worker, settings),
+                name="gateway",
+                shutdown_s=settings.timeouts.shutdown,
+                stop=stop,
+            )
+        )
+    _worker(settings, stop, supervised=False)
 
 
-def _worker(settings: GatewaySettings, supervised: bool) -> None:
-    if supervised:
-        configure_logging(settings.log_level)
+def _supervised_worker(settings: GatewaySettings, _index: int, stop: StopRequest) -> None:
+    _configure_logging(settings.log_level)
+    _worker(settings, stop, supervised=True)
+
+
+def _worker(settings: GatewaySettings, stop: StopRequest, *, supervised: bool) -> None:
     try:
-        run_worker(settings, supervised)
+        run_worker(settings, stop, supervised=supervised)
     except OSError as exc:
         print(
             f"{PROGRAM}: cannot listen on {settings.bind_host}:{settings.bind_port}: {exc}",
@@ -90,40 +89,13 @@ def healthcheck(environ: Mapping[str, str]) -> int:
     except SettingsError as exc:
         print(f"{PROGRAM}: {exc.message}", file=sys.stderr)
         return 1
-    url = URL.build(scheme="http", host=local_host(host), port=port, path=GATEWAY_HEALTH)
-    problem = asyncio.run(_probe(url))
-    if problem is not None:
-        print(f"{PROGRAM}: unhealthy: {url}: {problem}", file=sys.stderr)
-        return 1
-    print(f"{PROGRAM}: healthy")
-    return 0
+    return runtime_healthcheck(local_url(host, port, GATEWAY_HEALTH), program=PROGRAM)
 
 
 def _addresses(upstreams: Sequence[Upstream]) -> str:
     return ",".join(f"{upstream.host}:{upstream.port}" for upstream in upstreams)
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at the configured level."""
-    logging.basicConfig(
-        level=_LEVELS[level],
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    server_logger = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, BadRequestLogFilter) for f in server_logger.filters):
-        server_logger.addFilter(BadRequestLogFilter())
-
-
-async def _probe(url: URL) -> str | None:
-    timeout = aiohttp.ClientTimeout(total=HEALTHCHECK_TIMEOUT)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, allow_redirects=False) as response,
-        ):
-            if response.status == web.HTTPOk.status_code:
-                return None
-            return f"status {response.status}"
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        return str(exc) or exc.__class__.__name__
+def _configure_logging(level: str) -> None:
+    configure_logging(level)
+    quiet_bad_requests()

@@ -8,8 +8,6 @@ trusts proxy headers, so a client must never be able to choose it.
 
 import functools
 import ipaddress
-import os
-import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -48,37 +46,9 @@ FORWARDING: Final = frozenset(
 # The gateway's server already answered `Expect: 100-continue`; the upstream must not wait
 # for a second handshake. The request id is rebuilt so a client cannot inject a bad one.
 _REQUEST_ONLY: Final = frozenset({"expect", contract_headers.REQUEST_ID.lower()})
-_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # From a trusted proxy the forwarding headers stay, except X-Forwarded-For: it is extended.
 _CHAIN: Final = frozenset({hdrs.X_FORWARDED_FOR.lower()})
 _NOTHING: Final[frozenset[str]] = frozenset()
-_ID_HEX_DIGITS: Final = 32  # 128 random bits, as `secrets.token_hex(16)` gives
-_IDS_PER_BATCH: Final = 256
-
-
-class RequestIds:
-    """Keep a sane incoming X-Request-Id, otherwise make a new one.
-
-    New ids are 128 bits from `os.urandom`, drawn 256 ids at a time: one system call per
-    batch rather than per request. Build one per process (after any fork), never share one.
-    """
-
-    __slots__ = ("_batch", "_next")
-
-    def __init__(self) -> None:
-        self._batch = ""
-        self._next = 0
-
-    def __call__(self, incoming: str | None) -> str:
-        """Return the request id to use for a request that came with `incoming`."""
-        if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
-            return incoming
-        start = self._next
-        if start >= len(self._batch):
-            self._batch = os.urandom(_ID_HEX_DIGITS // 2 * _IDS_PER_BATCH).hex()
-            start = 0
-        self._next = start + _ID_HEX_DIGITS
-        return self._batch[start : start + _ID_HEX_DIGITS]
 
 
 def is_trusted_peer(remote: str | None, networks: Sequence[IPNetwork]) -> bool:

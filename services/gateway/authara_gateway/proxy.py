@@ -12,9 +12,10 @@ from yarl import URL
 from authara_contract import cookies
 from authara_contract import headers as contract_headers
 from authara_contract.routes import is_auth_path
+from authara_runtime.cookie_header import read_cookies, rewrite_cookie_header
+from authara_runtime.request_ids import RequestIds
 
 from . import compression, forwarding
-from .cookie_header import read_cookies, rewrite_cookie_header
 from .failures import upstream_failure
 from .identity import Identity, IdentityVerifier
 from .protection import (
@@ -80,7 +81,7 @@ class Proxy:
         self._refresher = refresher
         self._websockets = websockets
         self._trusted_proxies = settings.trusted_proxies
-        self._request_ids = forwarding.RequestIds()
+        self._request_ids = RequestIds()
         self._protected = ProtectedPaths(settings.protected_paths)
         if self._protected and verifier is None:
             # Fail closed: protected paths without a way to tell who is signed in.

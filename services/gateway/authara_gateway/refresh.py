@@ -28,8 +28,8 @@ from authara_contract import cookies
 from authara_contract import headers as contract_headers
 from authara_contract.claims import Audience
 from authara_contract.routes import API_SESSIONS_REFRESH
+from authara_runtime.cookie_header import cookie_pair
 
-from .cookie_header import cookie_pair
 from .identity import Identity, IdentityVerifier
 from .upstreams import UpstreamPool
 

@@ -11,13 +11,12 @@ from yarl import URL
 from authara_contract.env import EnvReader, Service, parse_host_port
 from authara_contract.routes import is_auth_path
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+from authara_runtime.logs import LOG_LEVELS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_LOG_LEVELS: Final = ("debug", "info", "warn", "error")
 # Caddy's documented `auto_https` values plus the `on` that upstream's README suggests.
 _AUTO_HTTPS: Final = ("off", "on", "disable_redirects", "disable_certs", "ignore_loaded_certs")
-_WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::"})
 MAX_WORKERS: Final = 64
 
 
@@ -121,11 +120,6 @@ def load_bind(environ: Mapping[str, str]) -> tuple[str, int]:
     return address
 
 
-def local_host(bind_host: str) -> str:
-    """Return the address a health check on this machine should connect to."""
-    return "127.0.0.1" if bind_host in _WILDCARD_HOSTS else bind_host
-
-
 def startup_warnings(settings: GatewaySettings) -> list[str]:
     """List configuration choices an operator should hear about at start-up."""
     warnings = []
@@ -203,8 +197,8 @@ def _log_level(reader: EnvReader, raw: str | None, app_env: AppEnv) -> str:
     if raw is None:
         return "info" if app_env is AppEnv.PROD else "debug"
     level = raw.lower()
-    if level not in _LOG_LEVELS:
-        reader.fail("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+    if level not in LOG_LEVELS:
+        reader.fail("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
         return "info"
     return level
 

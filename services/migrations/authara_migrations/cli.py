@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from authara_contract.env import SettingsError, exit_on_settings_error
+from authara_runtime.logs import configure_logging
 
 from . import runner
 from .errors import MigrationError
@@ -24,12 +25,6 @@ EXIT_OK: Final = 0
 EXIT_BEHIND: Final = 1
 EXIT_FAILED: Final = 3
 EXIT_INTERRUPTED: Final = 130
-_LOG_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,14 +64,10 @@ def _status(settings: MigrationSettings) -> int:
 
 def _configure_logging(level: str) -> None:
     # Progress goes to stdout so that a failure is the only line on stderr.
-    logging.basicConfig(
-        level=_LOG_LEVELS[level],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    numeric = configure_logging(level, stream=sys.stdout)
     # Alembic narrates its internals at INFO; our env.py logs each applied revision instead.
     if level != "debug":
-        logging.getLogger("alembic").setLevel(max(_LOG_LEVELS[level], logging.WARNING))
+        logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

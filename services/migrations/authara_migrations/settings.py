@@ -6,8 +6,8 @@ from typing import Final
 
 from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service
+from authara_runtime.logs import LOG_LEVELS
 
-LOG_LEVELS: Final = ("debug", "info", "warn", "error")
 DEFAULT_LOG_LEVEL: Final = "info"
 
 
@@ -27,6 +27,6 @@ def load_settings(environ: Mapping[str, str]) -> MigrationSettings:
     if reader.optional("LOG_LEVEL") is None:
         log_level = DEFAULT_LOG_LEVEL
     else:
-        log_level = reader.choice("LOG_LEVEL", LOG_LEVELS)
+        log_level = reader.choice("LOG_LEVEL", tuple(LOG_LEVELS))
     reader.finish()
     return MigrationSettings(database=database, log_level=log_level)

@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
-from authara_gateway.app import create_app, skip_router
+from authara_gateway.app import create_app
+from authara_runtime.dispatch import serve_directly
 from tests.integration.gateway.support import (
     IDENTITY,
     Control,
@@ -51,7 +52,7 @@ def make_gateway(
         client = await aiohttp_client(app)
         if request.param == "direct":
             assert client.server.runner is not None
-            skip_router(client.server.runner, app)
+            serve_directly(client.server.runner, app)
         return client
 
     return make

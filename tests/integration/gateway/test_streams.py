@@ -18,8 +18,9 @@ from pytest_aiohttp import AiohttpServer
 
 from authara_contract.claims import Audience
 from authara_contract.tokens import KeySet, encode_access_token
-from authara_gateway.app import create_app, skip_router
+from authara_gateway.app import create_app
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
+from authara_runtime.dispatch import serve_directly
 from tests.integration.gateway.support import free_port
 
 if sys.version_info >= (3, 14):
@@ -134,7 +135,7 @@ def make_gateway(
         server = await aiohttp_server(app)
         if request.param == "direct":
             assert server.runner is not None
-            skip_router(server.runner, app)
+            serve_directly(server.runner, app)
         return server
 
     return make
