@@ -206,6 +206,8 @@ class OidcStandIn:
             claims["nonce"] = "not-the-nonce"
         elif self.tamper == "exp":
             claims["iat"], claims["exp"] = now - 7200, now - 3600
+        elif self.tamper == "exp-overflow":  # signed, in the future, beyond any datetime
+            claims["exp"] = 10**30
         return jwt.encode({"alg": "RS256", "kid": "stand-in-1"}, claims, key)
 
     async def _jwks(self, request: web.Request) -> web.Response:

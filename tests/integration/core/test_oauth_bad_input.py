@@ -158,7 +158,9 @@ async def test_a_new_user_needs_a_verified_email(
     await _nothing_created(conn)
 
 
-@pytest.mark.parametrize("tamper", ["signature", "iss", "aud", "nonce", "exp", "userinfo-sub"])
+@pytest.mark.parametrize(
+    "tamper", ["signature", "iss", "aud", "nonce", "exp", "exp-overflow", "userinfo-sub"]
+)
 async def test_a_tampered_id_token_is_refused(
     client: TestClient[Any, Any], corp: OidcStandIn, conn: asyncpg.Connection, tamper: str
 ) -> None:

@@ -133,7 +133,7 @@ async def test_without_the_nonce_cookie_it_is_401(
     assert response.status == 401
 
 
-@pytest.mark.parametrize("tamper", ["signature", "aud", "iss", "nonce", "exp"])
+@pytest.mark.parametrize("tamper", ["signature", "aud", "iss", "nonce", "exp", "exp-overflow"])
 async def test_a_tampered_credential_is_401(
     client: TestClient[Any, Any], google: OidcStandIn, conn: asyncpg.Connection, tamper: str
 ) -> None:

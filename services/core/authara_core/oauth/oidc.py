@@ -40,6 +40,8 @@ SIGNING_ALGORITHMS: Final = (
 _REQUIRED_METADATA: Final = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 # Google's ID tokens name their issuer with or without the scheme.
 _GOOGLE_ALIASES: Final = ("accounts.google.com",)
+# An ID token expiring later than this is not one a provider issued in good faith.
+_LAST_YEAR: Final = 9000
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +161,12 @@ class OidcProvider:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise ProviderAnswerInvalid
-        exp = claims.get("exp")
         return ProviderIdentity(
             provider=self._settings.name,
             subject=subject,
             email=normalize_provider_email(claims.get("email")),
             email_verified=is_verified(claims.get("email_verified")),
-            token_expires_at=datetime.fromtimestamp(exp, UTC) if isinstance(exp, int) else None,
+            token_expires_at=_expiry(claims.get("exp")),
         )
 
     def _issuers(self, metadata: dict[str, Any]) -> list[str]:
@@ -234,3 +235,16 @@ class OidcProvider:
             raise ProviderUnavailable from exc
         self._keys, self._keys_fetched_at = keys, now
         return keys
+
+
+def _expiry(exp: object) -> datetime | None:
+    """Read the ID token's `exp`; one no datetime can hold (a signed 10**30) is invalid."""
+    if not isinstance(exp, int):
+        return None
+    try:
+        expires_at = datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ProviderAnswerInvalid from exc
+    if expires_at.year > _LAST_YEAR:  # later arithmetic (nonce keep-until) would overflow
+        raise ProviderAnswerInvalid
+    return expires_at
