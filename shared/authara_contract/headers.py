@@ -4,6 +4,8 @@ from typing import Final
 
 CSRF_TOKEN: Final = "X-CSRF-Token"  # noqa: S105  (a header name, not a secret)
 REQUEST_ID: Final = "X-Request-Id"
+# Cache-Control of every response that sets session cookies, carries tokens or reports state.
+NO_STORE: Final = "no-store"
 
 HX_REQUEST: Final = "HX-Request"
 HX_REDIRECT: Final = "HX-Redirect"

@@ -7,6 +7,7 @@ from typing import Final
 import aiohttp
 from aiohttp import hdrs, web
 
+from authara_contract import headers as contract_headers
 from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY
 
 from .identity import IdentityVerifier
@@ -20,7 +21,7 @@ from .upstreams import UpstreamPool
 from .websocket import WebSocketRelay
 
 _PROBE_METHODS: Final = (hdrs.METH_GET, hdrs.METH_HEAD)
-_NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
+_NO_STORE: Final = {hdrs.CACHE_CONTROL: contract_headers.NO_STORE}
 
 
 def create_app(settings: GatewaySettings) -> web.Application:

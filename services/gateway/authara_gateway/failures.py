@@ -46,7 +46,10 @@ def wants_json(request: web.BaseRequest) -> bool:
 def upstream_failure(request: web.BaseRequest, status: int, request_id: str) -> web.Response:
     """Build the 502 or 504 answer for a request the upstream could not serve."""
     code, title, message = _MESSAGES[status]
-    headers = {contract_headers.REQUEST_ID: request_id, hdrs.CACHE_CONTROL: "no-store"}
+    headers = {
+        contract_headers.REQUEST_ID: request_id,
+        hdrs.CACHE_CONTROL: contract_headers.NO_STORE,
+    }
     if wants_json(request):
         headers[hdrs.CONTENT_TYPE] = JSON_CONTENT_TYPE
         return web.Response(status=status, body=error_body(code, message), headers=headers)

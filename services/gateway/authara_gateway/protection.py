@@ -86,7 +86,7 @@ def refuse_control_characters(request_id: str) -> web.Response:
         body=error_body(ErrorCode.INVALID_REQUEST, _BAD_PATH),
         headers={
             contract_headers.REQUEST_ID: request_id,
-            hdrs.CACHE_CONTROL: "no-store",
+            hdrs.CACHE_CONTROL: contract_headers.NO_STORE,
             hdrs.CONTENT_TYPE: JSON_CONTENT_TYPE,
         },
     )
@@ -98,7 +98,7 @@ def refuse_anonymous(
     """Send a browser's page request to the login page; answer anything else 401."""
     response_headers = [
         (contract_headers.REQUEST_ID, request_id),
-        (hdrs.CACHE_CONTROL, "no-store"),
+        (hdrs.CACHE_CONTROL, contract_headers.NO_STORE),
         (hdrs.VARY, hdrs.ACCEPT),
     ]
     response_headers.extend((hdrs.SET_COOKIE, cookie) for cookie in set_cookies)

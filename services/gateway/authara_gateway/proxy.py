@@ -224,7 +224,7 @@ class Proxy:
             headers.add(hdrs.SET_COOKIE, cookie)
         if hdrs.SET_COOKIE in headers and _sets_session_cookie(headers):
             # Security check G3: a shared cache must never store one user's session cookies.
-            headers[hdrs.CACHE_CONTROL] = "no-store"
+            headers[hdrs.CACHE_CONTROL] = contract_headers.NO_STORE
         encoder = None
         if self._settings.enable_compression:
             encoding = compression.choose_encoding(request, upstream.status, headers)

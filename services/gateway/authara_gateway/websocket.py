@@ -134,5 +134,8 @@ def _refused(exc: aiohttp.WSServerHandshakeError, request_id: str) -> web.Respon
     _LOGGER.info("upstream refused a WebSocket upgrade: %s", exc)
     return web.Response(
         status=status,
-        headers={contract_headers.REQUEST_ID: request_id, "Cache-Control": "no-store"},
+        headers={
+            contract_headers.REQUEST_ID: request_id,
+            hdrs.CACHE_CONTROL: contract_headers.NO_STORE,
+        },
     )

@@ -8,10 +8,11 @@ from aiohttp import web
 
 from authara_contract import cookies
 from authara_contract.claims import Audience
+from authara_contract.headers import NO_STORE
 from authara_core.oauth.google import GoogleIdTokens
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.cookies import CookieWriter, read_cookie
-from authara_core.platform.render import NO_STORE, json_response
+from authara_core.platform.render import json_response
 from authara_core.sessions.responses import auth_session_response
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
+from authara_contract.headers import NO_STORE
 from authara_contract.return_to import with_return_to
 from authara_core.oauth.linking import LinkView, ProviderLinks
 from authara_core.oauth.routes import OAuthRoutes
@@ -25,7 +26,7 @@ from authara_core.platform.errors import (
     Unauthorized,
 )
 from authara_core.platform.flash import Flash, clear_flash, read_flash, set_flash
-from authara_core.platform.render import NO_STORE, Renderer, redirect, set_retry_after
+from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
+from authara_contract.headers import NO_STORE
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_core.oauth.flows import (
     Cancelled,
@@ -29,7 +30,7 @@ from authara_core.oauth.secrets import looks_like_secret
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
 from authara_core.platform.flash import Flash, set_flash
-from authara_core.platform.render import NO_STORE, Renderer, is_htmx, redirect
+from authara_core.platform.render import Renderer, is_htmx, redirect
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)

@@ -11,8 +11,8 @@ from aiohttp import hdrs, web
 
 from authara_contract import cookies
 from authara_contract.cookies import CookieSpec
+from authara_contract.headers import NO_STORE
 from authara_core.platform.clock import Clock
-from authara_core.platform.render import NO_STORE
 
 
 class SessionTokens(Protocol):

@@ -9,11 +9,12 @@ import asyncpg
 from aiohttp import web
 
 from authara_contract import VERSION
+from authara_contract.headers import NO_STORE
 from authara_core.platform.cookies import CookieWriter, csrf_token_of
 from authara_core.platform.db import Database
 from authara_core.platform.errors import DatabaseUnavailable
 from authara_core.platform.openapi import openapi_document
-from authara_core.platform.render import NO_STORE, json_response
+from authara_core.platform.render import json_response
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
 READINESS_TIMEOUT_S: Final = 2.0

@@ -10,10 +10,11 @@ from aiohttp import web
 
 from authara_contract import cookies
 from authara_contract.claims import Audience
+from authara_contract.headers import NO_STORE
 from authara_core.accounts.users import UserRow
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
-from authara_core.platform.render import NO_STORE, json_response
+from authara_core.platform.render import json_response
 from authara_core.sessions.service import IssuedSession, SessionService
 
 

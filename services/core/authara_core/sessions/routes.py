@@ -8,11 +8,12 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
+from authara_contract.headers import NO_STORE
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.error_render import json_error
-from authara_core.platform.render import NO_STORE, json_response, redirect
+from authara_core.platform.render import json_response, redirect
 from authara_core.sessions.audience import audience_for
 from authara_core.sessions.responses import end_session, refresh_or_clear, user_json
 from authara_core.sessions.service import SessionService
