@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 
 import asyncpg
 import jsonschema
@@ -420,7 +421,10 @@ async def test_busy_hasher_answers_503_with_retry_after(
     client = await aiohttp_client(create_app(load_settings(env)))
     token = await csrf(client)
     hasher = client.app[SERVICES_KEY].hasher
-    busy = [asyncio.create_task(hasher.hash("occupy the pool")) for _ in range(2)]
+    # Occupy the one worker and the one queue place until released: two real hashes would
+    # finish on their own, and on a busy machine the login could arrive after them.
+    release = threading.Event()
+    busy = [asyncio.create_task(hasher._run(lambda _: str(release.wait(30)), "")) for _ in range(2)]
     await asyncio.sleep(0)
     try:
         response = await client.post(
@@ -430,6 +434,7 @@ async def test_busy_hasher_answers_503_with_retry_after(
         assert response.headers["Retry-After"] == "1"
         assert (await response.json())["error"]["code"] == "service_unavailable"
     finally:
+        release.set()
         await asyncio.gather(*busy)
     response = await client.post(
         "/auth/api/v1/login", json=CREDENTIALS, headers={"X-CSRF-Token": token}

@@ -93,6 +93,16 @@ async def _wait_healthy(core: RunningCore) -> None:
     raise AssertionError("core did not become healthy")
 
 
+async def _wait_listening(workers: list[psutil.Process]) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not all(
+        any(conn.status == psutil.CONN_LISTEN for conn in worker.net_connections())
+        for worker in workers
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "a worker never listened"
+        await asyncio.sleep(0.05)
+
+
 async def _fresh_connection(call: Callable[[aiohttp.ClientSession], Awaitable[T]]) -> T:
     """Run one request on a new TCP connection (the kernel picks the worker)."""
     connector = aiohttp.TCPConnector(force_close=True)
@@ -106,10 +116,8 @@ async def test_workers_share_the_port_and_the_sessions(start_core: StartCore) ->
     async with start_core(AUTHARA_WORKERS="2") as core:
         workers = psutil.Process(core.process.pid).children()
         assert len(workers) == 2
-        assert all(
-            any(conn.status == psutil.CONN_LISTEN for conn in worker.net_connections())
-            for worker in workers
-        )
+        # Workers start independently: one may answer /health before the other listens.
+        await _wait_listening(workers)
 
         async def signup(http: aiohttp.ClientSession) -> tuple[int, Any]:
             async with http.post(
