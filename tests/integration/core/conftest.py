@@ -14,8 +14,8 @@ from pytest_aiohttp import AiohttpClient
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.platform.dispatch import serve_fixed_routes_directly
 from authara_core.settings import Settings, load_settings
+from authara_runtime.dispatch import serve_directly
 from tests.coresupport import FakeClock, core_env
 from tests.oauthstubs import OidcStandIn, serving
 
@@ -46,14 +46,15 @@ def aiohttp_client(aiohttp_client: AiohttpClient, request: pytest.FixtureRequest
     """Serve every core app under test both ways the real process can serve it.
 
     "router": aiohttp's own dispatch (what a plain `web.run_app` would do); "direct": the
-    fixed-path routes served without the router, as `authara-core` serves them.
+    fixed-path routes served without the router (authara_runtime's `serve_directly`), as
+    `authara-core` serves them.
     """
 
     async def make(app: Application) -> TestClient[object, Application]:
         client = await aiohttp_client(app)
         if request.param == "direct":
             assert client.server.runner is not None
-            serve_fixed_routes_directly(client.server.runner, app)
+            serve_directly(client.server.runner, app)
         return client
 
     return make

@@ -156,4 +156,4 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert "unreachable" in result.stderr
+    assert "unhealthy" in result.stderr

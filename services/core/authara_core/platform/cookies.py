@@ -13,6 +13,7 @@ from authara_contract import cookies
 from authara_contract.cookies import CookieSpec
 from authara_core.platform.clock import Clock
 from authara_core.platform.render import NO_STORE
+from authara_runtime.cookie_header import cookie_value
 
 
 class SessionTokens(Protocol):
@@ -111,7 +112,7 @@ def new_csrf_token() -> str:
 
 def read_cookie(request: web.Request, spec: cookies.CookieSpec) -> str | None:
     """Return the request's cookie of one name (the first one when it is repeated)."""
-    return cookies.cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
+    return cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
 
 
 def csrf_token_of(request: web.Request) -> tuple[str, bool]:
