@@ -157,3 +157,30 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
     )
     assert result.returncode == 1
     assert "unhealthy" in result.stderr
+
+
+def test_healthcheck_refuses_a_bad_bind_address_with_exit_2() -> None:
+    env = {"PATH": "/usr/bin:/bin", "AUTHARA_BIND": "nonsense"}
+    result = subprocess.run(
+        [str(BIN / "authara-core"), "healthcheck"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "AUTHARA_BIND" in _one_line(result.stderr)
+
+
+def test_python_m_runs_the_same_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "authara_core", "no-such-command"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "usage: authara-core" in _one_line(result.stderr)
