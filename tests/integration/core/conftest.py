@@ -15,8 +15,8 @@ from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.settings import Settings, load_settings
-from authara_runtime.dispatch import serve_directly
 from tests.coresupport import FakeClock, core_env
+from tests.dispatchsupport import DISPATCH_PATHS, client_for
 from tests.oauthstubs import OidcStandIn, serving
 
 ClientFactory = Callable[[Application], Awaitable[TestClient[object, Application]]]
@@ -41,7 +41,7 @@ def settings(db: DatabaseSettings) -> Settings:
     return load_settings(core_env(db))
 
 
-@pytest.fixture(params=["router", "direct"])
+@pytest.fixture(params=DISPATCH_PATHS)
 def aiohttp_client(aiohttp_client: AiohttpClient, request: pytest.FixtureRequest) -> ClientFactory:
     """Serve every core app under test both ways the real process can serve it.
 
@@ -51,11 +51,7 @@ def aiohttp_client(aiohttp_client: AiohttpClient, request: pytest.FixtureRequest
     """
 
     async def make(app: Application) -> TestClient[object, Application]:
-        client = await aiohttp_client(app)
-        if request.param == "direct":
-            assert client.server.runner is not None
-            serve_directly(client.server.runner, app)
-        return client
+        return await client_for(aiohttp_client, app, request.param)
 
     return make
 

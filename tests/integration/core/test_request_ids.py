@@ -51,14 +51,16 @@ async def test_a_sane_id_is_kept_by_the_envelope() -> None:
     "incoming", ["a" * 129, "a/b", "a;b", "<script>", "a b", "%0a", "a:b", "id\tx"]
 )
 async def test_an_id_too_long_or_with_other_characters_is_replaced(
-    client: TestClient, incoming: str
+    client: TestClient[web.Request, web.Application], incoming: str
 ) -> None:
     response = await client.get(routes.HEALTH, headers={"X-Request-Id": incoming})
     assert response.status == 200
     assert NEW_ID.fullmatch(response.headers["X-Request-Id"])
 
 
-async def test_the_longest_sane_id_is_kept(client: TestClient) -> None:
+async def test_the_longest_sane_id_is_kept(
+    client: TestClient[web.Request, web.Application],
+) -> None:
     incoming = "a" * 128
     response = await client.get(routes.HEALTH, headers={"X-Request-Id": incoming})
     assert response.headers["X-Request-Id"] == incoming
