@@ -1,6 +1,5 @@
 """Cookie names and attributes (upstream contract §2)."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -52,22 +51,3 @@ OAUTH_FLOW: Final = CookieSpec(name="authara_oauth_flow", http_only=True, path="
 
 SESSION_COOKIES: Final = (ACCESS, REFRESH)
 ALL: Final = (ACCESS, REFRESH, CSRF, OAUTH_NONCE, FLASH, OAUTH_FLOW)
-
-
-def cookie_value(cookie_headers: Iterable[str], name: str) -> str | None:
-    """Return the value of the first cookie called `name` in Cookie headers, else None.
-
-    As Go's `Request.Cookie` (upstream) the first of a name wins; surrounding quotes are
-    dropped, and, as in Go, a value that is not ASCII is skipped (aiohttp would hand its
-    undecodable bytes on as lone surrogates). Reading one name this way skips building a
-    Morsel per cookie: aiohttp's general parser costs more than the rest of a cached token
-    check on the hottest paths.
-    """
-    for header in cookie_headers:
-        if name not in header:
-            continue
-        for item in header.split(";"):
-            key, sep, value = item.partition("=")
-            if sep and key.strip() == name and value.isascii():
-                return value.strip().strip('"')
-    return None

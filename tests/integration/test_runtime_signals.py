@@ -1,11 +1,12 @@
 """A stop signal at any moment of a server's life ends it with exit 0, never -15.
 
-Real processes (the gateway; core joins once it runs on authara_runtime). SIGTERM is sent at
-many moments of start-up, so that it lands in the imports, the settings, the event loop's
-creation, the app's start, the workers' forks and the serving loop, and again repeatedly
-during the drain. The interpreter's own start-up, before the program's first line, cannot
-catch anything: the test starts each process with the stop signals blocked, as a careful
-parent does, and the program must take them (unblock) once it can handle them.
+Real processes, the gateway and core (on a migrated database), each alone and with two
+workers. SIGTERM is sent at many moments of start-up, so that it lands in the imports, the
+settings, the event loop's creation, the app's start, the workers' forks and the serving
+loop, and again repeatedly during the drain. The interpreter's own start-up, before the
+program's first line, cannot catch anything: the test starts each process with the stop
+signals blocked, as a careful parent does, and the program must take them (unblock) once it
+can handle them.
 """
 
 import asyncio
@@ -14,21 +15,26 @@ import itertools
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import aiohttp
 import pytest
 
+from authara_contract import routes
+from authara_contract.database import DatabaseSettings
 from authara_contract.env import BY_NAME
 from authara_runtime.stopping import stop_signals_blocked
+from tests.coresupport import core_env
 from tests.integration.gateway.support import free_port
-from tests.integration.gateway.test_process import Gateway, _wait_healthy
 
-GATEWAY_SCRIPT: Final = Path(sys.executable).parent / "authara-gateway"
+BIN: Final = Path(sys.executable).parent
 WAIT: Final = 30.0
 # Seconds after the spawn: the early ones land in imports and settings, the later ones in
-# the loop's creation, the site's start and serving (a start takes ~0.3-1 s here).
+# the loop's creation, the app's start (core: the pool and the schema check), the site's
+# start and serving (a start takes ~0.3-1 s here for the gateway, ~1-2 s for core).
 DELAYS: Final = (
     0.0,
     0.005,
@@ -50,7 +56,35 @@ DELAYS: Final = (
     0.8,
     1.0,
     1.3,
+    1.6,
+    2.0,
+    2.5,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A server program to start: its script, its health path and its environment."""
+
+    script: Path
+    health: str
+    environ: Callable[[int, str], dict[str, str]]  # (port, workers) -> environment
+
+
+@pytest.fixture(params=["gateway", "core"])
+def program(request: pytest.FixtureRequest) -> Program:
+    if request.param == "gateway":
+        return Program(
+            BIN / "authara-gateway",
+            routes.GATEWAY_HEALTH,
+            lambda port, workers: _gateway_env(port, GATEWAY_WORKERS=workers),
+        )
+    database: DatabaseSettings = request.getfixturevalue("db_settings")
+    return Program(
+        BIN / "authara-core",
+        routes.HEALTH,
+        lambda port, workers: _core_env(database, port, workers),
+    )
 
 
 def _gateway_env(port: int, **extra: str) -> dict[str, str]:
@@ -68,15 +102,35 @@ def _gateway_env(port: int, **extra: str) -> dict[str, str]:
     return environ
 
 
-async def _spawn(environ: Mapping[str, str]) -> asyncio.subprocess.Process:
+def _core_env(database: DatabaseSettings, port: int, workers: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        **core_env(database, AUTHARA_BIND=f"127.0.0.1:{port}", AUTHARA_WORKERS=workers),
+    }
+
+
+async def _spawn(script: Path, environ: Mapping[str, str]) -> asyncio.subprocess.Process:
     # The child inherits the mask: a signal sent before its first line stays pending.
     with stop_signals_blocked():
         return await asyncio.create_subprocess_exec(
-            str(GATEWAY_SCRIPT),
+            str(script),
             env=dict(environ),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+
+
+async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT
+    async with aiohttp.ClientSession() as http:
+        while asyncio.get_running_loop().time() < deadline:
+            assert process.returncode is None, "the server exited during start-up"
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    pytest.fail("the server did not become healthy")
 
 
 async def _exit_status(process: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -91,10 +145,10 @@ async def _exit_status(process: asyncio.subprocess.Process) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-async def test_sigterm_at_any_moment_of_start_up_exits_0(workers: str) -> None:
+async def test_sigterm_at_any_moment_of_start_up_exits_0(program: Program, workers: str) -> None:
     outcomes = {}
     for delay in DELAYS:
-        process = await _spawn(_gateway_env(free_port(), GATEWAY_WORKERS=workers))
+        process = await _spawn(program.script, program.environ(free_port(), workers))
         await asyncio.sleep(delay)
         process.send_signal(signal.SIGTERM)
         code, log = await _exit_status(process)
@@ -104,10 +158,12 @@ async def test_sigterm_at_any_moment_of_start_up_exits_0(workers: str) -> None:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-async def test_signals_repeated_through_the_drain_and_exit_are_harmless(workers: str) -> None:
+async def test_signals_repeated_through_the_drain_and_exit_are_harmless(
+    program: Program, workers: str
+) -> None:
     port = free_port()
-    process = await _spawn(_gateway_env(port, GATEWAY_WORKERS=workers))
-    await _wait_healthy(Gateway(process, port))
+    process = await _spawn(program.script, program.environ(port, workers))
+    await _wait_healthy(process, f"http://127.0.0.1:{port}{program.health}")
     process.send_signal(signal.SIGTERM)
     # Keep signalling until it is gone: through the drain, the loop's close and the exit.
     signals = itertools.cycle((signal.SIGTERM, signal.SIGINT))

@@ -1,5 +1,5 @@
 """`python -m authara_core`."""
 
-from authara_core.cli import main
+from authara_core.entry import main
 
 main()

@@ -23,7 +23,7 @@ from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.csp import security_headers
 from authara_core.platform.csrf import CsrfGuard
 from authara_core.platform.db import Database
-from authara_core.platform.envelope import ENVELOPE_KEY, RequestEnvelope
+from authara_core.platform.envelope import RequestEnvelope
 from authara_core.platform.error_render import ErrorRenderer
 from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
@@ -129,7 +129,6 @@ def create_app(
         security_headers(google=settings.oauth.google is not None, hsts=settings.hsts),
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
-    app[ENVELOPE_KEY] = envelope
     app[SERVICES_KEY] = services
     _manage_resources(app, services, settings, periodic_cleanup=periodic_cleanup)
     app.router.add_routes(

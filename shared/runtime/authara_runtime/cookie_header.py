@@ -9,13 +9,17 @@ from collections.abc import Iterable, Mapping
 
 
 def cookie_value(cookie_headers: Iterable[str], name: str) -> str | None:
-    """Return the value of the first cookie called `name`, else None."""
+    """Return the value of the first cookie called `name`, else None.
+
+    As in Go, a value that is not ASCII is skipped: aiohttp hands undecodable bytes on as
+    lone surrogates, which no token can contain and which break hashing and the database.
+    """
     for header in cookie_headers:
         if name not in header:
             continue
         for item in header.split(";"):
             key, sep, value = item.partition("=")
-            if sep and key.strip() == name:
+            if sep and key.strip() == name and value.isascii():
                 return value.strip().strip('"')
     return None
 

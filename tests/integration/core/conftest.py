@@ -14,9 +14,9 @@ from pytest_aiohttp import AiohttpClient
 from authara_contract import cookies
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
-from authara_core.platform.dispatch import serve_fixed_routes_directly
 from authara_core.settings import Settings, load_settings
 from tests.coresupport import FakeClock, core_env
+from tests.dispatchsupport import DISPATCH_PATHS, client_for
 from tests.oauthstubs import OidcStandIn, serving
 
 ClientFactory = Callable[[Application], Awaitable[TestClient[object, Application]]]
@@ -41,20 +41,17 @@ def settings(db: DatabaseSettings) -> Settings:
     return load_settings(core_env(db))
 
 
-@pytest.fixture(params=["router", "direct"])
+@pytest.fixture(params=DISPATCH_PATHS)
 def aiohttp_client(aiohttp_client: AiohttpClient, request: pytest.FixtureRequest) -> ClientFactory:
     """Serve every core app under test both ways the real process can serve it.
 
     "router": aiohttp's own dispatch (what a plain `web.run_app` would do); "direct": the
-    fixed-path routes served without the router, as `authara-core` serves them.
+    fixed-path routes served without the router (authara_runtime's `serve_directly`), as
+    `authara-core` serves them.
     """
 
     async def make(app: Application) -> TestClient[object, Application]:
-        client = await aiohttp_client(app)
-        if request.param == "direct":
-            assert client.server.runner is not None
-            serve_fixed_routes_directly(client.server.runner, app)
-        return client
+        return await client_for(aiohttp_client, app, request.param)
 
     return make
 

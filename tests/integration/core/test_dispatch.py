@@ -1,7 +1,8 @@
-"""The direct dispatch of fixed-path routes: what it serves itself, what it leaves to aiohttp.
+"""Core on the direct dispatch: what it serves itself, what it leaves to aiohttp.
 
 Every other core HTTP test runs through both paths (the conftest's `aiohttp_client`); these
-check the split itself, with a spy on the application's own dispatch.
+check the split on core's own route table, with a spy on the application's own dispatch.
+The generic rules of `authara_runtime.dispatch` are tested in tests/unit/test_runtime_dispatch.py.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pytest_aiohttp import AiohttpServer
 from authara_contract import routes
 from authara_contract.errors import ErrorCode
 from authara_core.app import create_app
-from authara_core.platform.dispatch import fixed_routes, serve_fixed_routes_directly
 from authara_core.settings import Settings
+from authara_runtime.dispatch import direct_routes, serve_directly
 
 
 @dataclass
@@ -49,12 +50,17 @@ async def served(aiohttp_server: AiohttpServer, settings: Settings) -> AsyncIter
             return await original(request)
 
         low_level.request_handler = spy
-        serve_fixed_routes_directly(server.runner, app)
+        serve_directly(server.runner, app)
         yield served
 
 
 def test_the_table_holds_every_fixed_path_route_and_nothing_else(settings: Settings) -> None:
-    table = fixed_routes(create_app(settings))
+    direct = direct_routes(create_app(settings))
+    table = direct.by_method
+    # Core has no any-method route, and no catch-all (static files, OAuth paths with a
+    # parameter): every path outside the table goes to aiohttp.
+    assert direct.any_method == {}
+    assert direct.catch_all is None
     assert table[("GET", routes.API_USER)] is not None
     assert ("HEAD", routes.API_USER) in table  # add_get serves HEAD too
     assert ("POST", routes.API_TOKENS_REFRESH) in table
@@ -120,18 +126,3 @@ async def test_head_has_no_body(served: Served) -> None:
         assert response.status == 200
         assert await response.read() == b""
     assert served.fallback_paths == []
-
-
-async def test_an_app_with_prepare_signals_is_refused(
-    aiohttp_server: AiohttpServer, settings: Settings
-) -> None:
-    app = create_app(settings)
-
-    async def mark(_request: web.Request, response: web.StreamResponse) -> None:
-        response.headers["X-Marked"] = "1"
-
-    app.on_response_prepare.append(mark)
-    server = await aiohttp_server(app)
-    assert server.runner is not None
-    with pytest.raises(RuntimeError, match="on_response_prepare"):
-        serve_fixed_routes_directly(server.runner, app)

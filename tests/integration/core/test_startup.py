@@ -145,15 +145,37 @@ def test_repeated_signals_do_not_cut_the_drain_short(db_settings: DatabaseSettin
         assert process.wait(timeout=20) == 0
 
 
-def test_healthcheck_fails_when_nothing_listens() -> None:
-    env = {"PATH": "/usr/bin:/bin", "AUTHARA_BIND": f"127.0.0.1:{free_port()}"}
-    result = subprocess.run(
+def _healthcheck(bind: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(BIN / "authara-core"), "healthcheck"],
-        env=env,
+        env={"PATH": "/usr/bin:/bin", "AUTHARA_BIND": bind},
         capture_output=True,
         text=True,
         timeout=10,
         check=False,
     )
+
+
+def test_healthcheck_fails_when_nothing_listens() -> None:
+    result = _healthcheck(f"127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert "unreachable" in result.stderr
+    assert "unhealthy" in result.stderr
+
+
+def test_healthcheck_refuses_a_bad_bind_address_with_exit_2() -> None:
+    result = _healthcheck("nonsense")
+    assert result.returncode == 2
+    assert "AUTHARA_BIND" in _one_line(result.stderr)
+
+
+def test_python_m_runs_the_same_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "authara_core", "no-such-command"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "usage: authara-core" in _one_line(result.stderr)

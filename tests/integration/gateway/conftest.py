@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from authara_gateway.app import create_app
-from authara_runtime.dispatch import serve_directly
+from tests.dispatchsupport import DISPATCH_PATHS, client_for
 from tests.integration.gateway.support import (
     IDENTITY,
     Control,
@@ -37,7 +37,7 @@ async def app_upstream(aiohttp_server: AiohttpServer, control: Control) -> TestS
 
 # Every test runs twice: through the app's router (as aiohttp's test server serves it) and
 # through the router-free handler the real process serves with.
-@pytest.fixture(params=["router", "direct"])
+@pytest.fixture(params=DISPATCH_PATHS)
 def make_gateway(
     request: pytest.FixtureRequest,
     aiohttp_client: AiohttpClient,
@@ -48,12 +48,7 @@ def make_gateway(
         assert core.port is not None
         assert app_upstream.port is not None
         settings = gateway_settings(core.port, app_upstream.port, **overrides)
-        app = create_app(settings)
-        client = await aiohttp_client(app)
-        if request.param == "direct":
-            assert client.server.runner is not None
-            serve_directly(client.server.runner, app)
-        return client
+        return await client_for(aiohttp_client, create_app(settings), request.param)
 
     return make
 

@@ -13,6 +13,7 @@ from authara_contract import cookies
 from authara_contract.cookies import CookieSpec
 from authara_contract.headers import NO_STORE
 from authara_core.platform.clock import Clock
+from authara_runtime.cookie_header import cookie_value
 
 
 class SessionTokens(Protocol):
@@ -47,13 +48,7 @@ class CookieWriter:
     def clear_session(self, response: web.StreamResponse) -> None:
         """Expire the access and refresh cookies."""
         for spec in cookies.SESSION_COOKIES:
-            response.del_cookie(
-                spec.name,
-                path=spec.path,
-                secure=self._secure_for(spec),
-                httponly=spec.http_only,
-                samesite=spec.same_site,
-            )
+            self._clear(response, spec)
         response.headers["Cache-Control"] = NO_STORE
 
     def set_csrf(self, response: web.StreamResponse, token: str) -> None:
@@ -76,7 +71,13 @@ class CookieWriter:
 
     def clear_oauth_nonce(self, response: web.StreamResponse) -> None:
         """Expire the Google ID-token nonce cookie after it signed someone in."""
-        spec = cookies.OAUTH_NONCE
+        self._clear(response, cookies.OAUTH_NONCE)
+
+    def _secure_for(self, spec: CookieSpec) -> bool:
+        return self._secure and spec.secure_in_prod
+
+    def _clear(self, response: web.StreamResponse, spec: CookieSpec) -> None:
+        # A browser drops a cookie only when name and path match the one it holds.
         response.del_cookie(
             spec.name,
             path=spec.path,
@@ -84,9 +85,6 @@ class CookieWriter:
             httponly=spec.http_only,
             samesite=spec.same_site,
         )
-
-    def _secure_for(self, spec: CookieSpec) -> bool:
-        return self._secure and spec.secure_in_prod
 
     def _set(
         self, response: web.StreamResponse, spec: CookieSpec, value: str, ttl: timedelta | None
@@ -111,7 +109,7 @@ def new_csrf_token() -> str:
 
 def read_cookie(request: web.Request, spec: cookies.CookieSpec) -> str | None:
     """Return the request's cookie of one name (the first one when it is repeated)."""
-    return cookies.cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
+    return cookie_value(request.headers.getall(hdrs.COOKIE, ()), spec.name)
 
 
 def csrf_token_of(request: web.Request) -> tuple[str, bool]:

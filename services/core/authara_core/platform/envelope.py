@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import re
-import secrets
 from collections.abc import Mapping
 from typing import Final
 
@@ -15,8 +12,7 @@ from authara_contract import headers
 from authara_core.platform.csrf import SAFE_METHODS, CsrfGuard, csrf_required
 from authara_core.platform.error_render import ErrorRenderer
 from authara_core.platform.request_id import REQUEST_ID_KEY
-
-_SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+from authara_runtime.request_ids import RequestIds
 
 CSP_HEADER: Final = "Content-Security-Policy"
 # Upstream §10; with Google sign-in configured the policy is widened (csp.security_headers).
@@ -46,18 +42,13 @@ class RequestEnvelope:
         self._errors = errors
         self._csrf = csrf
         self._security_headers = dict(security_headers)
-        # Request ids: a random prefix per process and a counter (unique, no syscall each).
-        self._id_prefix = secrets.token_hex(8)
-        self._ids = itertools.count(1)
+        # Built with the app, so once per process (workers build their own after the fork).
+        self._request_ids = RequestIds()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Run the request through CSRF and its handler; every outcome gets the headers."""
-        incoming = request.headers.get(headers.REQUEST_ID)
-        if incoming is not None and _SANE_REQUEST_ID.match(incoming):
-            request_id = incoming
-        else:
-            request_id = f"{self._id_prefix}{next(self._ids):016x}"
+        request_id = self._request_ids(request.headers.get(headers.REQUEST_ID))
         request[REQUEST_ID_KEY] = request_id
         try:
             method = request.method
@@ -70,6 +61,3 @@ class RequestEnvelope:
         response_headers[headers.REQUEST_ID] = request_id
         response_headers.extend(self._security_headers)
         return response
-
-
-ENVELOPE_KEY: Final = web.AppKey("request_envelope", RequestEnvelope)
