@@ -13,6 +13,13 @@ from enum import StrEnum
 from typing import Final, NoReturn
 
 
+class AppEnv(StrEnum):
+    """APP_ENV's values: prod turns on Secure cookies (and HSTS behind https)."""
+
+    DEV = "dev"
+    PROD = "prod"
+
+
 class Service(StrEnum):
     """Processes that read configuration from the environment."""
 

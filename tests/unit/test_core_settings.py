@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from authara_contract.database import DatabaseSettings
-from authara_contract.env import SettingsError
-from authara_core.settings import AppEnv, load_settings
+from authara_contract.env import AppEnv, SettingsError
+from authara_core.settings import load_settings
 from tests.coresupport import core_env
 
 DB = DatabaseSettings(host="127.0.0.1", port=5432, database="authara", username="postgres")

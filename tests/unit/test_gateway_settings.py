@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from authara_contract.env import BY_NAME, EnvReader, Service, SettingsError, vars_for
+from authara_contract.env import BY_NAME, AppEnv, EnvReader, Service, SettingsError, vars_for
 from authara_gateway.settings import (
-    AppEnv,
     GatewaySettings,
     TimeoutSettings,
     Upstream,

@@ -12,6 +12,7 @@ from typing import Final
 import asyncpg
 from aiohttp import web
 
+from authara_contract.env import AppEnv
 from authara_core.accounts.service import AccountService
 from authara_core.oauth.flows import OAuthFlows
 from authara_core.oauth.google import GoogleIdTokens
@@ -33,7 +34,7 @@ from authara_core.platform.render import Renderer
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 from authara_core.routes import route_table
 from authara_core.sessions.service import SessionService
-from authara_core.settings import AppEnv, Settings
+from authara_core.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 

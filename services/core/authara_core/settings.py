@@ -6,32 +6,22 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
 from authara_contract.database import DatabaseSettings, read_database_settings
-from authara_contract.env import EnvReader, Service, parse_duration
+from authara_contract.env import AppEnv, EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
 from authara_core.oauth.config import OAuthSettings, read_oauth_settings
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
+from authara_runtime.logs import LOG_LEVELS
+from authara_runtime.workers import MAX_WORKERS
 
 # OWASP password-storage floor for argon2id (19 MiB, t=2).
 MIN_HASH_MEMORY_KIB: Final = 19 * 1024
 MIN_HASH_TIME_COST: Final = 2
-
-
-LOG_LEVELS: Final = ("debug", "info", "warn", "error")
-MAX_WORKERS: Final = 64
-
-
-class AppEnv(StrEnum):
-    """Deployment environment; prod turns on Secure cookies."""
-
-    DEV = "dev"
-    PROD = "prod"
 
 
 @dataclass(frozen=True, slots=True)

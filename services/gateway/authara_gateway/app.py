@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import hdrs, web
 
 from authara_contract import headers as contract_headers
+from authara_contract.env import AppEnv
 from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY
 
 from .identity import IdentityVerifier
@@ -15,7 +16,7 @@ from .keys import SETTINGS_KEY, WEBSOCKETS_KEY
 from .proxy import SKIP_AUTO_HEADERS, Proxy
 from .readiness import core_unready_reason
 from .refresh import SessionRefresher
-from .settings import AppEnv, GatewaySettings
+from .settings import GatewaySettings
 from .upstream_client import UpstreamClient
 from .upstreams import UpstreamPool
 from .websocket import WebSocketRelay

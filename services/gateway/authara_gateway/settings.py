@@ -3,28 +3,20 @@
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Final
 
 from yarl import URL
 
-from authara_contract.env import EnvReader, Service, parse_host_port
+from authara_contract.env import AppEnv, EnvReader, Service, parse_host_port
 from authara_contract.routes import is_auth_path
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
 from authara_runtime.logs import LOG_LEVELS
+from authara_runtime.workers import MAX_WORKERS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Caddy's documented `auto_https` values plus the `on` that upstream's README suggests.
 _AUTO_HTTPS: Final = ("off", "on", "disable_redirects", "disable_certs", "ignore_loaded_certs")
-MAX_WORKERS: Final = 64
-
-
-class AppEnv(StrEnum):
-    """Deployment environment; prod turns on Secure cookies and quieter logs (as in core)."""
-
-    DEV = "dev"
-    PROD = "prod"
 
 
 @dataclass(frozen=True, slots=True)

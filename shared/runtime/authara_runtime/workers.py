@@ -27,6 +27,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # Time a worker gets beyond the shutdown deadline before it is killed.
 _GRACE: Final = 5.0
+# More workers than this on one host is a typo, not a plan (each holds its own pools).
+MAX_WORKERS: Final = 64
 
 # Called in each worker process with the worker's index (0 .. count-1) and its stop request.
 Worker = Callable[[int, StopRequest], None]
