@@ -16,6 +16,8 @@ def sign_claims(keys: KeySet, issuer: str, now: int, **overrides: object) -> str
         claims.ISSUED_AT: now,
         claims.EXPIRES: now + 600,
         claims.SESSION_ID: str(uuid.uuid4()),
+        claims.ORGANIZATION_ID: str(uuid.uuid4()),
+        claims.ORGANIZATION_ROLE: "member",
         claims.ROLES: [],
         **overrides,
     }

@@ -9,10 +9,21 @@ AUDIENCE: Final = "aud"
 ISSUED_AT: Final = "iat"
 EXPIRES: Final = "exp"
 SESSION_ID: Final = "sid"
+ORGANIZATION_ID: Final = "org_id"
+ORGANIZATION_ROLE: Final = "org_role"
 ROLES: Final = "roles"
 
 ALGORITHM: Final = "HS256"
-REQUIRED_CLAIMS: Final = (ISSUER, SUBJECT, AUDIENCE, ISSUED_AT, EXPIRES, SESSION_ID)
+REQUIRED_CLAIMS: Final = (
+    ISSUER,
+    SUBJECT,
+    AUDIENCE,
+    ISSUED_AT,
+    EXPIRES,
+    SESSION_ID,
+    ORGANIZATION_ID,
+    ORGANIZATION_ROLE,
+)
 
 
 class Audience(StrEnum):
@@ -31,3 +42,19 @@ class PlatformRole(StrEnum):
 
 
 ROLE_PREFIX: Final = "authara:"
+
+
+class OrganizationRole(StrEnum):
+    """A member's role in an organization, carried in the `org_role` claim."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class OrganizationMode(StrEnum):
+    """AUTHARA_ORGANIZATION_MODE: what organizations users get and may join."""
+
+    PERSONAL = "personal"
+    SINGLE = "single"
+    MULTI = "multi"

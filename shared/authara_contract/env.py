@@ -131,6 +131,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     ),
     _v("AUTHARA_JWT_ACTIVE_KEY_ID", "string", None, [CORE], "kid used to sign", required=True),
     _v(
+        "AUTHARA_ORGANIZATION_MODE",
+        "enum personal|single|multi",
+        "personal",
+        [CORE],
+        "pinned in the database on first start; core refuses to start with another value",
+    ),
+    _v(
         "AUTHARA_JWT_KEYS",
         "map kid:base64",
         None,

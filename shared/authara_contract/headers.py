@@ -16,7 +16,9 @@ USER_ID: Final = "X-Authara-User-Id"
 SESSION_ID: Final = "X-Authara-Session-Id"
 ROLES: Final = "X-Authara-Roles"
 AUDIENCE: Final = "X-Authara-Audience"
-IDENTITY_HEADERS: Final = (USER_ID, SESSION_ID, ROLES, AUDIENCE)
+ORGANIZATION_ID: Final = "X-Authara-Organization-Id"
+ORGANIZATION_ROLE: Final = "X-Authara-Organization-Role"
+IDENTITY_HEADERS: Final = (USER_ID, SESSION_ID, ROLES, AUDIENCE, ORGANIZATION_ID, ORGANIZATION_ROLE)
 
 
 def is_identity_header(name: str) -> bool:

@@ -20,7 +20,7 @@ from jwt.types import Options
 from jwt.utils import force_bytes
 
 from . import claims
-from .claims import Audience, PlatformRole
+from .claims import Audience, OrganizationRole, PlatformRole
 
 MIN_KEY_BYTES: Final = 32
 V = TypeVar("V")
@@ -123,6 +123,8 @@ class AccessClaims:
     roles: tuple[str, ...]
     issued_at: datetime
     expires_at: datetime
+    organization_id: uuid.UUID
+    organization_role: OrganizationRole
 
 
 def encode_access_token(
@@ -131,6 +133,8 @@ def encode_access_token(
     issuer: str,
     user_id: uuid.UUID,
     session_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    organization_role: OrganizationRole,
     audience: Audience,
     roles: tuple[str, ...],
     now: datetime,
@@ -145,6 +149,8 @@ def encode_access_token(
         claims.ISSUED_AT: issued,
         claims.EXPIRES: issued + int(ttl.total_seconds()),
         claims.SESSION_ID: str(session_id),
+        claims.ORGANIZATION_ID: str(organization_id),
+        claims.ORGANIZATION_ROLE: organization_role.value,
         claims.ROLES: list(roles),
     }
     return keys.sign(payload)
@@ -185,14 +191,16 @@ def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> Ac
     try:
         user_id = uuid.UUID(str(payload[claims.SUBJECT]))
         session_id = uuid.UUID(str(payload[claims.SESSION_ID]))
+        organization_id = uuid.UUID(str(payload[claims.ORGANIZATION_ID]))
+        organization_role = OrganizationRole(payload[claims.ORGANIZATION_ROLE])
         issued_at = datetime.fromtimestamp(int(payload[claims.ISSUED_AT]), UTC)
         expires_at = datetime.fromtimestamp(int(payload[claims.EXPIRES]), UTC)
     except (ValueError, TypeError, OverflowError) as exc:
         # A validly signed `exp` or `iat` beyond what a datetime holds (e.g. 10**30) is as
         # invalid as a malformed one.
         raise InvalidAccessToken("malformed claims") from exc
-    if user_id.int == 0:
-        raise InvalidAccessToken("nil subject")
+    if 0 in (user_id.int, session_id.int, organization_id.int):
+        raise InvalidAccessToken("nil subject, session or organization")
     if now is not None and expires_at <= now:
         raise InvalidAccessToken("expired")
     raw_aud = payload[claims.AUDIENCE]
@@ -211,6 +219,8 @@ def _claims_from_payload(payload: Mapping[str, Any], now: datetime | None) -> Ac
         roles=tuple(raw_roles),
         issued_at=issued_at,
         expires_at=expires_at,
+        organization_id=organization_id,
+        organization_role=organization_role,
     )
 
 

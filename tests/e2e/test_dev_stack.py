@@ -48,6 +48,8 @@ def test_demo_app_is_served_behind_the_gateway(dev_stack: DevStackProcess) -> No
         "session_id": None,
         "roles": None,
         "audience": None,
+        "organization_id": None,
+        "organization_role": None,
     }
 
 

@@ -36,6 +36,8 @@ async def test_whoami_is_all_null_without_identity_headers(
         "session_id": None,
         "roles": None,
         "audience": None,
+        "organization_id": None,
+        "organization_role": None,
     }
 
 
@@ -49,6 +51,8 @@ async def test_whoami_reports_the_identity_headers(
             headers.SESSION_ID: "3f1c2a4e-0000-4000-8000-000000000002",
             headers.ROLES: "authara:admin, authara:auditor",
             headers.AUDIENCE: "admin",
+            headers.ORGANIZATION_ID: "3f1c2a4e-0000-4000-8000-000000000003",
+            headers.ORGANIZATION_ROLE: "member",
         },
     )
 
@@ -57,6 +61,8 @@ async def test_whoami_reports_the_identity_headers(
         "session_id": "3f1c2a4e-0000-4000-8000-000000000002",
         "roles": ["authara:admin", "authara:auditor"],
         "audience": "admin",
+        "organization_id": "3f1c2a4e-0000-4000-8000-000000000003",
+        "organization_role": "member",
     }
 
 

@@ -31,7 +31,8 @@ MIGRATE: Final = Path(sys.executable).parent / "authara-migrate"
 CLI_TIMEOUT_S: Final = 60
 EXPECTED_TABLES: Final = frozenset(
     {"users", "platform_roles", "user_platform_roles", "auth_providers", "sessions",
-     "refresh_tokens", "provider_links", "oauth_states"}
+     "refresh_tokens", "provider_links", "oauth_states", "organizations",
+     "organization_memberships", "organization_mode"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -48,6 +49,13 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "pk_provider_links", "uq_provider_links_token_hash", "fk_provider_links_user_id_users",
         "pk_oauth_states", "uq_oauth_states_state_hash", "fk_oauth_states_user_id_users",
         "fk_oauth_states_session_id_sessions", "fk_oauth_states_provider_link_id_provider_links",
+        "pk_organizations", "fk_organizations_created_by_user_id_users",
+        "ck_organizations_name_not_blank", "ck_organizations_kind",
+        "pk_organization_memberships", "ck_organization_memberships_role",
+        "fk_organization_memberships_organization_id_organizations",
+        "fk_organization_memberships_user_id_users",
+        "pk_organization_mode", "ck_organization_mode_singleton", "ck_organization_mode_mode",
+        "fk_sessions_active_organization_id_organization_memberships",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -55,6 +63,8 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_sessions_user_id", "ix_sessions_expires_at",
         "ix_refresh_tokens_session_id", "ix_refresh_tokens_expires_at",
         "ix_provider_links_expires_at", "ix_oauth_states_expires_at",
+        "ix_sessions_active_organization_id_user_id", "ix_organization_memberships_user_id",
+        "uq_organizations_personal_creator",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -204,6 +214,7 @@ def test_tables_constraints_and_indexes_exist(db_settings: DatabaseSettings) -> 
     # Primary keys and unique constraints are backed by indexes of the same name.
     backing = {name for name in EXPECTED_CONSTRAINTS if name.startswith(("pk_", "uq_"))}
     assert indexes == EXPECTED_INDEXES | backing | {"alembic_version_pkc"}
+    assert not [row for row in snapshot["constraints"] if "NOT VALID" in str(row[3])]
 
 
 def test_platform_roles_are_seeded(db_settings: DatabaseSettings) -> None:
@@ -232,7 +243,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {"0001", "0002", "0003"}
+    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005"}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:
@@ -407,16 +418,30 @@ async def test_current_schema_revision_reads_alembic_version(fresh_db: DatabaseS
 def test_db_fixture_starts_each_test_empty(db: DatabaseSettings, attempt: int) -> None:
     with _connect(db) as conn:
         counts = conn.execute(
-            "SELECT (SELECT count(*) FROM authara.users), (SELECT count(*) FROM authara.sessions)"
+            "SELECT (SELECT count(*) FROM authara.users), (SELECT count(*) FROM authara.sessions),"
+            " (SELECT count(*) FROM authara.organizations)"
         ).fetchone()
-        assert counts == (0, 0), f"attempt {attempt} saw rows left by an earlier test"
+        assert counts == (0, 0, 0), f"attempt {attempt} saw rows left by an earlier test"
         user_id = conn.execute(
             "INSERT INTO authara.users (username, username_normalized, email)"
             " VALUES ('ada', 'ada', 'ada@example.com') RETURNING id"
         ).fetchone()
         assert user_id is not None
+        org_id = conn.execute(
+            "INSERT INTO authara.organizations (name, kind, created_by_user_id)"
+            " VALUES ('ada', 'personal', %s) RETURNING id",
+            (user_id[0],),
+        ).fetchone()
+        assert org_id is not None
         conn.execute(
-            "INSERT INTO authara.sessions (user_id, expires_at) VALUES (%s, now())", (user_id[0],)
+            "INSERT INTO authara.organization_memberships (organization_id, user_id, role)"
+            " VALUES (%s, %s, 'owner')",
+            (org_id[0], user_id[0]),
+        )
+        conn.execute(
+            "INSERT INTO authara.sessions (user_id, expires_at, active_organization_id)"
+            " VALUES (%s, now(), %s)",
+            (user_id[0], org_id[0]),
         )
     assert _role_names(db) == list(SEEDED_ROLES)
 
@@ -438,3 +463,90 @@ def test_0002_keeps_existing_tokens(fresh_db: DatabaseSettings) -> None:
             "SELECT token_hash, successor_hash FROM authara.refresh_tokens"
         ).fetchall()
     assert rows == [("a" * 64, None)]
+
+
+def _seed_users_and_sessions(settings: DatabaseSettings, count: int) -> None:
+    """Insert users (one with a blank username, one with no local part) with two sessions each."""
+    with psycopg.connect(settings.url(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO authara.users (email, username, username_normalized)"
+            " SELECT 'u' || n || '@example.com', 'user-' || n, 'user-' || n"
+            " FROM generate_series(1, %s) AS n",
+            (count,),
+        )
+        conn.execute(
+            "INSERT INTO authara.users (email, username, username_normalized) VALUES"
+            " ('bob@example.com', ' ', 'blank'), ('@example.com', '', 'empty')"
+        )
+        conn.execute(
+            "INSERT INTO authara.sessions (user_id, expires_at)"
+            " SELECT id, now() + interval '1 day' FROM authara.users, generate_series(1, 2)"
+        )
+
+
+def test_0005_gives_every_user_a_personal_organization(
+    fresh_db: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command.upgrade(runner.alembic_config(fresh_db), "0003")
+    _seed_users_and_sessions(fresh_db, 25)
+    backfill = ScriptDirectory.from_config(runner.alembic_config()).get_revision("0005")
+    assert backfill is not None
+    monkeypatch.setattr(backfill.module, "BATCH_SIZE", 10)  # several batches, and a partial one
+
+    runner.upgrade(fresh_db)
+
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        per_user = conn.execute(
+            "SELECT u.username, o.name, o.kind, m.role,"
+            " (SELECT count(*) FROM authara.organizations x WHERE x.created_by_user_id = u.id)"
+            " FROM authara.users u"
+            " JOIN authara.organizations o ON o.created_by_user_id = u.id"
+            " JOIN authara.organization_memberships m"
+            "   ON m.organization_id = o.id AND m.user_id = u.id"
+        ).fetchall()
+        stray = conn.execute(
+            "SELECT count(*) FROM authara.sessions s JOIN authara.organizations o"
+            " ON o.id = s.active_organization_id"
+            " WHERE o.created_by_user_id <> s.user_id OR o.kind <> 'personal'"
+        ).fetchone()
+        sessions = conn.execute("SELECT count(*) FROM authara.sessions").fetchone()
+    assert len(per_user) == 27
+    assert {(kind, role, count) for _, _, kind, role, count in per_user} == {
+        ("personal", "owner", 1)
+    }
+    names = {username: name for username, name, *_ in per_user}
+    assert names["user-7"] == "user-7"
+    assert names[" "] == "bob"
+    assert names[""] == "Personal workspace"
+    assert stray == (0,)
+    assert sessions == (54,)
+    assert _schema_diff(fresh_db) == []
+
+
+def test_0005_membership_in_use_cannot_be_deleted(fresh_db: DatabaseSettings) -> None:
+    command.upgrade(runner.alembic_config(fresh_db), "0003")
+    _seed_users_and_sessions(fresh_db, 1)
+    runner.upgrade(fresh_db)
+
+    with (
+        psycopg.connect(fresh_db.url(), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.ForeignKeyViolation),
+    ):
+        conn.execute("DELETE FROM authara.organization_memberships")
+
+
+def test_0005_downgrades_and_upgrades_again(fresh_db: DatabaseSettings) -> None:
+    command.upgrade(runner.alembic_config(fresh_db), "0003")
+    _seed_users_and_sessions(fresh_db, 3)
+    runner.upgrade(fresh_db)
+
+    command.downgrade(runner.alembic_config(fresh_db), "0003")
+
+    assert "organizations" not in _tables(fresh_db, "authara")
+    runner.upgrade(fresh_db)
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM authara.organizations),"
+            " (SELECT count(*) FROM authara.sessions WHERE active_organization_id IS NULL)"
+        ).fetchone()
+    assert counts == (5, 0)

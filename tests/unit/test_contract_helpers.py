@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from authara_contract import cookies
-from authara_contract.claims import Audience
+from authara_contract.claims import Audience, OrganizationRole
 from authara_contract.cookies import CookieSpec
 from authara_contract.env import parse_bool, parse_duration, parse_host_port
 from authara_contract.errors import ErrorCode, error_body
@@ -142,6 +142,8 @@ def _token(**overrides: object) -> str:
         "issuer": "iss",
         "user_id": uuid.uuid4(),
         "session_id": uuid.uuid4(),
+        "organization_id": uuid.uuid4(),
+        "organization_role": OrganizationRole.OWNER,
         "audience": Audience.APP,
         "roles": (),
         "now": NOW,
@@ -157,7 +159,8 @@ def test_access_token_round_trip_and_shape() -> None:
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "HS256", "kid": "k1", "typ": "JWT"}
     payload = jwt.decode(token, options={"verify_signature": False})
-    assert set(payload) == {"iss", "sub", "aud", "iat", "exp", "sid", "roles"}
+    assert set(payload) == {"iss", "sub", "aud", "iat", "exp", "sid", "org_id", "org_role", "roles"}
+    assert payload["org_role"] == "owner"
     assert payload["aud"] == ["app"]
     assert payload["exp"] - payload["iat"] == 600
     claims = decode_access_token(token, keys=KEYS, issuer="iss", audiences=(Audience.APP,), now=NOW)
@@ -199,6 +202,11 @@ def test_verifies_with_any_listed_key() -> None:
             headers={"kid": "k1"},
         ),
         lambda: _token(roles=("root",)),
+        lambda: _token(organization_id=uuid.UUID(int=0)),
+        lambda: _token(session_id=uuid.UUID(int=0)),
+        lambda: _signed(org_id=None),
+        lambda: _signed(org_role=""),
+        lambda: _signed(org_role="root"),
         lambda: "garbage",
     ],
 )

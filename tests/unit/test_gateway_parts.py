@@ -6,7 +6,7 @@ from typing import Final
 
 import pytest
 
-from authara_contract.claims import Audience
+from authara_contract.claims import Audience, OrganizationRole
 from authara_contract.tokens import KeySet, encode_access_token
 from authara_gateway.identity import IdentityVerifier
 from authara_gateway.protection import ProtectedPaths
@@ -87,6 +87,8 @@ def _token(*, ttl: timedelta = timedelta(minutes=10), keys: KeySet = KEYS) -> st
         issuer=ISSUER,
         user_id=uuid.uuid4(),
         session_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        organization_role=OrganizationRole.MEMBER,
         audience=Audience.APP,
         roles=("authara:admin",),
         now=datetime.now(UTC),

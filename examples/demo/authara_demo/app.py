@@ -63,10 +63,12 @@ class Identity:
     session_id: str | None
     roles: list[str] | None
     audience: str | None
+    organization_id: str | None
+    organization_role: str | None
 
     @classmethod
     def from_headers(cls, request_headers: Mapping[str, str]) -> Identity:
-        """Read X-Authara-User-Id, -Session-Id, -Roles (comma-separated) and -Audience."""
+        """Read the gateway's X-Authara-* identity headers (roles comma-separated)."""
         raw_roles = request_headers.get(headers.ROLES)
         roles = None
         if raw_roles is not None:
@@ -76,6 +78,8 @@ class Identity:
             session_id=request_headers.get(headers.SESSION_ID),
             roles=roles,
             audience=request_headers.get(headers.AUDIENCE),
+            organization_id=request_headers.get(headers.ORGANIZATION_ID),
+            organization_role=request_headers.get(headers.ORGANIZATION_ROLE),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -85,6 +89,8 @@ class Identity:
             "session_id": self.session_id,
             "roles": self.roles,
             "audience": self.audience,
+            "organization_id": self.organization_id,
+            "organization_role": self.organization_role,
         }
 
 

@@ -19,6 +19,7 @@ from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
+from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.csp import security_headers
@@ -52,6 +53,7 @@ class Services:
     flows: OAuthFlows
     links: ProviderLinks
     google: GoogleIdTokens
+    organizations: OrganizationService
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -76,8 +78,14 @@ def build_services(
         clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
     )
     throttle = Throttle(limiter, login=limits.login, signup=limits.signup)
+    organizations = OrganizationService(db=database, clock=clock, mode=settings.organization_mode)
     accounts = AccountService(
-        db=database, clock=clock, hasher=hasher, sessions=sessions, throttle=throttle
+        db=database,
+        clock=clock,
+        hasher=hasher,
+        sessions=sessions,
+        organizations=organizations,
+        throttle=throttle,
     )
     providers = ProviderRegistry(settings.oauth, clock=clock)
     flows = OAuthFlows(
@@ -100,7 +108,9 @@ def build_services(
     google = GoogleIdTokens(
         db=database, clock=clock, providers=providers, accounts=accounts, sessions=sessions
     )
-    return Services(clock, database, hasher, sessions, accounts, providers, flows, links, google)
+    return Services(
+        clock, database, hasher, sessions, accounts, providers, flows, links, google, organizations
+    )
 
 
 def create_app(
@@ -148,6 +158,7 @@ def _manage_resources(
         await database.open()
         try:
             await _check_schema(database, settings.database.schema)
+            await services.organizations.pin_mode()
             yield
         finally:
             await database.close()
@@ -193,6 +204,24 @@ async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: fl
                 )
             else:
                 _LOGGER.debug("cleanup %s deleted %d expired rows", job.__qualname__, deleted)
+
+
+async def check_database(settings: Settings) -> None:
+    """Check the schema revision and pin the organization mode, on a pool of its own.
+
+    A supervisor runs this once before forking workers, so a refusal is one line and one
+    exit code rather than one per worker.
+    """
+    database = Database(settings.database, pool_size=1, timezone=settings.db_timezone)
+    await database.open()
+    try:
+        await _check_schema(database, settings.database.schema)
+        clock = SystemClock()
+        await OrganizationService(
+            db=database, clock=clock, mode=settings.organization_mode
+        ).pin_mode()
+    finally:
+        await database.close()
 
 
 async def _check_schema(database: Database, schema: str) -> None:

@@ -6,10 +6,11 @@ authara_runtime's; core adds its app, the schema gate and one-line start-up erro
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import asyncpg
@@ -18,8 +19,12 @@ from aiohttp import web
 from authara_contract import routes
 from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
 from authara_core.admin.cli import run_admin
-from authara_core.app import create_app
-from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
+from authara_core.app import check_database, create_app
+from authara_core.platform.errors import (
+    DatabaseUnavailable,
+    OrganizationModeMismatch,
+    SchemaMismatch,
+)
 from authara_core.settings import Settings, load_settings
 from authara_runtime import serving
 from authara_runtime.dispatch import serve_directly
@@ -58,6 +63,9 @@ def serve(environ: Mapping[str, str], stop: StopRequest) -> int:
         exit_on_settings_error(exc, PROGRAM)
     _configure_logging(settings)
     if settings.workers > 1:
+        refused = _refused_start(lambda: asyncio.run(check_database(settings)))
+        if refused is not None:
+            return refused
         return supervise(
             settings.workers,
             functools.partial(_supervised_worker, settings),
@@ -85,24 +93,37 @@ def _run(settings: Settings, stop: StopRequest, *, worker_index: int | None) -> 
     listen = serving.Listen(
         settings.bind_host, settings.bind_port, reuse_port=worker_index is not None
     )
-    try:
-        serving.run(
-            serving.serve(
-                app,
+    return (
+        _refused_start(
+            lambda: serving.run(
+                serving.serve(
+                    app,
+                    stop,
+                    listen=listen,
+                    shutdown_timeout=settings.shutdown_timeout.total_seconds(),
+                    prepare=prepare,
+                ),
                 stop,
-                listen=listen,
-                shutdown_timeout=settings.shutdown_timeout.total_seconds(),
-                prepare=prepare,
-            ),
-            stop,
+            )
         )
+        or 0
+    )
+
+
+def _refused_start(start: Callable[[], object]) -> int | None:
+    """Run `start`; if it refuses to start, say why in one line and return the exit code."""
+    try:
+        start()
     except SchemaMismatch as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return 1
+    except OrganizationModeMismatch as exc:
+        print(f"{PROGRAM}: {exc}", file=sys.stderr)
+        return 2
     except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
         print(f"{PROGRAM}: cannot start: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return None
 
 
 def _configure_logging(settings: Settings) -> None:

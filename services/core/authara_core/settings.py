@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from authara_contract.claims import OrganizationMode
 from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import AppEnv, EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
@@ -102,6 +103,7 @@ class Settings:
     db_statement_timeout: timedelta = timedelta(seconds=5)
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = False
+    organization_mode: OrganizationMode = OrganizationMode.PERSONAL
 
     @property
     def secure_cookies(self) -> bool:
@@ -148,6 +150,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         db_statement_timeout=_positive(reader, "AUTHARA_DB_STATEMENT_TIMEOUT"),
         hsts_max_age=reader.integer("AUTHARA_HSTS_MAX_AGE", minimum=0),
         hsts_include_subdomains=reader.boolean("AUTHARA_HSTS_INCLUDE_SUBDOMAINS"),
+        organization_mode=OrganizationMode(
+            reader.choice("AUTHARA_ORGANIZATION_MODE", [m.value for m in OrganizationMode])
+        ),
     )
     _validate_cross(reader, settings)
     reader.finish()

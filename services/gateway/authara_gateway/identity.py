@@ -87,10 +87,12 @@ class IdentityVerifier:
 
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:
-    """Build the four identity headers the app receives for a verified token."""
+    """Build the identity headers the app receives for a verified token."""
     return {
         contract_headers.USER_ID: str(claims.user_id),
         contract_headers.SESSION_ID: str(claims.session_id),
         contract_headers.ROLES: ",".join(claims.roles),
         contract_headers.AUDIENCE: ",".join(claims.audience),
+        contract_headers.ORGANIZATION_ID: str(claims.organization_id),
+        contract_headers.ORGANIZATION_ROLE: claims.organization_role.value,
     }

@@ -8,11 +8,14 @@ violations to domain errors by name.
 from typing import Final
 
 from sqlalchemy import (
+    CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -26,6 +29,7 @@ NAMING_CONVENTION: Final = {
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -111,8 +115,75 @@ sessions = Table(
     _ts("expires_at", now_default=False),
     _ts("revoked_at", nullable=True),
     Column("user_agent", String(255), nullable=False, server_default=""),
+    # With user_id it names a membership: one cannot be deleted while a session uses it.
+    Column("active_organization_id", UUID(as_uuid=True), nullable=False),
+    ForeignKeyConstraint(
+        ["active_organization_id", "user_id"],
+        ["organization_memberships.organization_id", "organization_memberships.user_id"],
+    ),
     Index(None, "user_id"),
     Index(None, "expires_at"),
+    Index(None, "active_organization_id", "user_id"),
+)
+
+ORGANIZATION_KINDS: Final = ("personal", "team")
+MEMBERSHIP_ROLES: Final = ("owner", "admin", "member")
+ORGANIZATION_MODES: Final = ("personal", "single", "multi")
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column(
+        "created_by_user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    CheckConstraint("btrim(name) <> ''", name="name_not_blank"),
+    _one_of("kind", ORGANIZATION_KINDS, "kind"),
+    # Each user creates at most one personal organization.
+    Index(
+        "uq_organizations_personal_creator",
+        "created_by_user_id",
+        unique=True,
+        postgresql_where=text("kind = 'personal'"),
+    ),
+)
+
+organization_memberships = Table(
+    "organization_memberships",
+    metadata,
+    _fk("organization_id", "organizations.id"),
+    _fk("user_id", "users.id"),
+    Column("role", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("organization_id", "user_id"),
+    _one_of("role", MEMBERSHIP_ROLES, "role"),
+    Index(None, "user_id"),
+)
+
+# One row (id 1): the mode the database was first served in; core refuses any other.
+organization_mode = Table(
+    "organization_mode",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("mode", String(16), nullable=False),
+    CheckConstraint("id = 1", name="singleton"),
+    _one_of("mode", ORGANIZATION_MODES, "mode"),
 )
 
 refresh_tokens = Table(

@@ -25,8 +25,15 @@ async def test_user_after_signup(client: TestClient) -> None:
     response = await client.get("/auth/api/v1/user")
     assert response.status == 200
     body = await response.json()
-    assert set(body) == {"id", "email", "username", "disabled", "created_at", "roles"}
+    assert set(body) == {
+        "id", "email", "username", "disabled", "created_at", "roles", "organization"
+    }  # fmt: skip
     assert UUID.match(body["id"])
+    organization = body["organization"]
+    assert set(organization) == {"id", "name", "role"}
+    assert UUID.match(organization["id"])
+    assert organization["id"] != body["id"]
+    assert (organization["name"], organization["role"]) == (body["username"], "owner")
     assert body["email"] == "ada@example.com"
     assert body["disabled"] is False
     assert body["roles"] == []

@@ -13,6 +13,7 @@ from authara_contract.claims import Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.accounts.service import AccountService
 from authara_core.admin.service import AdminService
+from authara_core.organizations.service import OrganizationService
 from authara_core.platform.db import Database
 from authara_core.platform.errors import (
     InvalidRefreshToken,
@@ -64,6 +65,9 @@ async def _stack(db_settings: DatabaseSettings, **env: str) -> Stack:
         clock=clock,
         hasher=PasswordHasher(settings.passwords),
         sessions=sessions,
+        organizations=OrganizationService(
+            db=database, clock=clock, mode=settings.organization_mode
+        ),
         throttle=throttle,
     )
     return Stack(database, clock, sessions, accounts, AdminService(db=database, clock=clock))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
@@ -50,6 +51,38 @@ def test_refuses_a_newer_schema(pg_server_url: str) -> None:
         result = run_core(core_env(database))
     assert result.returncode == 1
     assert "revision 9999" in _one_line(result.stderr)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_refuses_a_database_pinned_to_another_organization_mode(
+    pg_server_url: str, workers: str
+) -> None:
+    with fresh_database(pg_server_url) as database:
+        runner.upgrade(database)
+        with psycopg.connect(database.url(), autocommit=True) as conn:
+            conn.execute("INSERT INTO authara.organization_mode (id, mode) VALUES (1, 'single')")
+        result = run_core(core_env(database, AUTHARA_WORKERS=workers))
+    assert result.returncode == 2
+    assert _one_line(result.stderr) == (
+        "authara-core: organization mode mismatch: database=single config=personal"
+    )
+
+
+def test_first_start_pins_the_configured_organization_mode(db: DatabaseSettings) -> None:
+    bind = f"127.0.0.1:{free_port()}"
+    env = core_env(db, AUTHARA_BIND=bind, AUTHARA_ORGANIZATION_MODE="multi")
+    try:
+        with serving_core({"PATH": "/usr/bin:/bin", **env}):
+            pass
+        with psycopg.connect(db.url(), autocommit=True) as conn:
+            rows = conn.execute("SELECT id, mode FROM authara.organization_mode").fetchall()
+        mismatch = run_core(core_env(db))
+    finally:  # later tests serve this database in the default mode without truncating it
+        with psycopg.connect(db.url(), autocommit=True) as conn:
+            conn.execute("DELETE FROM authara.organization_mode")
+    assert rows == [(1, "multi")]
+    assert mismatch.returncode == 2
+    assert "database=multi config=personal" in _one_line(mismatch.stderr)
 
 
 def test_unreachable_database_is_one_line() -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from authara_contract.claims import Audience
+from authara_contract.claims import Audience, OrganizationRole
 from authara_contract.tokens import KeySet, encode_access_token
 from authara_gateway.settings import (
     GatewaySettings,
@@ -37,6 +37,8 @@ IDENTITY_NAMES: Final = (
     "x-authara-session-id",
     "x-authara-roles",
     "x-authara-audience",
+    "x-authara-organization-id",
+    "x-authara-organization-role",
 )
 
 # --- upstream servers --------------------------------------------------------------------
@@ -214,6 +216,8 @@ def access_token(**overrides: Any) -> str:
         "issuer": ISSUER,
         "user_id": uuid.uuid4(),
         "session_id": uuid.uuid4(),
+        "organization_id": uuid.uuid4(),
+        "organization_role": OrganizationRole.MEMBER,
         "audience": Audience.APP,
         "roles": (),
         "now": datetime.now(UTC),

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from authara_contract.claims import Audience, PlatformRole
+from authara_contract.claims import Audience, OrganizationRole, PlatformRole
 from authara_contract.tokens import KeySet
 from authara_gateway.settings import IdentitySettings
 from tests.integration.gateway.support import (
@@ -26,6 +26,8 @@ FORGED: Final = {
     "x-authara-session-id": "forged",
     "X-AUTHARA-ROLES": "authara:admin",
     "X-Authara-Audience": "admin",
+    "X-Authara-Organization-Id": "forged",
+    "x-authara-organization-role": "owner",
     "X-Authara-Anything": "forged",
     "X_Authara_User_Id": "forged",
 }
@@ -48,7 +50,14 @@ async def test_valid_token_gives_the_app_verified_identity(
 ) -> None:
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
     roles = (PlatformRole.ADMIN.value, PlatformRole.AUDITOR.value)
-    token = access_token(user_id=user_id, session_id=session_id, roles=roles)
+    organization_id = uuid.uuid4()
+    token = access_token(
+        user_id=user_id,
+        session_id=session_id,
+        roles=roles,
+        organization_id=organization_id,
+        organization_role=OrganizationRole.ADMIN,
+    )
 
     await gateway.get("/dashboard", headers={**FORGED, "Cookie": f"authara_access={token}"})
 
@@ -58,6 +67,8 @@ async def test_valid_token_gives_the_app_verified_identity(
     assert sent["X-Authara-Session-Id"] == str(session_id)
     assert sent["X-Authara-Roles"] == "authara:admin,authara:auditor"
     assert sent["X-Authara-Audience"] == "app"
+    assert sent["X-Authara-Organization-Id"] == str(organization_id)
+    assert sent["X-Authara-Organization-Role"] == "admin"
 
 
 async def test_no_roles_is_an_empty_header(

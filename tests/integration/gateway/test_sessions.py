@@ -200,6 +200,8 @@ def _expired_copy(access_token: str) -> str:
         issuer=ISSUER,
         user_id=claims.user_id,
         session_id=claims.session_id,
+        organization_id=claims.organization_id,
+        organization_role=claims.organization_role,
         audience=Audience.APP,
         roles=(),
         now=datetime.now(UTC) - timedelta(hours=1),

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpServer
 
-from authara_contract.claims import Audience
+from authara_contract.claims import Audience, OrganizationRole
 from authara_contract.tokens import KeySet, encode_access_token
 from authara_gateway.app import create_app
 from authara_gateway.settings import GatewaySettings, IdentitySettings, TimeoutSettings, Upstream
@@ -160,6 +160,8 @@ def _token(user_id: uuid.UUID) -> str:
         issuer=ISSUER,
         user_id=user_id,
         session_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        organization_role=OrganizationRole.MEMBER,
         audience=Audience.APP,
         roles=(),
         now=datetime.now(UTC),

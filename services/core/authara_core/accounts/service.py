@@ -15,6 +15,7 @@ from authara_core.accounts.validation import (
     validate_email,
     validate_password,
 )
+from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import EmailTaken, InvalidCredentials
@@ -35,12 +36,14 @@ class AccountService:
         clock: Clock,
         hasher: PasswordHasher,
         sessions: SessionService,
+        organizations: OrganizationService,
         throttle: Throttle,
     ) -> None:
         self._db = db
         self._clock = clock
         self._hasher = hasher
         self._sessions = sessions
+        self._organizations = organizations
         self._throttle = throttle
 
     async def signup(
@@ -100,7 +103,17 @@ class AccountService:
             )
 
     async def insert_user_in(self, conn: Connection, email: str) -> UserRow:
-        """Insert a user with a derived username inside the caller's transaction."""
+        """Insert a user and their first organization inside the caller's transaction.
+
+        Every way of signing up comes through here, so no user exists without one.
+        """
+        user = await self._insert_user_row(conn, email)
+        await self._organizations.create_first_in(
+            conn, user_id=user.id, username=user.username, email=user.email
+        )
+        return user
+
+    async def _insert_user_row(self, conn: Connection, email: str) -> UserRow:
         for _ in range(USERNAME_ATTEMPTS):
             try:
                 async with conn.transaction():  # savepoint: a clash must not abort the outer tx

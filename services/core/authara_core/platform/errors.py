@@ -28,6 +28,7 @@ AuthError
 ├── ProviderUnavailable       502 bad_gateway
 │   └── ProviderTimeout       504 gateway_timeout
 ├── SchemaMismatch            (startup only)
+├── OrganizationModeMismatch  (startup only)
 └── Overloaded                503 service_unavailable
     └── DatabaseUnavailable           (no connection or answer within the database deadlines)
 
@@ -259,3 +260,7 @@ class ProviderTimeout(ProviderUnavailable):
 
 class SchemaMismatch(Exception):
     """The database is not at the schema revision this build requires."""
+
+
+class OrganizationModeMismatch(Exception):
+    """The database is pinned to another organization mode than the configured one."""

@@ -104,7 +104,7 @@ SCHEMAS: Final[JSONObject] = {
     "CurrentUser": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "email", "username", "disabled", "created_at", "roles"],
+        "required": ["id", "email", "username", "disabled", "created_at", "roles", "organization"],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "email": _STRING,
@@ -118,6 +118,17 @@ SCHEMAS: Final[JSONObject] = {
                     "enum": ["authara:admin", "authara:auditor", "authara:monitor"],
                 },
             },
+            "organization": {"$ref": "#/components/schemas/OrganizationSummary"},
+        },
+    },
+    "OrganizationSummary": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "name", "role"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": _STRING,
+            "role": {"type": "string", "enum": ["owner", "admin", "member"]},
         },
     },
     "Tokens": {

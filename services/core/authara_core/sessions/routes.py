@@ -57,7 +57,18 @@ class SessionApi:
         """Return the signed-in user (app audience)."""
         claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
         current = await self._sessions.current_user(claims)
-        return json_response({**user_json(current.user), "roles": list(current.roles)})
+        organization = current.organization
+        return json_response(
+            {
+                **user_json(current.user),
+                "roles": list(current.roles),
+                "organization": {
+                    "id": str(organization.organization_id),
+                    "name": organization.name,
+                    "role": organization.role.value,
+                },
+            }
+        )
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """Revoke the session and clear the cookies (204)."""

@@ -17,6 +17,8 @@ from authara_contract.tokens import (
 from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
 from authara_core.accounts.validation import clean_user_agent
+from authara_core.organizations import service as organizations
+from authara_core.organizations.service import MembershipRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
@@ -44,16 +46,18 @@ class IssuedSession:
     user: UserRow
     roles: tuple[str, ...]
     session_id: uuid.UUID
+    organization: MembershipRow
     access_token: str
     refresh_token: str
 
 
 @dataclass(frozen=True, slots=True)
 class CurrentUser:
-    """The signed-in user as the API shows them."""
+    """The signed-in user as the API shows them, in the token's organization."""
 
     user: UserRow
     roles: tuple[str, ...]
+    organization: MembershipRow
 
 
 class SessionService:
@@ -75,11 +79,15 @@ class SessionService:
         roles = await self._roles(conn, user.id)
         if audience is Audience.ADMIN and not roles:
             raise AudienceNotAllowed
+        organization = await organizations.default_membership_in(conn, user.id)
+        if organization is None:
+            raise AudienceNotAllowed("This account belongs to no organization.")
         now = self._clock.now()
         session_expires = now + self._settings.session_ttl
         session_id = await session_store.insert_session(
             conn,
             user_id=user.id,
+            organization_id=organization.organization_id,
             expires_at=session_expires,
             user_agent=clean_user_agent(user_agent),
             now=now,
@@ -96,7 +104,10 @@ class SessionService:
             user=user,
             roles=roles,
             session_id=session_id,
-            access_token=self._access_token(user.id, session_id, audience, roles, now),
+            organization=organization,
+            access_token=self._access_token(
+                user.id, session_id, organization, audience, roles, now
+            ),
             refresh_token=refresh_token,
         )
 
@@ -175,11 +186,18 @@ class SessionService:
         roles = tuple(ROLE_PREFIX + name for name in names)
         if audience is Audience.ADMIN and not roles:
             raise InvalidRefreshToken
+        # Whoever removed the membership meant the session to lose that organization.
+        organization = await organizations.membership_in(conn, row.organization_id, user.id)
+        if organization is None:
+            raise InvalidRefreshToken
         return IssuedSession(
             user=user,
             roles=roles,
             session_id=row.session_id,
-            access_token=self._access_token(user.id, row.session_id, audience, roles, now),
+            organization=organization,
+            access_token=self._access_token(
+                user.id, row.session_id, organization, audience, roles, now
+            ),
             refresh_token=token,
         )
 
@@ -212,12 +230,18 @@ class SessionService:
         raise Unauthorized
 
     async def current_user(self, claims: AccessClaims) -> CurrentUser:
-        """Load the user an access token names."""
-        found = await users.get_user_with_roles(self._db.single, claims.user_id)
-        if found is None:
+        """Load the user an access token names, with their membership in its organization."""
+        async with self._db.connection() as conn:
+            found = await users.get_user_with_roles(conn, claims.user_id)
+            organization = await organizations.membership_in(
+                conn, claims.organization_id, claims.user_id
+            )
+        if found is None or organization is None:
             raise Unauthorized
         user, names = found
-        return CurrentUser(user=user, roles=tuple(ROLE_PREFIX + name for name in names))
+        return CurrentUser(
+            user=user, roles=tuple(ROLE_PREFIX + name for name in names), organization=organization
+        )
 
     async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
         """Revoke the session behind a refresh token or access token; unknown ones are fine."""
@@ -234,6 +258,7 @@ class SessionService:
         self,
         user_id: uuid.UUID,
         session_id: uuid.UUID,
+        organization: MembershipRow,
         audience: Audience,
         roles: tuple[str, ...],
         now: datetime,
@@ -243,6 +268,8 @@ class SessionService:
             issuer=self._settings.issuer,
             user_id=user_id,
             session_id=session_id,
+            organization_id=organization.organization_id,
+            organization_role=organization.role,
             audience=audience,
             roles=tuple(role for role in roles if role in set(PlatformRole)),
             now=now,

@@ -10,15 +10,23 @@ from authara_core.platform.db import Connection
 
 
 async def insert_session(
-    conn: Connection, *, user_id: uuid.UUID, expires_at: datetime, user_agent: str, now: datetime
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    expires_at: datetime,
+    user_agent: str,
+    now: datetime,
 ) -> uuid.UUID:
-    """Insert a session and return its id."""
+    """Insert a session, active in one of the user's organizations, and return its id."""
     session_id: uuid.UUID = await conn.fetchval(
         """
-        INSERT INTO sessions (user_id, expires_at, user_agent, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $4) RETURNING id
+        INSERT INTO sessions
+            (user_id, active_organization_id, expires_at, user_agent, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id
         """,
         user_id,
+        organization_id,
         expires_at,
         user_agent,
         now,
@@ -82,6 +90,7 @@ class RefreshRow:
     id: uuid.UUID
     session_id: uuid.UUID
     user_id: uuid.UUID
+    organization_id: uuid.UUID
     created_at: datetime
     expires_at: datetime
     consumed_at: datetime | None
@@ -108,7 +117,8 @@ async def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshRow | 
     """
     record = await conn.fetchrow(
         """
-        SELECT t.id, t.session_id, s.user_id, t.created_at, t.expires_at, t.consumed_at,
+        SELECT t.id, t.session_id, s.user_id, s.active_organization_id AS organization_id,
+               t.created_at, t.expires_at, t.consumed_at,
                t.successor_hash, s.expires_at AS session_expires_at,
                s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at
         FROM refresh_tokens t

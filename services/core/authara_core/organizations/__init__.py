@@ -1,0 +1,1 @@
+"""Organizations: personal and team organizations, memberships, the pinned mode."""
