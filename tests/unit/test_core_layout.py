@@ -10,7 +10,7 @@ import authara_core
 
 PACKAGE: Final = "authara_core"
 PLATFORM: Final = "platform"
-DOMAINS: Final = frozenset({"sessions", "accounts", "oauth", "admin"})
+DOMAINS: Final = frozenset({"sessions", "accounts", "oauth", "organizations", "admin"})
 # A domain's store and its handlers are its own; other domains go through its service.
 PRIVATE_MODULES: Final = frozenset({"store", "routes", "pages", "api"})
 
@@ -57,6 +57,12 @@ def violations(root: Path) -> list[str]:
 
 def test_core_follows_the_layout_rules() -> None:
     assert violations(Path(authara_core.__file__).parent) == []
+
+
+def test_every_package_is_platform_or_a_checked_domain() -> None:
+    root = Path(authara_core.__file__).parent
+    packages = {path.parent.name for path in root.glob("*/__init__.py")}
+    assert packages == DOMAINS | {PLATFORM}
 
 
 def test_the_check_finds_what_breaks_the_rules(tmp_path: Path) -> None:
