@@ -2,7 +2,8 @@
 
 `go_sdk_accepts` re-implements the SDK's acceptance rules with PyJWT, independently of the
 contract's own decoder, and every issuing path's token goes through it: password login,
-HTML and JSON signup, OAuth sign-up, cookie and body refresh, and a refresh sent server to
+HTML and JSON signup, OAuth sign-up (redirect flow and Google ID token), cookie and body
+refresh, and a refresh sent server to
 server exactly as the SDK's RequireAuthWithRefresh sends it.
 """
 
@@ -27,7 +28,7 @@ from authara_core.settings import load_settings
 from tests.coresupport import ISSUER, TEST_KEY, TEST_KID
 from tests.integration.core.conftest import csrf_token
 from tests.integration.core.oauthsupport import oauth_env, provider_env, sign_in
-from tests.oauthstubs import OidcStandIn, serving
+from tests.oauthstubs import CLIENT_ID, Account, OidcStandIn, google_stand_in, serving
 
 SDK_KEYS: Final = {TEST_KID: base64.b64decode(TEST_KEY)}
 SDK_AUDIENCE: Final = "app"
@@ -76,10 +77,24 @@ async def corp() -> AsyncIterator[OidcStandIn]:
 
 
 @pytest.fixture
+async def google() -> AsyncIterator[OidcStandIn]:
+    stand_in = google_stand_in()
+    stand_in.account = Account("g-123", "ada@gmail.com")
+    async with serving(stand_in):
+        yield stand_in
+
+
+@pytest.fixture
 async def client(
-    aiohttp_client: Any, db: DatabaseSettings, corp: OidcStandIn
+    aiohttp_client: Any, db: DatabaseSettings, corp: OidcStandIn, google: OidcStandIn
 ) -> TestClient[Any, Application]:
-    env = oauth_env(db, {"corp": provider_env("corp", corp.url)})
+    env = oauth_env(
+        db,
+        {"corp": provider_env("corp", corp.url)},
+        AUTHARA_OAUTH_PROVIDERS="corp,google",
+        AUTHARA_OAUTH_GOOGLE_CLIENT_ID=CLIENT_ID,
+        AUTHARA_OAUTH_GOOGLE_ISSUER=google.url,
+    )
     return await aiohttp_client(create_app(load_settings(env)))  # type: ignore[no-any-return]
 
 
@@ -148,6 +163,24 @@ async def test_oauth_signup_token(client: TestClient[Any, Application]) -> None:
     assert response.status == 303, await response.text()
 
     claims = go_sdk_accepts(_jar(client)[cookies.ACCESS.name])
+
+    _organization(claims, await _user(client))
+
+
+async def test_google_id_token_signup_token(
+    client: TestClient[Any, Application], google: OidcStandIn
+) -> None:
+    options = await client.get(routes.API_GOOGLE_OPTIONS)
+    nonce = (await options.json())["nonce"]
+    csrf = (await (await client.get(routes.API_CSRF)).json())["csrf_token"]
+    response = await client.post(
+        routes.API_GOOGLE_LOGIN,
+        json={"credential": google.credential(nonce), "nonce": nonce},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 200, await response.text()
+
+    claims = go_sdk_accepts((await response.json())["access_token"])
 
     _organization(claims, await _user(client))
 
