@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_core.platform.db import Connection
 
@@ -58,11 +60,12 @@ async def insert_membership(
     )
 
 
-def _membership(record: object) -> MembershipRow | None:
+def _membership(record: asyncpg.Record | None) -> MembershipRow | None:
     if record is None:
         return None
-    row = dict(record)  # type: ignore[call-overload]
-    return MembershipRow(row["organization_id"], row["name"], OrganizationRole(row["role"]))
+    return MembershipRow(
+        record["organization_id"], record["name"], OrganizationRole(record["role"])
+    )
 
 
 async def get_default_membership(conn: Connection, user_id: uuid.UUID) -> MembershipRow | None:
