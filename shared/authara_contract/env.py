@@ -138,6 +138,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "pinned in the database on first start; core refuses to start with another value",
     ),
     _v(
+        "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED",
+        "bool",
+        "false",
+        [CORE],
+        "reported by GET /auth/api/v1/capabilities; the management routes are not served yet",
+    ),
+    _v(
         "AUTHARA_JWT_KEYS",
         "map kid:base64",
         None,

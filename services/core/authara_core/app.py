@@ -19,6 +19,7 @@ from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
+from authara_core.organizations.directory import OrganizationDirectory
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
@@ -54,6 +55,7 @@ class Services:
     links: ProviderLinks
     google: GoogleIdTokens
     organizations: OrganizationService
+    directory: OrganizationDirectory
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -108,8 +110,23 @@ def build_services(
     google = GoogleIdTokens(
         db=database, clock=clock, providers=providers, accounts=accounts, sessions=sessions
     )
+    directory = OrganizationDirectory(
+        db=database,
+        mode=settings.organization_mode,
+        public_management=settings.public_organization_management,
+    )
     return Services(
-        clock, database, hasher, sessions, accounts, providers, flows, links, google, organizations
+        clock,
+        database,
+        hasher,
+        sessions,
+        accounts,
+        providers,
+        flows,
+        links,
+        google,
+        organizations,
+        directory,
     )
 
 

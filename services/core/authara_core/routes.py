@@ -25,6 +25,7 @@ from authara_core.accounts.pages import AuthPages
 from authara_core.oauth.api import GoogleApi
 from authara_core.oauth.pages import AccountPages
 from authara_core.oauth.routes import OAuthRoutes
+from authara_core.organizations.api import OrganizationApi
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import CookieWriter
@@ -79,6 +80,9 @@ def route_table(
         trust_proxy_headers=trust_proxy,
     )
     google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
+    organization_api = OrganizationApi(
+        directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
+    )
     static_dir = importlib.resources.files("authara_core") / "static"
     return [
         web.get(routes.HEALTH, meta.health),
@@ -108,5 +112,10 @@ def route_table(
         web.post(routes.PROVIDER_UNLINK, account.unlink),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
+        web.get(routes.API_CAPABILITIES, organization_api.capabilities),
+        web.get(routes.API_ORGANIZATIONS, organization_api.organizations),
+        web.get(routes.API_ORGANIZATION_CURRENT, organization_api.current),
+        web.get(routes.API_ORGANIZATION_MEMBERS, organization_api.members),
+        web.post(routes.API_ORGANIZATION_SWITCH, organization_api.switch),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
     ]

@@ -104,6 +104,7 @@ class Settings:
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = False
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
+    public_organization_management: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -152,6 +153,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         hsts_include_subdomains=reader.boolean("AUTHARA_HSTS_INCLUDE_SUBDOMAINS"),
         organization_mode=OrganizationMode(
             reader.choice("AUTHARA_ORGANIZATION_MODE", [m.value for m in OrganizationMode])
+        ),
+        public_organization_management=reader.boolean(
+            "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED"
         ),
     )
     _validate_cross(reader, settings)

@@ -110,3 +110,75 @@ async def pin_mode(conn: Connection, mode: OrganizationMode) -> OrganizationMode
     )
     stored: str = await conn.fetchval("SELECT mode FROM organization_mode WHERE id = 1")
     return OrganizationMode(stored)
+
+
+# --- The public organization API (organizations/directory.py): a member's view. ---
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A member of an organization as its other members see them."""
+
+    user_id: uuid.UUID
+    email: str
+    username: str
+    role: OrganizationRole
+    created_at: datetime
+
+
+async def list_memberships(
+    conn: Connection, user_id: uuid.UUID, active_id: uuid.UUID
+) -> list[MembershipRow]:
+    """List a user's memberships: the active organization first, then by name and id."""
+    records = await conn.fetch(
+        """
+        SELECT m.organization_id, o.name, m.role
+        FROM organization_memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        WHERE m.user_id = $1
+        ORDER BY m.organization_id = $2 DESC, o.name, o.id
+        """,
+        user_id,
+        active_id,
+    )
+    return [
+        MembershipRow(r["organization_id"], r["name"], OrganizationRole(r["role"])) for r in records
+    ]
+
+
+async def list_members(conn: Connection, organization_id: uuid.UUID) -> list[MemberRow]:
+    """List an organization's members, longest-standing first (then by user id)."""
+    records = await conn.fetch(
+        """
+        SELECT m.user_id, u.email, u.username, m.role, m.created_at
+        FROM organization_memberships m
+        JOIN users u ON u.id = m.user_id
+        WHERE m.organization_id = $1
+        ORDER BY m.created_at, m.user_id
+        """,
+        organization_id,
+    )
+    return [
+        MemberRow(
+            r["user_id"], r["email"], r["username"], OrganizationRole(r["role"]), r["created_at"]
+        )
+        for r in records
+    ]
+
+
+async def lock_membership(
+    conn: Connection, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> MembershipRow | None:
+    """Return a membership and keep it from being deleted until the transaction ends."""
+    record = await conn.fetchrow(
+        """
+        SELECT m.organization_id, o.name, m.role
+        FROM organization_memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        WHERE m.organization_id = $1 AND m.user_id = $2
+        FOR KEY SHARE OF m
+        """,
+        organization_id,
+        user_id,
+    )
+    return _membership(record)

@@ -131,6 +131,62 @@ SCHEMAS: Final[JSONObject] = {
             "role": {"type": "string", "enum": ["owner", "admin", "member"]},
         },
     },
+    "Capabilities": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "organization_mode",
+            "has_visible_organizations",
+            "allows_invitations",
+            "allows_public_organization_management",
+            "allows_org_switching",
+            "allows_user_created_team_orgs",
+            "allows_organization_leave",
+        ],
+        "properties": {
+            "organization_mode": {"type": "string", "enum": ["personal", "single", "multi"]},
+            "has_visible_organizations": {"type": "boolean"},
+            "allows_invitations": {"type": "boolean"},
+            "allows_public_organization_management": {"type": "boolean"},
+            "allows_org_switching": {"type": "boolean"},
+            "allows_user_created_team_orgs": {"type": "boolean"},
+            "allows_organization_leave": {"type": "boolean"},
+        },
+    },
+    "OrganizationList": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["organizations"],
+        "properties": {
+            "organizations": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/OrganizationSummary"},
+            }
+        },
+    },
+    "CurrentOrganizationMember": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user_id", "email", "username", "role", "created_at"],
+        "properties": {
+            "user_id": {"type": "string", "format": "uuid"},
+            "email": _STRING,
+            "username": _STRING,
+            "role": {"type": "string", "enum": ["owner", "admin", "member"]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CurrentOrganizationMembers": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["members"],
+        "properties": {
+            "members": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/CurrentOrganizationMember"},
+            }
+        },
+    },
     "Tokens": {
         "type": "object",
         "additionalProperties": False,
@@ -227,6 +283,65 @@ _DATABASE: Final = {503: ["service_unavailable"], **_INTERNAL}
 _BAD: Final = {400: ["invalid_request"], 413: ["invalid_request"]}
 
 
+def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
+    """Return the organization operations (all on the access cookie, app audience)."""
+    signed_in = {401: ["unauthorized"], **_DATABASE}
+    organization_id = {
+        "name": "organizationID",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+    return {
+        "/capabilities": {
+            "get": _op(
+                "What the organization mode allows",
+                csrf=False,
+                access="user",
+                ok=(200, "Capabilities"),
+                errors={401: ["unauthorized"], **_INTERNAL},
+            )
+        },
+        "/organizations": {
+            "get": _op(
+                "The caller's organizations, the active one first, then by name",
+                csrf=False,
+                access="user",
+                ok=(200, "OrganizationList"),
+                errors=signed_in,
+            )
+        },
+        "/organizations/current": {
+            "get": _op(
+                "The access token's organization (role from the token)",
+                csrf=False,
+                access="user",
+                ok=(200, "OrganizationSummary"),
+                errors=signed_in,
+            )
+        },
+        "/organizations/current/members": {
+            "get": _op(
+                "The members of the access token's organization (403 in personal mode)",
+                csrf=False,
+                access="user",
+                ok=(200, "CurrentOrganizationMembers"),
+                errors={403: ["forbidden"], **signed_in},
+            )
+        },
+        "/organizations/{organizationID}/switch": {
+            "post": _op(
+                "Switch the session to another organization (multi mode): new cookies",
+                csrf=True,
+                access="user",
+                ok=(200, "Tokens"),
+                params=[organization_id, *app_audience],
+                errors={400: ["invalid_request"], 403: ["forbidden"], **signed_in},
+            )
+        },
+    }
+
+
 def openapi_document() -> JSONObject:
     """Return the OpenAPI document for the JSON API (paths relative to /auth/api/v1)."""
     app_audience = [_audience(["app"])]
@@ -319,6 +434,7 @@ def openapi_document() -> JSONObject:
                 errors={401: ["unauthorized"], **_DATABASE},
             )
         },
+        **_organization_paths(app_audience),
         "/oauth/google/options": {
             "get": _op(
                 "Google Identity Services: client id and nonce (sets authara_oauth_nonce)",

@@ -17,19 +17,21 @@ from authara_contract.tokens import (
 from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
 from authara_core.accounts.validation import clean_user_agent
+from authara_core.organizations import directory
 from authara_core.organizations import service as organizations
 from authara_core.organizations.service import MembershipRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
     AudienceNotAllowed,
+    Forbidden,
     InvalidRefreshToken,
     RefreshTokenMissing,
     RefreshTokenReused,
     Unauthorized,
 )
 from authara_core.sessions import store as session_store
-from authara_core.sessions.store import RefreshRow
+from authara_core.sessions.store import RefreshRow, SessionRow
 from authara_core.sessions.tokens import (
     hash_refresh_token,
     new_refresh_token,
@@ -139,6 +141,64 @@ class SessionService:
         if issued is None:  # the revocation above is committed by now
             raise RefreshTokenReused
         return issued
+
+    async def switch_organization(
+        self, claims: AccessClaims, organization_id: uuid.UUID, *, refresh_token: str | None
+    ) -> IssuedSession:
+        """Make one of the caller's organizations their session's active one (app audience).
+
+        The session row is locked, so concurrent switches take turns and the last one wins;
+        the membership is locked against deletion until the switch commits. The organization
+        lives on the session, so every refresh token of the session follows the switch: a
+        current refresh cookie of this session is kept (rotation stays refresh's business),
+        any other gets a fresh token for the session.
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            session = await session_store.lock_session(conn, claims.session_id)
+            if session is None or session.user_id != claims.user_id or not session.is_usable(now):
+                raise Unauthorized
+            if session.user_disabled_at is not None:
+                raise AudienceNotAllowed("This account is disabled.")
+            organization = await directory.lock_membership_in(conn, organization_id, claims.user_id)
+            if organization is None:
+                raise Forbidden("You are not a member of this organization.")
+            await session_store.set_active_organization(conn, session.id, organization_id, now)
+            token = await self._session_refresh_token(conn, session, refresh_token, now)
+            found = await users.get_user_with_roles(conn, claims.user_id)
+        if found is None:
+            raise Unauthorized
+        user, names = found
+        roles = tuple(ROLE_PREFIX + name for name in names)
+        return IssuedSession(
+            user=user,
+            roles=roles,
+            session_id=session.id,
+            organization=organization,
+            access_token=self._access_token(
+                user.id, session.id, organization, Audience.APP, roles, now
+            ),
+            refresh_token=token,
+        )
+
+    async def _session_refresh_token(
+        self, conn: Connection, session: SessionRow, presented: str | None, now: datetime
+    ) -> str:
+        if presented:
+            owner = await session_store.current_token_session(
+                conn, hash_refresh_token(presented), now
+            )
+            if owner == session.id:
+                return presented
+        token = new_refresh_token()
+        await session_store.insert_refresh_token(
+            conn,
+            session_id=session.id,
+            token_hash=hash_refresh_token(token),
+            expires_at=min(now + self._settings.refresh_ttl, session.expires_at),
+            now=now,
+        )
+        return token
 
     async def cleanup(self) -> int:
         """Delete sessions (and their tokens) past their absolute lifetime."""

@@ -173,3 +173,60 @@ async def revoke_user_sessions(conn: Connection, user_id: uuid.UUID, now: dateti
         now,
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A session locked for an organization switch, with what deciding it needs."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: datetime
+    revoked_at: datetime | None
+    user_disabled_at: datetime | None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Tell whether the session is live (its user's state is checked separately)."""
+        return self.expires_at > now and self.revoked_at is None
+
+
+async def lock_session(conn: Connection, session_id: uuid.UUID) -> SessionRow | None:
+    """Load a session and lock its row: concurrent switches of one session take turns."""
+    record = await conn.fetchrow(
+        """
+        SELECT s.id, s.user_id, s.expires_at, s.revoked_at, u.disabled_at AS user_disabled_at
+        FROM sessions s
+        JOIN users u ON u.id = s.user_id
+        WHERE s.id = $1
+        FOR UPDATE OF s
+        """,
+        session_id,
+    )
+    return None if record is None else SessionRow(**dict(record))
+
+
+async def set_active_organization(
+    conn: Connection, session_id: uuid.UUID, organization_id: uuid.UUID, now: datetime
+) -> None:
+    """Make an organization the session's active one (its refresh tokens follow)."""
+    await conn.execute(
+        "UPDATE sessions SET active_organization_id = $2, updated_at = $3 WHERE id = $1",
+        session_id,
+        organization_id,
+        now,
+    )
+
+
+async def current_token_session(
+    conn: Connection, token_hash: str, now: datetime
+) -> uuid.UUID | None:
+    """Return the session of an unconsumed, unexpired refresh token (without locking it)."""
+    session_id: uuid.UUID | None = await conn.fetchval(
+        """
+        SELECT session_id FROM refresh_tokens
+        WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2
+        """,
+        token_hash,
+        now,
+    )
+    return session_id
