@@ -3,7 +3,7 @@
 `go_sdk_accepts` re-implements the SDK's acceptance rules with PyJWT, independently of the
 contract's own decoder, and every issuing path's token goes through it: password login,
 HTML and JSON signup, OAuth sign-up (redirect flow and Google ID token), cookie and body
-refresh, and a refresh sent server to
+refresh, an organization switch (and a refresh after it), and a refresh sent server to
 server exactly as the SDK's RequireAuthWithRefresh sends it.
 """
 
@@ -16,6 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any, Final
 
 import aiohttp
+import asyncpg
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
@@ -25,7 +26,7 @@ from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.settings import load_settings
-from tests.coresupport import ISSUER, TEST_KEY, TEST_KID
+from tests.coresupport import ISSUER, TEST_KEY, TEST_KID, core_env
 from tests.integration.core.conftest import csrf_token
 from tests.integration.core.oauthsupport import oauth_env, provider_env, sign_in
 from tests.oauthstubs import CLIENT_ID, Account, OidcStandIn, google_stand_in, serving
@@ -233,6 +234,47 @@ async def test_server_to_server_refresh_as_require_auth_with_refresh_sends_it(
     assert access
     claims = go_sdk_accepts(access)
     assert claims["org_id"] == go_sdk_accepts(browser[cookies.ACCESS.name])["org_id"]
+
+
+async def _join_team(db: DatabaseSettings, user_id: str) -> uuid.UUID:
+    conn = await asyncpg.connect(db.url(), server_settings={"search_path": db.schema})
+    try:
+        team: uuid.UUID = await conn.fetchval(
+            "INSERT INTO organizations (name, kind) VALUES ('Acme', 'team') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO organization_memberships (organization_id, user_id, role)"
+            " VALUES ($1, $2, 'member')",
+            team,
+            uuid.UUID(user_id),
+        )
+    finally:
+        await conn.close()
+    return team
+
+
+async def test_organization_switch_tokens(aiohttp_client: Any, db: DatabaseSettings) -> None:
+    """A switched session's tokens (the switch's own and a refresh after it) pass the SDK."""
+    env = core_env(db, AUTHARA_ORGANIZATION_MODE="multi")
+    client = await aiohttp_client(create_app(load_settings(env)))
+    issued = await _api(
+        client, routes.API_SIGNUP_DIRECT, {"email": EMAIL, "password": PASSWORD}, 201
+    )
+    team = await _join_team(db, issued["user"]["id"])
+    csrf = {"X-CSRF-Token": _jar(client)[cookies.CSRF.name]}
+
+    switched = await client.post(
+        routes.API_ORGANIZATION_SWITCH.replace("{organizationID}", str(team)), headers=csrf
+    )
+    assert switched.status == 200, await switched.text()
+    claims = go_sdk_accepts((await switched.json())["access_token"])
+    refreshed = await client.post(routes.API_SESSIONS_REFRESH, headers=csrf)
+    assert refreshed.status == 200
+
+    after = go_sdk_accepts(refreshed.cookies[cookies.ACCESS.name].value)
+    assert (claims["org_id"], claims["org_role"]) == (str(team), "member")
+    assert (after["org_id"], after["org_role"]) == (str(team), "member")
+    assert claims["sid"] == after["sid"] == go_sdk_accepts(issued["access_token"])["sid"]
 
 
 def test_the_verifier_refuses_what_the_sdk_refuses() -> None:
