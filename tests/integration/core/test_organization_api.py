@@ -260,6 +260,24 @@ async def test_switch_moves_the_session_and_later_refreshes_keep_it(
     assert _claims((await by_body.json())["access_token"])["org_id"] == str(team)
 
 
+async def test_rotated_refresh_tokens_keep_the_switched_organization(
+    aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    client = await _client(
+        aiohttp_client, db, "multi", AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL="always"
+    )
+    session = await _signup(client)
+    team = await _team(conn, "Acme", ("ada@example.com", "member"))
+    assert (await _switch(client, team)).status == 200
+    csrf = {"X-CSRF-Token": _jar(client)[cookies.CSRF.name]}
+
+    for _ in range(2):
+        assert (await client.post(routes.API_SESSIONS_REFRESH, headers=csrf)).status == 200
+        assert _claims(_jar(client)[cookies.ACCESS.name])["org_id"] == str(team)
+
+    assert _jar(client)[cookies.REFRESH.name] != session["refresh_token"]
+
+
 async def test_switch_without_a_refresh_cookie_issues_a_refresh_token_for_the_session(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
@@ -294,14 +312,17 @@ async def test_switch_back_and_forth(
     assert (claims["org_id"], claims["org_role"]) == (personal, "owner")
 
 
-async def test_concurrent_switches_end_in_one_of_them(
+async def test_concurrent_switches_and_refreshes_end_in_one_of_the_switches(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
     client = await _client(aiohttp_client, db, "multi")
     await _signup(client)
     teams = [await _team(conn, f"Team {n}", ("ada@example.com", "member")) for n in range(4)]
 
-    responses = await asyncio.gather(*(_switch(client, team) for team in teams * 2))
+    csrf = {"X-CSRF-Token": _jar(client)[cookies.CSRF.name]}
+    refreshes = [client.post(routes.API_SESSIONS_REFRESH, headers=csrf) for _ in range(3)]
+
+    responses = await asyncio.gather(*(_switch(client, team) for team in teams * 2), *refreshes)
 
     assert [r.status for r in responses] == [200] * len(responses)
     active = await conn.fetchval("SELECT active_organization_id FROM sessions")

@@ -191,14 +191,18 @@ class SessionRow:
 
 
 async def lock_session(conn: Connection, session_id: uuid.UUID) -> SessionRow | None:
-    """Load a session and lock its row: concurrent switches of one session take turns."""
+    """Load a session and lock its row: concurrent switches of one session take turns.
+
+    NO KEY UPDATE, not UPDATE: a refresh inserting the session's next token (whose foreign
+    key takes KEY SHARE on this row) is not held up by a switch.
+    """
     record = await conn.fetchrow(
         """
         SELECT s.id, s.user_id, s.expires_at, s.revoked_at, u.disabled_at AS user_disabled_at
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.id = $1
-        FOR UPDATE OF s
+        FOR NO KEY UPDATE OF s
         """,
         session_id,
     )
