@@ -278,23 +278,25 @@ async def test_rotated_refresh_tokens_keep_the_switched_organization(
     assert _jar(client)[cookies.REFRESH.name] != session["refresh_token"]
 
 
-async def test_switch_without_a_refresh_cookie_issues_a_refresh_token_for_the_session(
+async def test_switch_needs_the_sessions_refresh_cookie(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
     client = await _client(aiohttp_client, db, "multi")
     session = await _signup(client)
     team = await _team(conn, "Acme", ("ada@example.com", "member"))
+    personal = _claims(session["access_token"])["org_id"]
     client.session.cookie_jar.clear(lambda morsel: morsel.key == cookies.REFRESH.name)
 
+    # An access token alone (perhaps stolen) must not mint a refresh token that outlives it.
     response = await _switch(client, team)
 
-    assert response.status == 200, await response.text()
-    fresh = (await response.json())["refresh_token"]
-    assert fresh != session["refresh_token"]
-    for token in (fresh, session["refresh_token"]):  # both belong to the switched session
-        answer = await client.post(routes.API_TOKENS_REFRESH, json={"refresh_token": token})
-        assert answer.status == 200
-        assert _claims((await answer.json())["access_token"])["org_id"] == str(team)
+    assert response.status == 401, await response.text()
+    assert (await response.json())["error"]["code"] == "unauthorized"
+    answer = await client.post(
+        routes.API_TOKENS_REFRESH, json={"refresh_token": session["refresh_token"]}
+    )
+    assert answer.status == 200  # nothing switched, nothing revoked
+    assert _claims((await answer.json())["access_token"])["org_id"] == personal
 
 
 async def test_switch_back_and_forth(

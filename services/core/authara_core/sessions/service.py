@@ -149,9 +149,10 @@ class SessionService:
 
         The session row is locked, so concurrent switches take turns and the last one wins;
         the membership is locked against deletion until the switch commits. The organization
-        lives on the session, so every refresh token of the session follows the switch: a
-        current refresh cookie of this session is kept (rotation stays refresh's business),
-        any other gets a fresh token for the session.
+        lives on the session, so every refresh token of the session follows the switch. The
+        request must carry a current refresh token of this session, which is kept (rotation
+        stays refresh's business): an access token alone, perhaps stolen, must not be turned
+        into a refresh token that outlives it.
         """
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -190,15 +191,7 @@ class SessionService:
             )
             if owner == session.id:
                 return presented
-        token = new_refresh_token()
-        await session_store.insert_refresh_token(
-            conn,
-            session_id=session.id,
-            token_hash=hash_refresh_token(token),
-            expires_at=min(now + self._settings.refresh_ttl, session.expires_at),
-            now=now,
-        )
-        return token
+        raise Unauthorized
 
     async def cleanup(self) -> int:
         """Delete sessions (and their tokens) past their absolute lifetime."""
