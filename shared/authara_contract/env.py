@@ -138,6 +138,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "pinned in the database on first start; core refuses to start with another value",
     ),
     _v(
+        "AUTHARA_INTERNAL_API_TOKEN",
+        "secret string",
+        "",
+        [CORE],
+        "bearer token of /auth/internal/v1; empty refuses every internal call (401)",
+    ),
+    _v(
         "AUTHARA_JWT_KEYS",
         "map kid:base64",
         None,

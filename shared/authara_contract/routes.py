@@ -35,6 +35,13 @@ API_OPENAPI: Final = f"{API_PREFIX}/openapi.json"
 API_GOOGLE_OPTIONS: Final = f"{API_PREFIX}/oauth/google/options"
 API_GOOGLE_LOGIN: Final = f"{API_PREFIX}/oauth/google"
 
+INTERNAL_OPENAPI: Final = f"{INTERNAL_PREFIX}/openapi.json"
+INTERNAL_ORGANIZATIONS: Final = f"{INTERNAL_PREFIX}/organizations"
+INTERNAL_ORGANIZATION: Final = f"{INTERNAL_ORGANIZATIONS}/{{organization_id}}"
+INTERNAL_MEMBER: Final = f"{INTERNAL_ORGANIZATION}/members/{{user_id}}"
+INTERNAL_OWNERSHIP_TRANSFER: Final = f"{INTERNAL_ORGANIZATION}/ownership-transfer"
+INTERNAL_USER: Final = f"{INTERNAL_PREFIX}/users/{{user_id}}"
+
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 GATEWAY_READY: Final = "/auth/gateway/ready"
 

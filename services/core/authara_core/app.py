@@ -19,6 +19,7 @@ from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
+from authara_core.organizations.management import OrganizationManagement
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
@@ -54,6 +55,7 @@ class Services:
     links: ProviderLinks
     google: GoogleIdTokens
     organizations: OrganizationService
+    organization_management: OrganizationManagement
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -109,7 +111,17 @@ def build_services(
         db=database, clock=clock, providers=providers, accounts=accounts, sessions=sessions
     )
     return Services(
-        clock, database, hasher, sessions, accounts, providers, flows, links, google, organizations
+        clock,
+        database,
+        hasher,
+        sessions,
+        accounts,
+        providers,
+        flows,
+        links,
+        google,
+        organizations,
+        OrganizationManagement(db=database, clock=clock, mode=settings.organization_mode),
     )
 
 

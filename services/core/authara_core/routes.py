@@ -25,9 +25,11 @@ from authara_core.accounts.pages import AuthPages
 from authara_core.oauth.api import GoogleApi
 from authara_core.oauth.pages import AccountPages
 from authara_core.oauth.routes import OAuthRoutes
+from authara_core.organizations.internal import InternalApi
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.openapi_internal import INTERNAL_SCHEMAS
 from authara_core.platform.render import Renderer
 from authara_core.sessions.routes import SessionApi, SessionPages
 from authara_core.settings import Settings
@@ -79,6 +81,11 @@ def route_table(
         trust_proxy_headers=trust_proxy,
     )
     google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
+    internal = InternalApi(
+        management=services.organization_management,
+        bodies=BodyReader(INTERNAL_SCHEMAS),
+        token=settings.internal_api_token,
+    )
     static_dir = importlib.resources.files("authara_core") / "static"
     return [
         web.get(routes.HEALTH, meta.health),
@@ -108,5 +115,11 @@ def route_table(
         web.post(routes.PROVIDER_UNLINK, account.unlink),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
+        web.get(routes.INTERNAL_OPENAPI, api_meta.internal_openapi),
+        web.post(routes.INTERNAL_ORGANIZATIONS, internal.create_organization),
+        web.delete(routes.INTERNAL_ORGANIZATION, internal.delete_organization),
+        web.delete(routes.INTERNAL_MEMBER, internal.remove_member),
+        web.post(routes.INTERNAL_OWNERSHIP_TRANSFER, internal.transfer_ownership),
+        web.delete(routes.INTERNAL_USER, internal.delete_user),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
     ]

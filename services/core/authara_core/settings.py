@@ -104,6 +104,7 @@ class Settings:
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = False
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
+    internal_api_token: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -153,6 +154,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         organization_mode=OrganizationMode(
             reader.choice("AUTHARA_ORGANIZATION_MODE", [m.value for m in OrganizationMode])
         ),
+        internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
     )
     _validate_cross(reader, settings)
     reader.finish()
