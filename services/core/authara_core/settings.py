@@ -104,7 +104,7 @@ class Settings:
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = False
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
-    internal_api_token: str = ""
+    internal_api_token: str = field(default="", repr=False)  # a secret: kept out of logs
 
     @property
     def secure_cookies(self) -> bool:
