@@ -143,6 +143,11 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "false",
         [CORE],
         "reported by GET /auth/api/v1/capabilities; the management routes are not served yet",
+        "AUTHARA_INTERNAL_API_TOKEN",
+        "secret string",
+        "",
+        [CORE],
+        "bearer token of /auth/internal/v1; empty refuses every internal call (401)",
     ),
     _v(
         "AUTHARA_JWT_KEYS",

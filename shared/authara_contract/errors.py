@@ -18,6 +18,13 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     BAD_GATEWAY = "bad_gateway"
     GATEWAY_TIMEOUT = "gateway_timeout"
+    # Internal API (organizations, users)
+    USER_NOT_FOUND = "user_not_found"
+    ORGANIZATION_NOT_FOUND = "organization_not_found"
+    MEMBERSHIP_NOT_FOUND = "membership_not_found"
+    LAST_OWNER = "last_owner"
+    NOT_OWNER = "not_owner"
+    PERSONAL_ORGANIZATION = "personal_organization"
 
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"

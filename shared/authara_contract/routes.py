@@ -40,6 +40,13 @@ API_ORGANIZATION_CURRENT: Final = f"{API_PREFIX}/organizations/current"
 API_ORGANIZATION_MEMBERS: Final = f"{API_PREFIX}/organizations/current/members"
 API_ORGANIZATION_SWITCH: Final = f"{API_PREFIX}/organizations/{{organizationID}}/switch"
 
+INTERNAL_OPENAPI: Final = f"{INTERNAL_PREFIX}/openapi.json"
+INTERNAL_ORGANIZATIONS: Final = f"{INTERNAL_PREFIX}/organizations"
+INTERNAL_ORGANIZATION: Final = f"{INTERNAL_ORGANIZATIONS}/{{organization_id}}"
+INTERNAL_MEMBER: Final = f"{INTERNAL_ORGANIZATION}/members/{{user_id}}"
+INTERNAL_OWNERSHIP_TRANSFER: Final = f"{INTERNAL_ORGANIZATION}/ownership-transfer"
+INTERNAL_USER: Final = f"{INTERNAL_PREFIX}/users/{{user_id}}"
+
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 GATEWAY_READY: Final = "/auth/gateway/ready"
 

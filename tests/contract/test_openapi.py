@@ -69,7 +69,7 @@ async def test_document_is_served(aiohttp_client, db: DatabaseSettings) -> None:
     assert await response.json() == openapi_document()
 
 
-def test_every_unsafe_route_requires_csrf_except_token_refresh() -> None:
+def test_every_unsafe_route_requires_csrf_except_token_refresh_and_internal() -> None:
     app = create_app(load_settings(core_env(DB)))
     unsafe = {
         (route.method, route.resource.canonical)
@@ -77,6 +77,8 @@ def test_every_unsafe_route_requires_csrf_except_token_refresh() -> None:
         if route.resource is not None and route.method not in ("GET", "HEAD", "OPTIONS")
     }
     exempt = {(method, path) for method, path in unsafe if not csrf_required(method, path)}
-    assert exempt == {("POST", routes.API_TOKENS_REFRESH)}
+    internal = {(m, p) for m, p in unsafe if p.startswith(routes.INTERNAL_PREFIX + "/")}
+    assert internal  # machine-to-machine, bearer token instead (test_internal_openapi.py)
+    assert exempt == {("POST", routes.API_TOKENS_REFRESH)} | internal
     assert ("POST", routes.LOGIN) in unsafe
     assert ("POST", routes.REFRESH) in unsafe

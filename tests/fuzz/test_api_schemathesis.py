@@ -49,6 +49,7 @@ CHECKS: Final = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+INTERNAL_TOKEN: Final = "fuzz-internal-token"
 # Logging out ends the fuzzer's session: fuzz it last.
 LAST: Final = frozenset({"/sessions/logout"})
 
@@ -69,9 +70,8 @@ class Core:
     port: int
     log: Path
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}{routes.API_PREFIX}"
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
 
     def request(
         self, method: str, path: str, *, body: object = None, identity: Identity | None = None
@@ -115,6 +115,7 @@ def core(
         AUTHARA_OAUTH_GOOGLE_CLIENT_ID="fuzz.apps.googleusercontent.com",
         AUTHARA_OAUTH_GOOGLE_ISSUER="http://127.0.0.1:9",
         AUTHARA_OAUTH_HTTP_TIMEOUT="1s",
+        AUTHARA_INTERNAL_API_TOKEN=INTERNAL_TOKEN,
     )
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -167,9 +168,14 @@ def _signed_in(core: Core, email: str) -> Identity:
     return Identity({"X-CSRF-Token": token}, {cookies.CSRF.name: token, **session})
 
 
-def _fuzz(core: Core, identity: Identity, mode: GenerationMode) -> list[str]:
+def _fuzz(core: Core, identity: Identity, mode: GenerationMode, *, internal: bool) -> list[str]:
     """Run every operation of the served document; return one line per failing operation."""
-    schema = schemathesis.openapi.from_url(f"http://{core.host}:{core.port}{routes.API_OPENAPI}")
+    document, prefix = (
+        (routes.INTERNAL_OPENAPI, routes.INTERNAL_PREFIX)
+        if internal
+        else (routes.API_OPENAPI, routes.API_PREFIX)
+    )
+    schema = schemathesis.openapi.from_url(core.url(document))
     operations = [result.ok() for result in schema.get_all_operations()]
     operations.sort(key=lambda operation: operation.path in LAST)
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
@@ -189,7 +195,7 @@ def _fuzz(core: Core, identity: Identity, mode: GenerationMode) -> list[str]:
         )
         def run(case: Any) -> None:
             case.call_and_validate(
-                base_url=core.base_url,
+                base_url=core.url(prefix),
                 headers=identity.headers,
                 cookies=identity.cookies,
                 checks=checks,
@@ -205,16 +211,18 @@ def _fuzz(core: Core, identity: Identity, mode: GenerationMode) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("who", ["anonymous", "signed-in"])
+@pytest.mark.parametrize("who", ["anonymous", "signed-in", "internal"])
 def test_the_api_answers_every_generated_request_as_documented(
     core: Core, who: str, mode: GenerationMode
 ) -> None:
     if who == "anonymous":
         identity = _anonymous(core)
+    elif who == "internal":  # the internal API's own document, with its bearer token
+        identity = Identity({"Authorization": f"Bearer {INTERNAL_TOKEN}"}, {})
     else:
         identity = _signed_in(core, f"fuzz-{mode.value}@example.com")
     log_start = core.log.stat().st_size
-    failures = _fuzz(core, identity, mode)
+    failures = _fuzz(core, identity, mode, internal=who == "internal")
     assert failures == [], "\n\n".join(failures)
     with core.log.open("rb") as log:
         log.seek(log_start)

@@ -178,3 +178,13 @@ def test_cli_exits_2_with_one_line_and_no_traceback() -> None:
     assert "Traceback" not in result.stderr
     for name in ("POSTGRESQL_HOST", "POSTGRESQL_PORT", "PUBLIC_URL", "AUTHARA_JWT_KEYS"):
         assert name in lines[0]
+
+
+@pytest.mark.parametrize(("raw", "token"), [(None, ""), ("", ""), ("  s3cret \t", "s3cret")])
+def test_internal_api_token_is_trimmed_defaults_empty_and_stays_out_of_repr(
+    raw: str | None, token: str
+) -> None:
+    env = core_env(DB) | ({} if raw is None else {"AUTHARA_INTERNAL_API_TOKEN": raw})
+    settings = load_settings(env)
+    assert settings.internal_api_token == token
+    assert "s3cret" not in repr(settings)

@@ -20,6 +20,7 @@ from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
 from authara_core.organizations.directory import OrganizationDirectory
+from authara_core.organizations.management import OrganizationManagement
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
@@ -56,6 +57,7 @@ class Services:
     google: GoogleIdTokens
     organizations: OrganizationService
     directory: OrganizationDirectory
+    organization_management: OrganizationManagement
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -116,17 +118,20 @@ def build_services(
         public_management=settings.public_organization_management,
     )
     return Services(
-        clock,
-        database,
-        hasher,
-        sessions,
-        accounts,
-        providers,
-        flows,
-        links,
-        google,
-        organizations,
-        directory,
+        clock=clock,
+        database=database,
+        hasher=hasher,
+        sessions=sessions,
+        accounts=accounts,
+        providers=providers,
+        flows=flows,
+        links=links,
+        google=google,
+        organizations=organizations,
+        directory=directory,
+        organization_management=OrganizationManagement(
+            db=database, clock=clock, mode=settings.organization_mode
+        ),
     )
 
 

@@ -26,9 +26,11 @@ from authara_core.oauth.api import GoogleApi
 from authara_core.oauth.pages import AccountPages
 from authara_core.oauth.routes import OAuthRoutes
 from authara_core.organizations.api import OrganizationApi
+from authara_core.organizations.internal import InternalApi
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.openapi_internal import INTERNAL_SCHEMAS
 from authara_core.platform.render import Renderer
 from authara_core.sessions.routes import SessionApi, SessionPages
 from authara_core.settings import Settings
@@ -82,6 +84,10 @@ def route_table(
     google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
     organization_api = OrganizationApi(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
+    internal = InternalApi(
+        management=services.organization_management,
+        bodies=BodyReader(INTERNAL_SCHEMAS),
+        token=settings.internal_api_token,
     )
     static_dir = importlib.resources.files("authara_core") / "static"
     return [
@@ -117,5 +123,11 @@ def route_table(
         web.get(routes.API_ORGANIZATION_CURRENT, organization_api.current),
         web.get(routes.API_ORGANIZATION_MEMBERS, organization_api.members),
         web.post(routes.API_ORGANIZATION_SWITCH, organization_api.switch),
+        web.get(routes.INTERNAL_OPENAPI, api_meta.internal_openapi),
+        web.post(routes.INTERNAL_ORGANIZATIONS, internal.create_organization),
+        web.delete(routes.INTERNAL_ORGANIZATION, internal.delete_organization),
+        web.delete(routes.INTERNAL_MEMBER, internal.remove_member),
+        web.post(routes.INTERNAL_OWNERSHIP_TRANSFER, internal.transfer_ownership),
+        web.delete(routes.INTERNAL_USER, internal.delete_user),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
     ]

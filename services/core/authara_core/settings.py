@@ -105,6 +105,7 @@ class Settings:
     hsts_include_subdomains: bool = False
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
     public_organization_management: bool = False
+    internal_api_token: str = field(default="", repr=False)  # a secret: kept out of logs
 
     @property
     def secure_cookies(self) -> bool:
@@ -157,6 +158,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         public_organization_management=reader.boolean(
             "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED"
         ),
+        internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
     )
     _validate_cross(reader, settings)
     reader.finish()

@@ -119,6 +119,18 @@ async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
     return None if record is None else _user(record)
 
 
+async def lock_user(conn: Connection, user_id: uuid.UUID, *, exclusive: bool) -> bool:
+    """Lock a user row (FOR UPDATE, else FOR SHARE) until commit; tell whether it exists."""
+    lock = "UPDATE" if exclusive else "SHARE"
+    found = await conn.fetchval(f"SELECT 1 FROM users WHERE id = $1 FOR {lock}", user_id)  # noqa: S608
+    return found is not None
+
+
+async def delete_user(conn: Connection, user_id: uuid.UUID) -> None:
+    """Delete a user; roles, identities, memberships and sessions go with it (cascade)."""
+    await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+
+
 async def get_user_with_roles(
     conn: Executor, user_id: uuid.UUID
 ) -> tuple[UserRow, list[str]] | None:

@@ -8,6 +8,7 @@ is public, and the rest of `accounts.store` stays the accounts domain's own.
 from authara_core.accounts.store import (
     PASSWORD_PROVIDER,
     UserRow,
+    delete_user,
     find_user_id_by_email,
     get_password_hash,
     get_role_names,
@@ -15,12 +16,14 @@ from authara_core.accounts.store import (
     get_user_by_email,
     get_user_with_roles,
     grant_role,
+    lock_user,
     revoke_role,
 )
 
 __all__ = [
     "PASSWORD_PROVIDER",
     "UserRow",
+    "delete_user",
     "find_user_id_by_email",
     "get_password_hash",
     "get_role_names",
@@ -28,5 +31,6 @@ __all__ = [
     "get_user_by_email",
     "get_user_with_roles",
     "grant_role",
+    "lock_user",
     "revoke_role",
 ]

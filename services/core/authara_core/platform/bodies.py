@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import fastjsonschema
@@ -46,10 +46,10 @@ class BodyReader:
     annotations in both, as JSON Schema 2020-12 specifies by default.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: Mapping[str, Any] = SCHEMAS) -> None:
         documents = {
-            name: {"$ref": f"#/components/schemas/{name}", "components": {"schemas": SCHEMAS}}
-            for name in SCHEMAS
+            name: {"$ref": f"#/components/schemas/{name}", "components": {"schemas": schemas}}
+            for name in schemas
         }
         self._validators = {
             name: jsonschema.Draft202012Validator(document) for name, document in documents.items()

@@ -22,7 +22,13 @@ AuthError
 │   ├── EmailNotVerified
 │   └── ProviderProofFailed
 ├── NotFound                  404 not_found
-│   └── ProviderNotFound
+│   ├── ProviderNotFound
+│   ├── UserNotFound                  404 user_not_found
+│   ├── OrganizationNotFound          404 organization_not_found
+│   └── MembershipNotFound            404 membership_not_found
+├── LastOwner                 409 last_owner
+├── NotOwner                  409 not_owner
+├── PersonalOrganization      409 personal_organization
 ├── AccountLinkRequired       409 account_link_required
 ├── RateLimited               429 rate_limited
 ├── ProviderUnavailable       502 bad_gateway
@@ -264,3 +270,49 @@ class SchemaMismatch(Exception):
 
 class OrganizationModeMismatch(Exception):
     """The database is pinned to another organization mode than the configured one."""
+
+
+# Internal API (organizations and users): resource errors with their own codes.
+class UserNotFound(NotFound):
+    """No user has that id."""
+
+    code = ErrorCode.USER_NOT_FOUND
+    public_message = "User not found."
+
+
+class OrganizationNotFound(NotFound):
+    """No organization has that id."""
+
+    code = ErrorCode.ORGANIZATION_NOT_FOUND
+    public_message = "Organization not found."
+
+
+class MembershipNotFound(NotFound):
+    """The user is not a member of the organization."""
+
+    code = ErrorCode.MEMBERSHIP_NOT_FOUND
+    public_message = "The user is not a member of this organization."
+
+
+class LastOwner(AuthError):
+    """The change would leave an organization with members but no owner."""
+
+    code = ErrorCode.LAST_OWNER
+    status = 409
+    public_message = "An organization must keep an owner. Transfer ownership first."
+
+
+class NotOwner(AuthError):
+    """Ownership can only be transferred by an owner."""
+
+    code = ErrorCode.NOT_OWNER
+    status = 409
+    public_message = "The user transferring ownership is not an owner of this organization."
+
+
+class PersonalOrganization(AuthError):
+    """A personal organization lives and dies with its user."""
+
+    code = ErrorCode.PERSONAL_ORGANIZATION
+    status = 409
+    public_message = "A personal organization is deleted only with its user."

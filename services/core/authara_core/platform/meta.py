@@ -14,6 +14,7 @@ from authara_core.platform.cookies import CookieWriter, csrf_token_of
 from authara_core.platform.db import Database
 from authara_core.platform.errors import DatabaseUnavailable
 from authara_core.platform.openapi import openapi_document
+from authara_core.platform.openapi_internal import internal_openapi_document
 from authara_core.platform.render import json_response
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 
@@ -71,6 +72,7 @@ class ApiMeta:
     def __init__(self, cookie_writer: CookieWriter) -> None:
         self._cookies = cookie_writer
         self._document = openapi_document()
+        self._internal_document = internal_openapi_document()
 
     async def csrf(self, request: web.Request) -> web.StreamResponse:
         """Return the CSRF token, setting the cookie when the client has none."""
@@ -83,3 +85,7 @@ class ApiMeta:
     async def openapi(self, _request: web.Request) -> web.StreamResponse:
         """Serve the OpenAPI document."""
         return json_response(self._document)
+
+    async def internal_openapi(self, _request: web.Request) -> web.StreamResponse:
+        """Serve the internal API's OpenAPI document (it holds no secret: no token needed)."""
+        return json_response(self._internal_document)

@@ -333,3 +333,31 @@ class SessionService:
 async def end_user_sessions_in(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
     """Revoke every live session of a user inside the caller's transaction; return how many."""
     return await session_store.revoke_user_sessions(conn, user_id, now)
+
+
+async def leave_organization_in(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    fallback_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """Before a membership goes: move its sessions to `fallback_id`, or delete them if None.
+
+    Every session row, live or not, names a membership (foreign key), so none may stay
+    behind; a moved session refreshes into the fallback organization, a deleted one is
+    signed out.
+    """
+    if fallback_id is None:
+        await session_store.delete_sessions_in(
+            conn, user_id=user_id, organization_id=organization_id
+        )
+    else:
+        await session_store.move_sessions(
+            conn,
+            user_id=user_id,
+            from_organization_id=organization_id,
+            to_organization_id=fallback_id,
+            now=now,
+        )

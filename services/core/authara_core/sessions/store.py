@@ -234,3 +234,37 @@ async def current_token_session(
         now,
     )
     return session_id
+
+
+async def move_sessions(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    from_organization_id: uuid.UUID,
+    to_organization_id: uuid.UUID,
+    now: datetime,
+) -> int:
+    """Make a user's sessions active in one organization active in another; return how many."""
+    status = await conn.execute(
+        """
+        UPDATE sessions SET active_organization_id = $3, updated_at = $4
+        WHERE user_id = $1 AND active_organization_id = $2
+        """,
+        user_id,
+        from_organization_id,
+        to_organization_id,
+        now,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def delete_sessions_in(
+    conn: Connection, *, user_id: uuid.UUID, organization_id: uuid.UUID
+) -> int:
+    """Delete a user's sessions (any state) active in one organization; return how many."""
+    status = await conn.execute(
+        "DELETE FROM sessions WHERE user_id = $1 AND active_organization_id = $2",
+        user_id,
+        organization_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
