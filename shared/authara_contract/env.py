@@ -143,6 +143,8 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "false",
         [CORE],
         "reported by GET /auth/api/v1/capabilities; the management routes are not served yet",
+    ),
+    _v(
         "AUTHARA_INTERNAL_API_TOKEN",
         "secret string",
         "",

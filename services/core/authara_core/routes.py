@@ -84,6 +84,7 @@ def route_table(
     google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
     organization_api = OrganizationApi(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
+    )
     internal = InternalApi(
         management=services.organization_management,
         bodies=BodyReader(INTERNAL_SCHEMAS),
