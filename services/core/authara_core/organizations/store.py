@@ -69,7 +69,12 @@ def _membership(record: asyncpg.Record | None) -> MembershipRow | None:
 
 
 async def get_default_membership(conn: Connection, user_id: uuid.UUID) -> MembershipRow | None:
-    """Return the personal organization the user created, else their oldest membership."""
+    """Return the personal organization the user created, else their oldest membership.
+
+    The row is locked against deletion until the transaction ends: a session about to be
+    created in it must not lose the membership its foreign key needs (a 500) to a removal
+    that runs at the same moment; the removal waits, or wins and the row is not returned.
+    """
     record = await conn.fetchrow(
         """
         SELECT m.organization_id, o.name, m.role
@@ -79,6 +84,7 @@ async def get_default_membership(conn: Connection, user_id: uuid.UUID) -> Member
         ORDER BY (o.kind = 'personal' AND o.created_by_user_id = $1) DESC,
                  m.created_at, m.organization_id
         LIMIT 1
+        FOR KEY SHARE OF m
         """,
         user_id,
     )
