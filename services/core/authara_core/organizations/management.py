@@ -88,7 +88,9 @@ class OrganizationManagement:
             membership = await store.insert_membership(
                 conn, organization_id=organization.id, user_id=created_by, role=OWNER, now=now
             )
-            created = _organization_event(events.organization_created, organization)
+            created = events.organization_created(
+                organization.id, name=name, kind=TEAM, created_by=created_by
+            )
             owner = events.initial_membership_created(organization.id, created_by, OWNER)
             await record_in(conn, [created, owner], now=now)
         return organization, membership
@@ -175,7 +177,10 @@ class OrganizationManagement:
         for membership in locked.members:
             await self._drop_membership(conn, membership)
         await store.delete_organization(conn, locked.organization.id)
-        deleted = _organization_event(events.organization_deleted, locked.organization)
+        gone = locked.organization
+        deleted = events.organization_deleted(
+            gone.id, name=gone.name, kind=gone.kind, created_by=gone.created_by_user_id
+        )
         await record_in(conn, [deleted], now=self._clock.now())
 
     async def _drop_membership(self, conn: Connection, membership: Membership) -> None:
@@ -194,15 +199,6 @@ async def _lock(conn: Connection, organization_id: uuid.UUID) -> _Locked:
     if organization is None:
         raise OrganizationNotFound
     return _Locked(organization, await store.lock_memberships(conn, organization_id))
-
-
-def _organization_event(build: Callable[..., Event], organization: Organization) -> Event:
-    return build(
-        organization.id,
-        name=organization.name,
-        kind=organization.kind,
-        created_by=organization.created_by_user_id,
-    )
 
 
 def _membership_event(
