@@ -9,6 +9,7 @@ from authara_contract.claims import OrganizationRole
 from authara_core.platform.outbox import Event
 
 ORGANIZATION_CREATED = "organization.created"
+ORGANIZATION_UPDATED = "organization.updated"
 ORGANIZATION_DELETED = "organization.deleted"
 MEMBERSHIP_CREATED = "organization.membership.created"
 MEMBERSHIP_UPDATED = "organization.membership.updated"
@@ -37,6 +38,13 @@ def organization_created(
 ) -> Event:
     """Build `organization.created`."""
     return Event(ORGANIZATION_CREATED, _organization(organization_id, name, kind, created_by))
+
+
+def organization_updated(
+    organization_id: uuid.UUID, *, name: str, kind: str, created_by: uuid.UUID | None
+) -> Event:
+    """Build `organization.updated` (the organization after the change; for PATCH)."""
+    return Event(ORGANIZATION_UPDATED, _organization(organization_id, name, kind, created_by))
 
 
 def organization_deleted(
