@@ -32,7 +32,7 @@ CLI_TIMEOUT_S: Final = 60
 EXPECTED_TABLES: Final = frozenset(
     {"users", "platform_roles", "user_platform_roles", "auth_providers", "sessions",
      "refresh_tokens", "provider_links", "oauth_states", "organizations",
-     "organization_memberships", "organization_mode"}
+     "organization_memberships", "organization_mode", "webhook_events"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -56,6 +56,7 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "fk_organization_memberships_user_id_users",
         "pk_organization_mode", "ck_organization_mode_singleton", "ck_organization_mode_mode",
         "fk_sessions_active_organization_id_organization_memberships",
+        "pk_webhook_events", "ck_webhook_events_status",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -65,6 +66,7 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_provider_links_expires_at", "ix_oauth_states_expires_at",
         "ix_sessions_active_organization_id_user_id", "ix_organization_memberships_user_id",
         "uq_organizations_personal_creator",
+        "ix_webhook_events_pending", "ix_webhook_events_processing", "ix_webhook_events_terminal",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -243,7 +245,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005"}
+    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006"}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -239,6 +240,44 @@ oauth_states = Table(
     _ts("consumed_at", nullable=True),
     UniqueConstraint("state_hash"),
     Index(None, "expires_at"),
+)
+
+WEBHOOK_EVENT_STATUSES: Final = ("pending", "processing", "delivered", "failed")
+
+# The webhook outbox: one row per event, written in the transaction of the change it reports.
+# `payload` is the whole envelope ({"id", "type", "created_at", "data"}); `id` is its id.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("event_type", String(100), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempt_count", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at"),
+    _ts("processing_started_at", nullable=True),
+    Column("last_error", Text, nullable=True),
+    _ts("delivered_at", nullable=True),
+    _one_of("status", WEBHOOK_EVENT_STATUSES, "status"),
+    Index(
+        "ix_webhook_events_pending",
+        "next_attempt_at",
+        "created_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_webhook_events_processing",
+        "processing_started_at",
+        postgresql_where=text("status = 'processing'"),
+    ),
+    Index(
+        "ix_webhook_events_terminal",
+        "status",
+        "updated_at",
+        postgresql_where=text("status IN ('delivered', 'failed')"),
+    ),
 )
 
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

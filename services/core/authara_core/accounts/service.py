@@ -8,6 +8,7 @@ import asyncpg
 
 from authara_contract.claims import Audience
 from authara_core.accounts import store as user_store
+from authara_core.accounts.events import user_created
 from authara_core.accounts.store import UserRow
 from authara_core.accounts.validation import (
     derive_username,
@@ -20,6 +21,7 @@ from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import EmailTaken, InvalidCredentials
 from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.outbox import record_in
 from authara_core.platform.ratelimit import Throttle
 from authara_core.sessions.service import IssuedSession, SessionService
 
@@ -105,9 +107,11 @@ class AccountService:
     async def insert_user_in(self, conn: Connection, email: str) -> UserRow:
         """Insert a user and their first organization inside the caller's transaction.
 
-        Every way of signing up comes through here, so no user exists without one.
+        Every way of signing up comes through here, so no user exists without one, and
+        each one is reported (`user.created`) in the same transaction.
         """
         user = await self._insert_user_row(conn, email)
+        await record_in(conn, [user_created(user.id)], now=self._clock.now())
         await self._organizations.create_first_in(
             conn, user_id=user.id, username=user.username, email=user.email
         )

@@ -9,10 +9,13 @@ remaining organization, or are deleted (signed out) when none remains.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_core.accounts import users
+from authara_core.accounts.events import user_deleted
+from authara_core.organizations import events
 from authara_core.organizations import management_store as store
 from authara_core.organizations.management_store import Membership, Organization
 from authara_core.platform.clock import Clock
@@ -27,6 +30,7 @@ from authara_core.platform.errors import (
     PersonalOrganization,
     UserNotFound,
 )
+from authara_core.platform.outbox import Event, record_in
 from authara_core.sessions.service import leave_organization_in
 
 __all__ = ["Membership", "Organization", "OrganizationManagement", "Transfer"]
@@ -84,6 +88,11 @@ class OrganizationManagement:
             membership = await store.insert_membership(
                 conn, organization_id=organization.id, user_id=created_by, role=OWNER, now=now
             )
+            created = events.organization_created(
+                organization.id, name=name, kind=TEAM, created_by=created_by
+            )
+            owner = events.initial_membership_created(organization.id, created_by, OWNER)
+            await record_in(conn, [created, owner], now=now)
         return organization, membership
 
     async def delete_organization(self, organization_id: uuid.UUID) -> None:
@@ -103,7 +112,7 @@ class OrganizationManagement:
                 raise MembershipNotFound
             if membership.role is OWNER and locked.owners() == 1:
                 raise LastOwner
-            await self._drop_membership(conn, organization_id, user_id)
+            await self._drop_membership(conn, membership)
 
     async def transfer_ownership(
         self, organization_id: uuid.UUID, *, from_user_id: uuid.UUID, to_user_id: uuid.UUID
@@ -124,6 +133,14 @@ class OrganizationManagement:
             demoted = await store.set_role(
                 conn, organization_id, from_user_id, OrganizationRole.ADMIN, now
             )
+            # Both changed memberships are reported; a co-owner made owner again did not change.
+            changed = [(new, new_owner), (previous, demoted)]
+            updated = [
+                _membership_event(events.membership_updated, after)
+                for before, after in changed
+                if before.role is not after.role
+            ]
+            await record_in(conn, updated, now=now)
         return Transfer(locked.organization, demoted, new_owner)
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
@@ -136,7 +153,7 @@ class OrganizationManagement:
         async with self._db.transaction() as conn:
             if not await users.lock_user(conn, user_id, exclusive=True):
                 raise UserNotFound
-            doomed = []
+            doomed, kept = [], []
             for organization_id in await store.organization_ids_of(conn, user_id):
                 locked = await _lock(conn, organization_id)
                 membership = locked.member(user_id)
@@ -149,27 +166,32 @@ class OrganizationManagement:
                         f"The user is the last owner of organization {organization_id}."
                         " Transfer ownership or delete the organization first."
                     )
+                elif membership is not None:
+                    kept.append(_membership_event(events.membership_deleted, membership))
             for locked in doomed:
                 await self._drop_organization(conn, locked)
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
+            await record_in(conn, [*kept, user_deleted(user_id)], now=self._clock.now())
 
     async def _drop_organization(self, conn: Connection, locked: _Locked) -> None:
         for membership in locked.members:
-            await self._drop_membership(conn, locked.organization.id, membership.user_id)
+            await self._drop_membership(conn, membership)
         await store.delete_organization(conn, locked.organization.id)
+        gone = locked.organization
+        deleted = events.organization_deleted(
+            gone.id, name=gone.name, kind=gone.kind, created_by=gone.created_by_user_id
+        )
+        await record_in(conn, [deleted], now=self._clock.now())
 
-    async def _drop_membership(
-        self, conn: Connection, organization_id: uuid.UUID, user_id: uuid.UUID
-    ) -> None:
+    async def _drop_membership(self, conn: Connection, membership: Membership) -> None:
+        organization_id, user_id = membership.organization_id, membership.user_id
         fallback = await store.fallback_organization(conn, user_id, organization_id)
+        now = self._clock.now()
         await leave_organization_in(
-            conn,
-            user_id=user_id,
-            organization_id=organization_id,
-            fallback_id=fallback,
-            now=self._clock.now(),
+            conn, user_id=user_id, organization_id=organization_id, fallback_id=fallback, now=now
         )
         await store.delete_membership(conn, organization_id, user_id)
+        await record_in(conn, [_membership_event(events.membership_deleted, membership)], now=now)
 
 
 async def _lock(conn: Connection, organization_id: uuid.UUID) -> _Locked:
@@ -177,3 +199,9 @@ async def _lock(conn: Connection, organization_id: uuid.UUID) -> _Locked:
     if organization is None:
         raise OrganizationNotFound
     return _Locked(organization, await store.lock_memberships(conn, organization_id))
+
+
+def _membership_event(
+    build: Callable[[uuid.UUID, uuid.UUID, OrganizationRole], Event], membership: Membership
+) -> Event:
+    return build(membership.organization_id, membership.user_id, membership.role)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
+from authara_core.organizations import events
 from authara_core.organizations import store as organization_store
 from authara_core.organizations.store import MembershipRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import OrganizationModeMismatch
+from authara_core.platform.outbox import record_in
 
 PERSONAL = "personal"
 TEAM = "team"
@@ -67,6 +69,11 @@ class OrganizationService:
             role=OrganizationRole.OWNER,
             now=now,
         )
+        created = events.organization_created(
+            organization_id, name=name, kind=kind, created_by=user_id
+        )
+        owner = events.initial_membership_created(organization_id, user_id, OrganizationRole.OWNER)
+        await record_in(conn, [created, owner], now=now)
         return MembershipRow(organization_id, name, OrganizationRole.OWNER)
 
 
