@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import jsonschema
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
+from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
 from tests.coresupport import core_env
 from tests.integration.core.conftest import ClientFactory
@@ -130,12 +132,30 @@ def _memberships(user_id: str) -> str:
     return routes.API_USER_MEMBERSHIPS.format(userID=user_id)
 
 
+def _validator(*names: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        {
+            "anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in names],
+            "components": {"schemas": SCHEMAS},
+        },
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+# Every answer of the group, checked against the documented schemas.
+SUCCESS: Final = _validator(
+    "OrganizationBody", "OrganizationMembers", "OrganizationMemberBody", "UserMemberships"
+)
+ERROR: Final = _validator("Error")
+
+
 async def _call(
     client: Client, method: str, path: str, status: int, code: str | None = None, **kwargs: Any
 ) -> Any:
     response = await client.request(method, path, **kwargs)
     assert response.status == status, await response.text()
     body = await response.json()
+    (SUCCESS if status == 200 else ERROR).validate(body)
     if code is not None:
         assert body["error"]["code"] == code
     return body
