@@ -353,8 +353,8 @@ async def test_the_role_is_read_from_the_database_not_the_token(
     assert await _state(conn, team) == before
 
 
-@pytest.mark.parametrize("name", ["", "   ", "\t\n", "x" * 201])
-async def test_a_blank_or_too_long_name_is_refused(
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", "x" * 201, "a\x00b", "\ud800 Acme"])
+async def test_a_blank_too_long_or_unstorable_name_is_refused(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection, name: str
 ) -> None:
     client = await _client(aiohttp_client, db, "single")
