@@ -39,6 +39,11 @@ API_ORGANIZATIONS: Final = f"{API_PREFIX}/organizations"
 API_ORGANIZATION_CURRENT: Final = f"{API_PREFIX}/organizations/current"
 API_ORGANIZATION_MEMBERS: Final = f"{API_PREFIX}/organizations/current/members"
 API_ORGANIZATION_SWITCH: Final = f"{API_PREFIX}/organizations/{{organizationID}}/switch"
+# The public management group (AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED)
+API_ORGANIZATION: Final = f"{API_PREFIX}/organizations/{{organizationID}}"
+API_ORGANIZATION_MEMBER_LIST: Final = f"{API_ORGANIZATION}/members"
+API_ORGANIZATION_MEMBER: Final = f"{API_ORGANIZATION}/members/{{userID}}"
+API_USER_MEMBERSHIPS: Final = f"{API_PREFIX}/users/{{userID}}/memberships"
 
 INTERNAL_OPENAPI: Final = f"{INTERNAL_PREFIX}/openapi.json"
 INTERNAL_ORGANIZATIONS: Final = f"{INTERNAL_PREFIX}/organizations"

@@ -116,6 +116,7 @@ def core(
         AUTHARA_OAUTH_GOOGLE_ISSUER="http://127.0.0.1:9",
         AUTHARA_OAUTH_HTTP_TIMEOUT="1s",
         AUTHARA_INTERNAL_API_TOKEN=INTERNAL_TOKEN,
+        AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED="true",  # its routes are fuzzed too
     )
     with log.open("wb") as sink:
         process = subprocess.Popen(

@@ -21,6 +21,7 @@ from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
 from authara_core.organizations.directory import OrganizationDirectory
 from authara_core.organizations.management import OrganizationManagement
+from authara_core.organizations.public_management import PublicManagement
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
@@ -58,6 +59,7 @@ class Services:
     organizations: OrganizationService
     directory: OrganizationDirectory
     organization_management: OrganizationManagement
+    public_management: PublicManagement
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -131,6 +133,12 @@ def build_services(
         directory=directory,
         organization_management=OrganizationManagement(
             db=database, clock=clock, mode=settings.organization_mode
+        ),
+        public_management=PublicManagement(
+            db=database,
+            clock=clock,
+            mode=settings.organization_mode,
+            enabled=settings.public_organization_management,
         ),
     )
 

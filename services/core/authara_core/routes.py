@@ -27,6 +27,7 @@ from authara_core.oauth.pages import AccountPages
 from authara_core.oauth.routes import OAuthRoutes
 from authara_core.organizations.api import OrganizationApi
 from authara_core.organizations.internal import InternalApi
+from authara_core.organizations.management_api import ManagementApi
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import CookieWriter
@@ -85,6 +86,9 @@ def route_table(
     organization_api = OrganizationApi(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
     )
+    management_api = ManagementApi(
+        management=services.public_management, sessions=services.sessions, bodies=bodies
+    )
     internal = InternalApi(
         management=services.organization_management,
         bodies=BodyReader(INTERNAL_SCHEMAS),
@@ -124,6 +128,11 @@ def route_table(
         web.get(routes.API_ORGANIZATION_CURRENT, organization_api.current),
         web.get(routes.API_ORGANIZATION_MEMBERS, organization_api.members),
         web.post(routes.API_ORGANIZATION_SWITCH, organization_api.switch),
+        web.get(routes.API_ORGANIZATION, management_api.organization),
+        web.patch(routes.API_ORGANIZATION, management_api.rename),
+        web.get(routes.API_ORGANIZATION_MEMBER_LIST, management_api.members),
+        web.get(routes.API_ORGANIZATION_MEMBER, management_api.member),
+        web.get(routes.API_USER_MEMBERSHIPS, management_api.memberships),
         web.get(routes.INTERNAL_OPENAPI, api_meta.internal_openapi),
         web.post(routes.INTERNAL_ORGANIZATIONS, internal.create_organization),
         web.delete(routes.INTERNAL_ORGANIZATION, internal.delete_organization),

@@ -20,7 +20,7 @@ from authara_core.organizations.management import (
 )
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.errors import InvalidRequest, Unauthorized
-from authara_core.platform.openapi_internal import UUID_PATTERN
+from authara_core.platform.openapi import UUID_PATTERN
 from authara_core.platform.render import json_response
 
 BEARER: Final = "Bearer "

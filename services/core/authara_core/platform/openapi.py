@@ -21,6 +21,10 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 # PostgreSQL text cannot hold NUL, so no request string may contain one.
 NO_NUL_PATTERN: Final = "^[^\\u0000]*$"
 _TEXT_NOTE: Final = "Unicode text without NUL characters or lone surrogates (refused with 400)."
+UUID_PATTERN: Final = (
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+MAX_ORGANIZATION_NAME: Final = 200
 
 
 def _text(
@@ -38,6 +42,97 @@ def _text(
     if max_length is not None:
         schema["maxLength"] = max_length
     return schema
+
+
+def _object(required: list[str], properties: JSONObject) -> JSONObject:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": properties,
+    }
+
+
+def _ref(name: str) -> JSONObject:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_UUID_OUT: Final = {"type": "string", "format": "uuid"}
+_TIME: Final = {"type": "string", "format": "date-time"}
+_ROLE: Final = {"type": "string", "enum": ["owner", "admin", "member"]}
+# The public management group (AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED).
+_MANAGEMENT_SCHEMAS: Final[JSONObject] = {
+    "UpdateOrganizationRequest": _object(
+        ["name"],
+        {
+            "name": _text(
+                min_length=1,
+                max_length=MAX_ORGANIZATION_NAME,
+                note="Trimmed; blank is refused.",
+            )
+        },
+    ),
+    "Organization": _object(
+        ["id", "created_at", "updated_at", "name", "kind"],
+        {
+            "id": _UUID_OUT,
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "name": _STRING,
+            "kind": {"type": "string", "enum": ["personal", "team"]},
+            "created_by_user_id": _UUID_OUT | {"description": "Absent once that user is deleted."},
+        },
+    ),
+    "Membership": _object(
+        ["organization_id", "user_id", "role", "created_at", "updated_at"],
+        {
+            "organization_id": _UUID_OUT,
+            "user_id": _UUID_OUT,
+            "role": _ROLE,
+            "created_at": _TIME,
+            "updated_at": _TIME,
+        },
+    ),
+    "OrganizationMember": _object(
+        [
+            "organization_id",
+            "user_id",
+            "email",
+            "username",
+            "role",
+            "created_at",
+            "updated_at",
+            "disabled",
+        ],
+        {
+            "organization_id": _UUID_OUT,
+            "user_id": _UUID_OUT,
+            "email": _STRING,
+            "username": _STRING,
+            "role": _ROLE,
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "disabled": {"type": "boolean"},
+        },
+    ),
+    "OrganizationBody": _object(["organization"], {"organization": _ref("Organization")}),
+    "OrganizationMembers": _object(
+        ["members"], {"members": {"type": "array", "items": _ref("OrganizationMember")}}
+    ),
+    "OrganizationMemberBody": _object(["member"], {"member": _ref("OrganizationMember")}),
+    "UserMemberships": _object(
+        ["memberships"],
+        {
+            "memberships": {
+                "type": "array",
+                "items": _object(
+                    ["organization", "membership"],
+                    {"organization": _ref("Organization"), "membership": _ref("Membership")},
+                ),
+            }
+        },
+    ),
+}
 
 
 SCHEMAS: Final[JSONObject] = {
@@ -224,6 +319,7 @@ SCHEMAS: Final[JSONObject] = {
         "required": ["csrf_token"],
         "properties": {"csrf_token": _STRING},
     },
+    **_MANAGEMENT_SCHEMAS,
 }
 
 
@@ -281,6 +377,7 @@ _INTERNAL: Final = {500: ["internal_error"]}
 # Routes that reach the database answer 503 when it misses its deadlines or is unreachable.
 _DATABASE: Final = {503: ["service_unavailable"], **_INTERNAL}
 _BAD: Final = {400: ["invalid_request"], 413: ["invalid_request"]}
+_UUID_IN: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 
 
 def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
@@ -329,6 +426,7 @@ def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
                 errors={403: ["forbidden"], **signed_in},
             )
         },
+        **_management_paths(organization_id),
         "/organizations/{organizationID}/switch": {
             "post": _op(
                 "Switch the session to another organization (multi mode): new cookies",
@@ -337,6 +435,71 @@ def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
                 ok=(200, "Tokens"),
                 params=[organization_id, *app_audience],
                 errors={400: ["invalid_request"], 403: ["forbidden"], **signed_in},
+            )
+        },
+    }
+
+
+def _management_paths(organization_id: JSONObject) -> JSONObject:
+    """Return the public management group (404 not_found while the flag is off)."""
+    organization_id = organization_id | {"schema": _UUID_IN}
+    user_id = organization_id | {"name": "userID"}
+    errors = {
+        400: ["invalid_request"],
+        401: ["unauthorized"],
+        403: ["forbidden"],
+        404: ["not_found", "organization_not_found"],
+        **_DATABASE,
+    }
+    flag = " (AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED)"
+    return {
+        "/organizations/{organizationID}": {
+            "get": _op(
+                "The access token's organization, to a member" + flag,
+                ok=(200, "OrganizationBody"),
+                params=[organization_id],
+                errors=errors,
+                csrf=False,
+                access="user",
+            ),
+            "patch": _op(
+                "Rename the access token's organization (owner or admin)" + flag,
+                csrf=True,
+                access="user",
+                ok=(200, "OrganizationBody"),
+                body="UpdateOrganizationRequest",
+                params=[organization_id],
+                errors={413: ["invalid_request"], **errors},
+            ),
+        },
+        "/organizations/{organizationID}/members": {
+            "get": _op(
+                "The organization's members (403 in personal mode)" + flag,
+                ok=(200, "OrganizationMembers"),
+                params=[organization_id],
+                errors=errors,
+                csrf=False,
+                access="user",
+            )
+        },
+        "/organizations/{organizationID}/members/{userID}": {
+            "get": _op(
+                "One member of the organization (403 in personal mode)" + flag,
+                ok=(200, "OrganizationMemberBody"),
+                params=[organization_id, user_id],
+                errors=errors | {404: [*errors[404], "membership_not_found"]},
+                csrf=False,
+                access="user",
+            )
+        },
+        "/users/{userID}/memberships": {
+            "get": _op(
+                "The caller's organizations with their membership in each" + flag,
+                ok=(200, "UserMemberships"),
+                params=[user_id],
+                errors=errors | {404: ["not_found"]},
+                csrf=False,
+                access="user",
             )
         },
     }

@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from authara_contract import VERSION, routes
-from authara_core.platform.openapi import SCHEMAS, JSONObject, _op, _text
+from authara_core.platform.openapi import SCHEMAS, UUID_PATTERN, JSONObject, _op, _text
 
-UUID_PATTERN: Final = (
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 _UUID_IN: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 _UUID: Final = {"type": "string", "format": "uuid"}
 _TIME: Final = {"type": "string", "format": "date-time"}

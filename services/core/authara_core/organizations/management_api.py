@@ -1,0 +1,138 @@
+"""Handlers of the public management group: /organizations/{id}[/members[/{userID}]], memberships.
+
+Authenticated like GET /user (the access cookie, app audience); then the flag (404 when off),
+then the path ids (400 unless plain UUIDs), then one service call.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Final
+
+from aiohttp import web
+
+from authara_contract import cookies
+from authara_contract.claims import Audience
+from authara_contract.tokens import AccessClaims
+from authara_core.organizations.public_management import (
+    Membership,
+    Organization,
+    OrganizationMember,
+    PublicManagement,
+)
+from authara_core.platform.bodies import BodyReader
+from authara_core.platform.cookies import read_cookie
+from authara_core.platform.errors import InvalidRequest
+from authara_core.platform.openapi import UUID_PATTERN
+from authara_core.platform.render import json_response
+from authara_core.sessions.service import SessionService
+
+APP_ONLY: Final = (Audience.APP,)
+_UUID: Final = re.compile(UUID_PATTERN)
+
+
+def organization_json(organization: Organization) -> dict[str, Any]:
+    """Render the Organization schema (created_by_user_id absent once that user is gone)."""
+    body: dict[str, Any] = {
+        "id": str(organization.id),
+        "created_at": organization.created_at,
+        "updated_at": organization.updated_at,
+        "name": organization.name,
+        "kind": organization.kind,
+    }
+    if organization.created_by_user_id is not None:
+        body["created_by_user_id"] = str(organization.created_by_user_id)
+    return body
+
+
+def membership_json(membership: Membership) -> dict[str, Any]:
+    """Render the Membership schema."""
+    return {
+        "organization_id": str(membership.organization_id),
+        "user_id": str(membership.user_id),
+        "role": membership.role.value,
+        "created_at": membership.created_at,
+        "updated_at": membership.updated_at,
+    }
+
+
+def member_json(member: OrganizationMember) -> dict[str, Any]:
+    """Render the OrganizationMember schema."""
+    return {
+        "organization_id": str(member.organization_id),
+        "user_id": str(member.user_id),
+        "email": member.email,
+        "username": member.username,
+        "role": member.role.value,
+        "created_at": member.created_at,
+        "updated_at": member.updated_at,
+        "disabled": member.disabled,
+    }
+
+
+class ManagementApi:
+    """Handlers for the routes behind AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED."""
+
+    def __init__(
+        self, *, management: PublicManagement, sessions: SessionService, bodies: BodyReader
+    ) -> None:
+        self._management = management
+        self._sessions = sessions
+        self._bodies = bodies
+
+    def _claims(self, request: web.Request) -> AccessClaims:
+        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        self._management.check_enabled()
+        return claims
+
+    async def organization(self, request: web.Request) -> web.StreamResponse:
+        """Return the token's organization."""
+        claims = self._claims(request)
+        found = await self._management.organization(claims, _path_id(request, "organizationID"))
+        return json_response({"organization": organization_json(found)})
+
+    async def rename(self, request: web.Request) -> web.StreamResponse:
+        """Rename the token's organization (owner or admin)."""
+        claims = self._claims(request)
+        organization_id = _path_id(request, "organizationID")
+        body = await self._bodies.read(request, "UpdateOrganizationRequest")
+        found = await self._management.rename(claims, organization_id, body["name"])
+        return json_response({"organization": organization_json(found)})
+
+    async def members(self, request: web.Request) -> web.StreamResponse:
+        """List the members of the token's organization."""
+        claims = self._claims(request)
+        found = await self._management.members(claims, _path_id(request, "organizationID"))
+        return json_response({"members": [member_json(member) for member in found]})
+
+    async def member(self, request: web.Request) -> web.StreamResponse:
+        """Return one member of the token's organization."""
+        claims = self._claims(request)
+        organization_id = _path_id(request, "organizationID")
+        found = await self._management.member(claims, organization_id, _path_id(request, "userID"))
+        return json_response({"member": member_json(found)})
+
+    async def memberships(self, request: web.Request) -> web.StreamResponse:
+        """List the caller's organizations with their membership in each."""
+        claims = self._claims(request)
+        found = await self._management.memberships(claims, _path_id(request, "userID"))
+        return json_response(
+            {
+                "memberships": [
+                    {
+                        "organization": organization_json(organization),
+                        "membership": membership_json(membership),
+                    }
+                    for organization, membership in found
+                ]
+            }
+        )
+
+
+def _path_id(request: web.Request, name: str) -> uuid.UUID:
+    # uuid.UUID also takes braces, URNs and bare hex: the document promises the plain form.
+    raw = request.match_info[name]
+    if not _UUID.fullmatch(raw):
+        raise InvalidRequest(f"{name} must be a UUID.")
+    return uuid.UUID(raw)
