@@ -5,6 +5,7 @@ Behind AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED (404 for the whole group w
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -310,6 +311,40 @@ async def test_the_owner_renames_their_personal_organization_in_personal_mode(
     body = await _rename(client, ada.personal, "Ada's")
 
     assert body["organization"]["name"] == "Ada's"
+
+
+async def _updated_events(conn: asyncpg.Connection, org_id: str) -> list[Any]:
+    rows = await conn.fetch(
+        "SELECT payload FROM webhook_events WHERE event_type = 'organization.updated'"
+        " AND payload->'data'->>'organization_id' = $1",
+        org_id,
+    )
+    return [json.loads(row["payload"])["data"] for row in rows]
+
+
+async def test_a_rename_records_organization_updated_in_its_transaction(
+    aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    client = await _client(aiohttp_client, db, "single")
+    ada = await _signup(client, "ada@example.com")
+    bob = await _signup(client, "bob@example.com")
+    team = await _team(conn, ada, (bob, "member"))
+    await _enter(client, conn, bob, team)
+
+    await _rename(client, team, "Bob's", 403)  # refused: nothing recorded
+    assert await _updated_events(conn, team) == []
+
+    _use(client, await _enter(client, conn, ada, team))
+    await _rename(client, team, "Acme Research")
+
+    assert await _updated_events(conn, team) == [
+        {
+            "organization_id": team,
+            "name": "Acme Research",
+            "kind": "team",
+            "created_by_user_id": ada.id,
+        }
+    ]
 
 
 async def _state(conn: asyncpg.Connection, org_id: str) -> tuple[Any, ...]:

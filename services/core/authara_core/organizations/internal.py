@@ -29,15 +29,17 @@ _UUID: Final = re.compile(UUID_PATTERN)
 
 def organization_json(organization: Organization) -> dict[str, Any]:
     """Render the Organization schema."""
-    created_by = organization.created_by_user_id
-    return {
+    rendered: dict[str, Any] = {
         "id": str(organization.id),
         "created_at": organization.created_at,
         "updated_at": organization.updated_at,
         "name": organization.name,
         "kind": organization.kind,
-        "created_by_user_id": None if created_by is None else str(created_by),
     }
+    # The schema's field is a string when present: a creator who is gone leaves it out.
+    if organization.created_by_user_id is not None:
+        rendered["created_by_user_id"] = str(organization.created_by_user_id)
+    return rendered
 
 
 def membership_json(membership: Membership) -> dict[str, Any]:

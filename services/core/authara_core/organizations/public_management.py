@@ -12,7 +12,7 @@ import uuid
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_contract.tokens import AccessClaims
-from authara_core.organizations import management_store, public_store
+from authara_core.organizations import events, management_store, public_store
 from authara_core.organizations.management_store import Membership, Organization
 from authara_core.organizations.public_store import OrganizationMember
 from authara_core.platform.clock import Clock
@@ -24,6 +24,7 @@ from authara_core.platform.errors import (
     NotFound,
     OrganizationNotFound,
 )
+from authara_core.platform.outbox import record_in
 
 __all__ = ["Membership", "Organization", "OrganizationMember", "PublicManagement"]
 
@@ -72,9 +73,16 @@ class PublicManagement:
                 raise OrganizationNotFound
             if await _role(conn, claims, organization_id) not in MANAGERS:
                 raise Forbidden(NOT_A_MANAGER)
-            return await public_store.rename_organization(
-                conn, organization_id, name, self._clock.now()
+            now = self._clock.now()
+            renamed = await public_store.rename_organization(conn, organization_id, name, now)
+            updated = events.organization_updated(
+                renamed.id,
+                name=renamed.name,
+                kind=renamed.kind,
+                created_by=renamed.created_by_user_id,
             )
+            await record_in(conn, [updated], now=now)
+            return renamed
 
     async def members(
         self, claims: AccessClaims, organization_id: uuid.UUID
