@@ -9,15 +9,14 @@ from __future__ import annotations
 import hmac
 import re
 import uuid
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from authara_core.organizations.management import (
-    Membership,
-    Organization,
     OrganizationManagement,
 )
+from authara_core.organizations.views import membership_json, organization_json
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.errors import InvalidRequest, Unauthorized
 from authara_core.platform.openapi import UUID_PATTERN
@@ -25,32 +24,6 @@ from authara_core.platform.render import json_response
 
 BEARER: Final = "Bearer "
 _UUID: Final = re.compile(UUID_PATTERN)
-
-
-def organization_json(organization: Organization) -> dict[str, Any]:
-    """Render the Organization schema."""
-    rendered: dict[str, Any] = {
-        "id": str(organization.id),
-        "created_at": organization.created_at,
-        "updated_at": organization.updated_at,
-        "name": organization.name,
-        "kind": organization.kind,
-    }
-    # The schema's field is a string when present: a creator who is gone leaves it out.
-    if organization.created_by_user_id is not None:
-        rendered["created_by_user_id"] = str(organization.created_by_user_id)
-    return rendered
-
-
-def membership_json(membership: Membership) -> dict[str, Any]:
-    """Render the Membership schema."""
-    return {
-        "organization_id": str(membership.organization_id),
-        "user_id": str(membership.user_id),
-        "role": membership.role.value,
-        "created_at": membership.created_at,
-        "updated_at": membership.updated_at,
-    }
 
 
 def _uuid(raw: str, name: str) -> uuid.UUID:

@@ -16,11 +16,10 @@ from authara_contract import cookies
 from authara_contract.claims import Audience
 from authara_contract.tokens import AccessClaims
 from authara_core.organizations.public_management import (
-    Membership,
-    Organization,
     OrganizationMember,
     PublicManagement,
 )
+from authara_core.organizations.views import membership_json, organization_json
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import read_cookie
 from authara_core.platform.errors import InvalidRequest
@@ -30,31 +29,6 @@ from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
 _UUID: Final = re.compile(UUID_PATTERN)
-
-
-def organization_json(organization: Organization) -> dict[str, Any]:
-    """Render the Organization schema (created_by_user_id absent once that user is gone)."""
-    body: dict[str, Any] = {
-        "id": str(organization.id),
-        "created_at": organization.created_at,
-        "updated_at": organization.updated_at,
-        "name": organization.name,
-        "kind": organization.kind,
-    }
-    if organization.created_by_user_id is not None:
-        body["created_by_user_id"] = str(organization.created_by_user_id)
-    return body
-
-
-def membership_json(membership: Membership) -> dict[str, Any]:
-    """Render the Membership schema."""
-    return {
-        "organization_id": str(membership.organization_id),
-        "user_id": str(membership.user_id),
-        "role": membership.role.value,
-        "created_at": membership.created_at,
-        "updated_at": membership.updated_at,
-    }
 
 
 def member_json(member: OrganizationMember) -> dict[str, Any]:

@@ -14,9 +14,6 @@ from authara_contract import VERSION, routes
 from authara_core.platform.openapi import SCHEMAS, UUID_PATTERN, JSONObject, _op, _text
 
 _UUID_IN: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
-_UUID: Final = {"type": "string", "format": "uuid"}
-_TIME: Final = {"type": "string", "format": "date-time"}
-_ROLE: Final = {"type": "string", "enum": ["owner", "admin", "member"]}
 
 
 def _object(required: list[str], properties: JSONObject) -> JSONObject:
@@ -44,27 +41,9 @@ INTERNAL_SCHEMAS: Final[JSONObject] = {
             "to_user_id": _UUID_IN | {"description": "A member; becomes owner."},
         },
     ),
-    "Organization": _object(
-        ["id", "created_at", "updated_at", "name", "kind"],
-        {
-            "id": _UUID,
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "name": {"type": "string"},
-            "kind": {"type": "string", "enum": ["personal", "team"]},
-            "created_by_user_id": _UUID | {"description": "Absent once that user is deleted."},
-        },
-    ),
-    "Membership": _object(
-        ["organization_id", "user_id", "role", "created_at", "updated_at"],
-        {
-            "organization_id": _UUID,
-            "user_id": _UUID,
-            "role": _ROLE,
-            "created_at": _TIME,
-            "updated_at": _TIME,
-        },
-    ),
+    # The same shapes as the public document's (one definition each).
+    "Organization": SCHEMAS["Organization"],
+    "Membership": SCHEMAS["Membership"],
     "CreatedOrganization": _object(
         ["organization", "membership"],
         {
