@@ -145,6 +145,13 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "reported by GET /auth/api/v1/capabilities; the management routes are not served yet",
     ),
     _v(
+        "AUTHARA_ORGANIZATION_INVITATION_TTL",
+        "duration",
+        "168h",
+        [CORE],
+        "lifetime of an organization invitation, > 0",
+    ),
+    _v(
         "AUTHARA_INTERNAL_API_TOKEN",
         "secret string",
         "",

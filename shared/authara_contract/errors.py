@@ -25,6 +25,15 @@ class ErrorCode(StrEnum):
     LAST_OWNER = "last_owner"
     NOT_OWNER = "not_owner"
     PERSONAL_ORGANIZATION = "personal_organization"
+    # Invitations
+    INVITATION_NOT_FOUND = "invitation_not_found"
+    ACTOR_NOT_MEMBER = "actor_not_member"
+    ACTOR_NOT_ALLOWED = "actor_not_allowed"
+    ALREADY_MEMBER = "already_member"
+    INVITATION_ALREADY_PENDING = "invitation_already_pending"
+    INVITATION_ALREADY_ACCEPTED = "invitation_already_accepted"
+    INVITATION_REVOKED = "invitation_revoked"
+    INVITATION_EXPIRED = "invitation_expired"
 
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"

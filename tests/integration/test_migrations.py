@@ -32,7 +32,8 @@ CLI_TIMEOUT_S: Final = 60
 EXPECTED_TABLES: Final = frozenset(
     {"users", "platform_roles", "user_platform_roles", "auth_providers", "sessions",
      "refresh_tokens", "provider_links", "oauth_states", "organizations",
-     "organization_memberships", "organization_mode", "webhook_events"}
+     "organization_memberships", "organization_mode", "webhook_events",
+     "organization_invitations"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -57,6 +58,14 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "pk_organization_mode", "ck_organization_mode_singleton", "ck_organization_mode_mode",
         "fk_sessions_active_organization_id_organization_memberships",
         "pk_webhook_events", "ck_webhook_events_status",
+        "pk_organization_invitations", "uq_organization_invitations_token_hash",
+        "fk_organization_invitations_organization_id_organizations",
+        "fk_organization_invitations_invited_by_user_id_users",
+        "fk_organization_invitations_accepted_by_user_id_users",
+        "fk_organization_invitations_revoked_by_user_id_users",
+        "ck_organization_invitations_role", "ck_organization_invitations_email_not_blank",
+        "ck_organization_invitations_accepted_or_revoked",
+        "ck_organization_invitations_metadata_object",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -67,6 +76,7 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_sessions_active_organization_id_user_id", "ix_organization_memberships_user_id",
         "uq_organizations_personal_creator",
         "ix_webhook_events_pending", "ix_webhook_events_processing", "ix_webhook_events_terminal",
+        "ix_organization_invitations_organization_id", "uq_organization_invitations_active_email",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -245,7 +255,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006"}
+    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006", "0007"}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

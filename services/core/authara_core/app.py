@@ -20,6 +20,7 @@ from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
 from authara_core.organizations.directory import OrganizationDirectory
+from authara_core.organizations.invitations import Invitations
 from authara_core.organizations.management import OrganizationManagement
 from authara_core.organizations.public_management import PublicManagement
 from authara_core.organizations.service import OrganizationService
@@ -60,6 +61,7 @@ class Services:
     directory: OrganizationDirectory
     organization_management: OrganizationManagement
     public_management: PublicManagement
+    invitations: Invitations
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -139,6 +141,14 @@ def build_services(
             clock=clock,
             mode=settings.organization_mode,
             enabled=settings.public_organization_management,
+        ),
+        invitations=Invitations(
+            db=database,
+            clock=clock,
+            mode=settings.organization_mode,
+            ttl=settings.invitation_ttl,
+            public_url=settings.public_url,
+            public_enabled=settings.public_organization_management,
         ),
     )
 

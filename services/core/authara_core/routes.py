@@ -87,10 +87,14 @@ def route_table(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
     )
     management_api = ManagementApi(
-        management=services.public_management, sessions=services.sessions, bodies=bodies
+        management=services.public_management,
+        invitations=services.invitations,
+        sessions=services.sessions,
+        bodies=bodies,
     )
     internal = InternalApi(
         management=services.organization_management,
+        invitations=services.invitations,
         bodies=BodyReader(INTERNAL_SCHEMAS),
         token=settings.internal_api_token,
     )
@@ -133,11 +137,16 @@ def route_table(
         web.get(routes.API_ORGANIZATION_MEMBER_LIST, management_api.members),
         web.get(routes.API_ORGANIZATION_MEMBER, management_api.member),
         web.get(routes.API_USER_MEMBERSHIPS, management_api.memberships),
+        web.get(routes.API_ORGANIZATION_INVITATIONS, management_api.invitations),
+        web.get(routes.API_ORGANIZATION_INVITATION, management_api.invitation),
+        web.post(routes.API_ORGANIZATION_INVITATION_REVOKE, management_api.revoke_invitation),
         web.get(routes.INTERNAL_OPENAPI, api_meta.internal_openapi),
         web.post(routes.INTERNAL_ORGANIZATIONS, internal.create_organization),
         web.delete(routes.INTERNAL_ORGANIZATION, internal.delete_organization),
         web.delete(routes.INTERNAL_MEMBER, internal.remove_member),
         web.post(routes.INTERNAL_OWNERSHIP_TRANSFER, internal.transfer_ownership),
         web.delete(routes.INTERNAL_USER, internal.delete_user),
+        web.post(routes.INTERNAL_INVITATIONS, internal.create_invitation),
+        web.post(routes.INTERNAL_INVITATION_RESEND, internal.resend_invitation),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
     ]

@@ -106,6 +106,7 @@ class Settings:
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
     public_organization_management: bool = False
     internal_api_token: str = field(default="", repr=False)  # a secret: kept out of logs
+    invitation_ttl: timedelta = timedelta(hours=168)
 
     @property
     def secure_cookies(self) -> bool:
@@ -159,6 +160,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED"
         ),
         internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
+        invitation_ttl=_positive(reader, "AUTHARA_ORGANIZATION_INVITATION_TTL"),
     )
     _validate_cross(reader, settings)
     reader.finish()

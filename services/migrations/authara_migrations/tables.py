@@ -280,4 +280,47 @@ webhook_events = Table(
     ),
 )
 
+INVITATION_ROLES: Final = ("admin", "member")
+
+
+def _user_ref(name: str) -> Column[object]:
+    return Column(
+        name, UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+# An invitation to join an organization; only the SHA-256 hex of its token is stored. At most
+# one active (neither accepted nor revoked) invitation per organization and email.
+organization_invitations = Table(
+    "organization_invitations",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _fk("organization_id", "organizations.id"),
+    Column("email", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    _user_ref("invited_by_user_id"),
+    _ts("expires_at", now_default=False),
+    _ts("accepted_at", nullable=True),
+    _user_ref("accepted_by_user_id"),
+    _ts("revoked_at", nullable=True),
+    _user_ref("revoked_by_user_id"),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    UniqueConstraint("token_hash"),
+    _one_of("role", INVITATION_ROLES, "role"),
+    CheckConstraint("btrim(email) <> ''", name="email_not_blank"),
+    CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
+    CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),
+    Index(None, "organization_id"),
+    Index(
+        "uq_organization_invitations_active_email",
+        text("organization_id"),
+        text("lower(email)"),
+        unique=True,
+        postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+    ),
+)
+
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

@@ -1,4 +1,4 @@
-"""The organization and membership events this domain reports (contract §13 `data` fields)."""
+"""Events of organizations, memberships and invitations (contract §13 `data` fields)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 from authara_contract.claims import OrganizationRole
-from authara_core.platform.outbox import Event
+from authara_core.organizations.invitation_store import Invitation
+from authara_core.platform.outbox import Event, rfc3339
 
 ORGANIZATION_CREATED = "organization.created"
 ORGANIZATION_UPDATED = "organization.updated"
@@ -75,3 +76,40 @@ def membership_deleted(
 ) -> Event:
     """Build `organization.membership.deleted` (the role the member had)."""
     return Event(MEMBERSHIP_DELETED, _membership(organization_id, user_id, role))
+
+
+INVITATION_CREATED = "organization.invitation.created"
+INVITATION_REVOKED = "organization.invitation.revoked"
+
+
+def _invitation(invitation: Invitation) -> dict[str, Any]:
+    return {
+        "invitation_id": str(invitation.id),
+        "organization_id": str(invitation.organization_id),
+        "email": invitation.email,
+        "role": invitation.role,
+        "metadata": dict(invitation.metadata),
+    }
+
+
+def _user(user_id: uuid.UUID | None) -> str | None:
+    return None if user_id is None else str(user_id)
+
+
+def invitation_created(invitation: Invitation) -> Event:
+    """Build `organization.invitation.created` (internal create and resend)."""
+    data = _invitation(invitation) | {
+        "invited_by_user_id": _user(invitation.invited_by_user_id),
+        "expires_at": rfc3339(invitation.expires_at),
+    }
+    return Event(INVITATION_CREATED, data)
+
+
+def invitation_revoked(invitation: Invitation) -> Event:
+    """Build `organization.invitation.revoked` (public revoke; the old one at a resend)."""
+    revoked_at = invitation.revoked_at
+    data = _invitation(invitation) | {
+        "revoked_by_user_id": _user(invitation.revoked_by_user_id),
+        "revoked_at": None if revoked_at is None else rfc3339(revoked_at),
+    }
+    return Event(INVITATION_REVOKED, data)

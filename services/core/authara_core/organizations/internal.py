@@ -1,4 +1,4 @@
-"""Internal API handlers (/auth/internal/v1): organizations, members, users.
+"""Internal API handlers (/auth/internal/v1): organizations, members, invitations, users.
 
 Machine to machine: `Authorization: Bearer <AUTHARA_INTERNAL_API_TOKEN>`, no cookies, no
 CSRF. With no token configured every call is refused.
@@ -13,10 +13,11 @@ from typing import Final
 
 from aiohttp import web
 
+from authara_core.organizations.invitations import Invitations, Issued
 from authara_core.organizations.management import (
     OrganizationManagement,
 )
-from authara_core.organizations.views import membership_json, organization_json
+from authara_core.organizations.views import invitation_json, membership_json, organization_json
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.errors import InvalidRequest, Unauthorized
 from authara_core.platform.openapi import UUID_PATTERN
@@ -37,9 +38,15 @@ class InternalApi:
     """The internal API's handlers: check the bearer token, then one service call each."""
 
     def __init__(
-        self, *, management: OrganizationManagement, bodies: BodyReader, token: str
+        self,
+        *,
+        management: OrganizationManagement,
+        invitations: Invitations,
+        bodies: BodyReader,
+        token: str,
     ) -> None:
         self._management = management
+        self._invitations = invitations
         self._bodies = bodies
         self._token = token.encode()
 
@@ -106,3 +113,29 @@ class InternalApi:
         self._authorize(request)
         await self._management.delete_user(self._path_id(request, "user_id"))
         return web.Response(status=204)
+
+    async def create_invitation(self, request: web.Request) -> web.StreamResponse:
+        """Invite an email to an organization for an owner or admin (201, with invite_url)."""
+        self._authorize(request)
+        organization_id = self._path_id(request, "organization_id")
+        body = await self._bodies.read(request, "CreateInvitationRequest")
+        issued = await self._invitations.create(
+            organization_id,
+            actor=_uuid(body["actor_user_id"], "actor_user_id"),
+            email=body["email"],
+            role=body.get("role", "member"),
+            metadata=body.get("metadata", {}),
+        )
+        return _issued(issued)
+
+    async def resend_invitation(self, request: web.Request) -> web.StreamResponse:
+        """Replace an invitation with a new one; the old one is revoked (201)."""
+        self._authorize(request)
+        organization_id = self._path_id(request, "organization_id")
+        invitation_id = self._path_id(request, "invitation_id")
+        return _issued(await self._invitations.resend(organization_id, invitation_id))
+
+
+def _issued(issued: Issued) -> web.StreamResponse:
+    rendered = invitation_json(issued.invitation, issued.now, invite_url=issued.invite_url)
+    return json_response({"invitation": rendered}, status=201)

@@ -15,11 +15,12 @@ from aiohttp import web
 from authara_contract import cookies
 from authara_contract.claims import Audience
 from authara_contract.tokens import AccessClaims
+from authara_core.organizations.invitations import Invitations
 from authara_core.organizations.public_management import (
     OrganizationMember,
     PublicManagement,
 )
-from authara_core.organizations.views import membership_json, organization_json
+from authara_core.organizations.views import invitation_json, membership_json, organization_json
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import read_cookie
 from authara_core.platform.errors import InvalidRequest
@@ -49,9 +50,15 @@ class ManagementApi:
     """Handlers for the routes behind AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED."""
 
     def __init__(
-        self, *, management: PublicManagement, sessions: SessionService, bodies: BodyReader
+        self,
+        *,
+        management: PublicManagement,
+        invitations: Invitations,
+        sessions: SessionService,
+        bodies: BodyReader,
     ) -> None:
         self._management = management
+        self._invitations = invitations
         self._sessions = sessions
         self._bodies = bodies
 
@@ -102,6 +109,29 @@ class ManagementApi:
                 ]
             }
         )
+
+    async def invitations(self, request: web.Request) -> web.StreamResponse:
+        """List the invitations of the token's organization (owner or admin)."""
+        claims = self._claims(request)
+        found = await self._invitations.list(claims, _path_id(request, "organizationID"))
+        now = self._invitations.now()
+        return json_response({"invitations": [invitation_json(i, now) for i in found]})
+
+    async def invitation(self, request: web.Request) -> web.StreamResponse:
+        """Return one invitation of the token's organization (owner or admin)."""
+        claims = self._claims(request)
+        organization_id = _path_id(request, "organizationID")
+        invitation_id = _path_id(request, "invitationID")
+        found = await self._invitations.get(claims, organization_id, invitation_id)
+        return json_response({"invitation": invitation_json(found, self._invitations.now())})
+
+    async def revoke_invitation(self, request: web.Request) -> web.StreamResponse:
+        """Revoke a pending invitation of the token's organization (owner or admin)."""
+        claims = self._claims(request)
+        organization_id = _path_id(request, "organizationID")
+        invitation_id = _path_id(request, "invitationID")
+        revoked = await self._invitations.revoke(claims, organization_id, invitation_id)
+        return json_response({"invitation": invitation_json(revoked, self._invitations.now())})
 
 
 def _path_id(request: web.Request, name: str) -> uuid.UUID:

@@ -25,10 +25,16 @@ AuthError
 │   ├── ProviderNotFound
 │   ├── UserNotFound                  404 user_not_found
 │   ├── OrganizationNotFound          404 organization_not_found
-│   └── MembershipNotFound            404 membership_not_found
+│   ├── MembershipNotFound            404 membership_not_found
+│   └── InvitationNotFound            404 invitation_not_found
 ├── LastOwner                 409 last_owner
 ├── NotOwner                  409 not_owner
 ├── PersonalOrganization      409 personal_organization
+├── ActorNotMember            403 actor_not_member
+├── ActorNotAllowed           403 actor_not_allowed
+├── InvitationConflict        409 (already_member, invitation_already_pending,
+│                                  invitation_already_accepted, invitation_revoked,
+│                                  invitation_expired: one subclass each)
 ├── AccountLinkRequired       409 account_link_required
 ├── RateLimited               429 rate_limited
 ├── ProviderUnavailable       502 bad_gateway
@@ -316,3 +322,67 @@ class PersonalOrganization(AuthError):
     code = ErrorCode.PERSONAL_ORGANIZATION
     status = 409
     public_message = "A personal organization is deleted only with its user."
+
+
+class InvitationNotFound(NotFound):
+    """No invitation of the organization has that id."""
+
+    code = ErrorCode.INVITATION_NOT_FOUND
+    public_message = "Invitation not found."
+
+
+class ActorNotMember(AuthError):
+    """The user acting for an invitation is not a member of the organization."""
+
+    code = ErrorCode.ACTOR_NOT_MEMBER
+    status = 403
+    public_message = "The acting user is not a member of this organization."
+
+
+class ActorNotAllowed(AuthError):
+    """The user acting for an invitation may not invite (not owner or admin; personal mode)."""
+
+    code = ErrorCode.ACTOR_NOT_ALLOWED
+    status = 403
+    public_message = "Only an owner or admin can invite to this organization."
+
+
+class InvitationConflict(AuthError):
+    """An invitation cannot be made or changed in its current state."""
+
+    status = 409
+
+
+class AlreadyMember(InvitationConflict):
+    """The invited email already belongs to a member."""
+
+    code = ErrorCode.ALREADY_MEMBER
+    public_message = "A user with this email is already a member of this organization."
+
+
+class InvitationAlreadyPending(InvitationConflict):
+    """A pending invitation for this email exists already."""
+
+    code = ErrorCode.INVITATION_ALREADY_PENDING
+    public_message = "An invitation for this email is already pending."
+
+
+class InvitationAlreadyAccepted(InvitationConflict):
+    """The invitation was accepted."""
+
+    code = ErrorCode.INVITATION_ALREADY_ACCEPTED
+    public_message = "The invitation has already been accepted."
+
+
+class InvitationRevoked(InvitationConflict):
+    """The invitation was revoked."""
+
+    code = ErrorCode.INVITATION_REVOKED
+    public_message = "The invitation has been revoked."
+
+
+class InvitationExpired(InvitationConflict):
+    """The invitation expired."""
+
+    code = ErrorCode.INVITATION_EXPIRED
+    public_message = "The invitation has expired."

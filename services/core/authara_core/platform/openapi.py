@@ -115,6 +115,33 @@ _MANAGEMENT_SCHEMAS: Final[JSONObject] = {
             "disabled": {"type": "boolean"},
         },
     ),
+    "OrganizationInvitation": _object(
+        ["id", "organization_id", "email", "role", "metadata", "status", "expires_at"],
+        {
+            "id": _UUID_OUT,
+            "organization_id": _UUID_OUT,
+            "email": _STRING,
+            "role": {"type": "string", "enum": ["admin", "member"]},
+            "metadata": {"type": "object"},
+            "status": {
+                "type": "string",
+                "enum": ["pending", "accepted", "revoked", "expired"],
+                "description": "Precedence: accepted > revoked > expired > pending.",
+            },
+            "expires_at": _TIME,
+            "invite_url": {
+                "type": "string",
+                "description": "Only when the invitation is issued (internal API).",
+            },
+        },
+    ),
+    "OrganizationInvitationBody": _object(
+        ["invitation"], {"invitation": _ref("OrganizationInvitation")}
+    ),
+    "OrganizationInvitations": _object(
+        ["invitations"],
+        {"invitations": {"type": "array", "items": _ref("OrganizationInvitation")}},
+    ),
     "OrganizationBody": _object(["organization"], {"organization": _ref("Organization")}),
     "OrganizationMembers": _object(
         ["members"], {"members": {"type": "array", "items": _ref("OrganizationMember")}}
@@ -444,6 +471,7 @@ def _management_paths(organization_id: JSONObject) -> JSONObject:
     """Return the public management group (404 not_found while the flag is off)."""
     organization_id = organization_id | {"schema": _UUID_IN}
     user_id = organization_id | {"name": "userID"}
+    invitation_id = organization_id | {"name": "invitationID"}
     errors = {
         400: ["invalid_request"],
         401: ["unauthorized"],
@@ -489,6 +517,44 @@ def _management_paths(organization_id: JSONObject) -> JSONObject:
                 params=[organization_id, user_id],
                 errors=errors | {404: [*errors[404], "membership_not_found"]},
                 csrf=False,
+                access="user",
+            )
+        },
+        "/organizations/{organizationID}/invitations": {
+            "get": _op(
+                "The organization's invitations, newest first (owner or admin)" + flag,
+                ok=(200, "OrganizationInvitations"),
+                params=[organization_id],
+                errors=errors,
+                csrf=False,
+                access="user",
+            )
+        },
+        "/organizations/{organizationID}/invitations/{invitationID}": {
+            "get": _op(
+                "One invitation of the organization (owner or admin)" + flag,
+                ok=(200, "OrganizationInvitationBody"),
+                params=[organization_id, invitation_id],
+                errors=errors | {404: [*errors[404], "invitation_not_found"]},
+                csrf=False,
+                access="user",
+            )
+        },
+        "/organizations/{organizationID}/invitations/{invitationID}/revoke": {
+            "post": _op(
+                "Revoke a pending invitation (owner or admin)" + flag,
+                ok=(200, "OrganizationInvitationBody"),
+                params=[organization_id, invitation_id],
+                errors=errors
+                | {
+                    404: [*errors[404], "invitation_not_found"],
+                    409: [
+                        "invitation_already_accepted",
+                        "invitation_revoked",
+                        "invitation_expired",
+                    ],
+                },
+                csrf=True,
                 access="user",
             )
         },

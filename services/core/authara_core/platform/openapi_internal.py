@@ -41,7 +41,22 @@ INTERNAL_SCHEMAS: Final[JSONObject] = {
             "to_user_id": _UUID_IN | {"description": "A member; becomes owner."},
         },
     ),
+    "CreateInvitationRequest": _object(
+        ["actor_user_id", "email"],
+        {
+            "actor_user_id": _UUID_IN | {"description": "An owner or admin of the organization."},
+            "email": _text(min_length=1, note="Trimmed and lowercased.", email=True),
+            "role": {"type": "string", "enum": ["admin", "member"], "default": "member"},
+            "metadata": {
+                "type": "object",
+                "default": {},
+                "description": "Free JSON object, at most 16 KiB serialized (400 beyond).",
+            },
+        },
+    ),
     # The same shapes as the public document's (one definition each).
+    "OrganizationInvitation": SCHEMAS["OrganizationInvitation"],
+    "OrganizationInvitationBody": SCHEMAS["OrganizationInvitationBody"],
     "Organization": SCHEMAS["Organization"],
     "Membership": SCHEMAS["Membership"],
     "CreatedOrganization": _object(
@@ -129,6 +144,38 @@ def internal_openapi_document() -> JSONObject:
                 errors={
                     404: ["organization_not_found", "membership_not_found"],
                     409: ["not_owner"],
+                },
+            )
+        },
+        "/organizations/{organization_id}/invitations": {
+            "post": _internal(
+                "Invite an email to the organization on behalf of an owner or admin; the answer"
+                " carries invite_url (its token is shown only here)",
+                ok=(201, "OrganizationInvitationBody"),
+                body="CreateInvitationRequest",
+                params=[organization],
+                errors={
+                    403: ["actor_not_member", "actor_not_allowed"],
+                    404: ["organization_not_found"],
+                    409: ["already_member", "invitation_already_pending"],
+                },
+            )
+        },
+        "/organizations/{organization_id}/invitations/{invitation_id}/resend": {
+            "post": _internal(
+                "Replace an invitation with a new one (new id, token and expiry, with"
+                " invite_url); the old one is revoked",
+                ok=(201, "OrganizationInvitationBody"),
+                params=[organization, _path("invitation_id")],
+                errors={
+                    403: ["forbidden"],
+                    404: ["organization_not_found", "invitation_not_found"],
+                    409: [
+                        "already_member",
+                        "invitation_already_pending",
+                        "invitation_already_accepted",
+                        "invitation_revoked",
+                    ],
                 },
             )
         },

@@ -3,11 +3,12 @@
 import base64
 import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable
 from typing import Final
 
-REFRESH_TOKEN_BYTES: Final = 32
+from authara_core.platform import opaque
+
+REFRESH_TOKEN_BYTES: Final = opaque.TOKEN_BYTES
 _SUCCESSOR_CONTEXT: Final = b"authara refresh-token successor v1\x00"
 # Presented tokens come from cookies and bodies: a lone surrogate must hash (and then match
 # nothing) rather than fail to encode. Tokens we issue are ASCII, so their hashes are unchanged.
@@ -16,12 +17,12 @@ _ANY_TEXT: Final = "surrogatepass"
 
 def new_refresh_token() -> str:
     """Return a fresh refresh token (base64url, no padding, 43 characters)."""
-    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    return opaque.new_token()
 
 
 def hash_refresh_token(token: str) -> str:
     """Return the stored form of a refresh token."""
-    return hashlib.sha256(token.encode("utf-8", _ANY_TEXT)).hexdigest()
+    return opaque.hash_token(token)
 
 
 def successor_token(token: str, key: bytes) -> str:
