@@ -142,7 +142,7 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "bool",
         "false",
         [CORE],
-        "reported by GET /auth/api/v1/capabilities; the management routes are not served yet",
+        "serves the public management routes (404 while off); reported by GET /capabilities",
     ),
     _v(
         "AUTHARA_ORGANIZATION_INVITATION_TTL",

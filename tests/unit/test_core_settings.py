@@ -91,6 +91,8 @@ def test_missing_required_variables_are_all_named() -> None:
         ("POSTGRESQL_TIMEZONE", "Mars/Olympus", "time zone"),
         ("AUTHARA_WORKERS", "0", "from 1 to 64"),
         ("AUTHARA_WORKERS", "65", "from 1 to 64"),
+        ("AUTHARA_ORGANIZATION_INVITATION_TTL", "0s", "positive duration"),
+        ("AUTHARA_ORGANIZATION_INVITATION_TTL", "soon", "duration"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, why: str) -> None:

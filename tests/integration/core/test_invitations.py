@@ -233,6 +233,21 @@ async def test_create_refuses_a_bad_body_and_writes_nothing(
     assert await _events(conn, CREATED) == []
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_metadata_with_a_number_jsonb_cannot_hold_is_400(
+    client: Client, conn: asyncpg.Connection, team: dict[str, str], number: str
+) -> None:
+    raw = f'{{"actor_user_id": "{team["owner"]}", "email": "a@example.com",'
+    raw += f' "metadata": {{"n": {number}}}}}'
+    response = await client.post(
+        _create_path(team["org"]),
+        data=raw,
+        headers=BEARER | {"Content-Type": "application/json"},
+    )
+    assert response.status == 400, await response.text()
+    assert await conn.fetchval("SELECT count(*) FROM organization_invitations") == 0
+
+
 async def test_metadata_up_to_16_kib_is_accepted(client: Client, team: dict[str, str]) -> None:
     filler = "x" * (16 * 1024 - len('{"k":""}'))
     response = await _invite(client, team["org"], team["owner"], metadata={"k": filler})

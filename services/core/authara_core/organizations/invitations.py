@@ -85,7 +85,12 @@ class Issued:
 
 
 def _check_metadata(metadata: Mapping[str, Any]) -> None:
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        # Python's parser reads NaN, Infinity and 1e400; jsonb holds none of them.
+        text = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidRequest("metadata must hold only finite numbers.") from exc
+    size = len(text.encode())
     if size > MAX_METADATA_BYTES:
         raise InvalidRequest(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON.")
 
