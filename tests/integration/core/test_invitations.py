@@ -523,3 +523,28 @@ def test_status_precedence() -> None:
     assert status_of(replace(base, expires_at=later), now).value == "pending"
     assert status_of(replace(base, revoked_at=now), now).value == "revoked"
     assert status_of(replace(base, revoked_at=now, accepted_at=now), now).value == "accepted"
+
+
+async def test_a_resend_that_fails_midway_leaves_no_event_and_the_old_invitation_pending(
+    client: Client, conn: asyncpg.Connection, team: dict[str, str]
+) -> None:
+    first = (await (await _invite(client, team["org"], team["owner"])).json())["invitation"]
+    # The new row's insert fails after the old one was revoked and its event recorded.
+    await conn.execute(
+        "CREATE FUNCTION refuse_invitation() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$"
+    )
+    await conn.execute(
+        "CREATE TRIGGER refuse_invitation BEFORE INSERT ON organization_invitations"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_invitation()"
+    )
+    try:
+        response = await client.post(_resend_path(team["org"], first["id"]), headers=BEARER)
+        assert response.status == 500
+    finally:
+        await conn.execute("DROP TRIGGER refuse_invitation ON organization_invitations")
+        await conn.execute("DROP FUNCTION refuse_invitation()")
+    assert await _events(conn, REVOKED) == []
+    assert len(await _events(conn, CREATED)) == 1
+    revoked_at = await conn.fetchval("SELECT revoked_at FROM organization_invitations")
+    assert revoked_at is None
