@@ -54,6 +54,8 @@ INTERNAL_ORGANIZATION: Final = f"{INTERNAL_ORGANIZATIONS}/{{organization_id}}"
 INTERNAL_MEMBER: Final = f"{INTERNAL_ORGANIZATION}/members/{{user_id}}"
 INTERNAL_OWNERSHIP_TRANSFER: Final = f"{INTERNAL_ORGANIZATION}/ownership-transfer"
 INTERNAL_USER: Final = f"{INTERNAL_PREFIX}/users/{{user_id}}"
+# Where an invitation link lands (the page itself comes with the invitation pages).
+INVITATION_ACCEPT: Final = "/auth/invitations/accept"
 INTERNAL_INVITATIONS: Final = f"{INTERNAL_ORGANIZATION}/invitations"
 INTERNAL_INVITATION_RESEND: Final = f"{INTERNAL_INVITATIONS}/{{invitation_id}}/resend"
 

@@ -24,11 +24,10 @@ from authara_core.platform.outbox import record_event
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import ClientFactory, signup
+from tests.integration.core.internalsupport import BEARER, TOKEN, add_member, create_team
 from tests.integration.core.oauthsupport import jar_csrf
 from tests.oauthstubs import CLIENT_ID, Account, OidcStandIn, google_stand_in, serving
 
-TOKEN = "internal-s3cret-token"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORD = "correct horse battery"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 Client = TestClient[Any, Any]
@@ -110,26 +109,6 @@ def _signup_events(user_id: str, org_id: str, name: str, kind: str = "personal")
             },
         ),
     ]
-
-
-async def _create_team(client: Client, owner_id: str, name: str = "Acme") -> str:
-    response = await client.post(
-        routes.INTERNAL_ORGANIZATIONS,
-        json={"name": name, "created_by_user_id": owner_id},
-        headers=BEARER,
-    )
-    assert response.status == 201, await response.text()
-    org_id: str = (await response.json())["organization"]["id"]
-    return org_id
-
-
-async def _add_member(conn: asyncpg.Connection, org_id: str, user_id: str, role: str) -> None:
-    await conn.execute(
-        "INSERT INTO organization_memberships (organization_id, user_id, role) VALUES ($1, $2, $3)",
-        uuid.UUID(org_id),
-        uuid.UUID(user_id),
-        role,
-    )
 
 
 def _membership(org_id: str, user_id: str, role: str) -> dict[str, str]:
@@ -268,7 +247,7 @@ async def test_creating_a_team_records_organization_and_initial_membership(
     ada = await _user(client, "ada@example.com")
     await conn.execute("TRUNCATE webhook_events")
 
-    team = await _create_team(client, ada)
+    team = await create_team(client, ada)
 
     _same(await _events(conn), _signup_events(ada, team, "Acme", kind="team")[1:])
 
@@ -277,8 +256,8 @@ async def test_deleting_a_team_records_each_membership_then_the_organization(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     ada, bob = await _user(client, "ada@example.com"), await _user(client, "bob@example.com")
-    team = await _create_team(client, ada)
-    await _add_member(conn, team, bob, "member")
+    team = await create_team(client, ada)
+    await add_member(conn, team, bob, "member")
     await conn.execute("TRUNCATE webhook_events")
 
     response = await client.delete(
@@ -302,8 +281,8 @@ async def test_removing_a_member_records_it_and_the_last_owner_refusal_records_n
     client: Client, conn: asyncpg.Connection
 ) -> None:
     ada, bob = await _user(client, "ada@example.com"), await _user(client, "bob@example.com")
-    team = await _create_team(client, ada)
-    await _add_member(conn, team, bob, "admin")
+    team = await create_team(client, ada)
+    await add_member(conn, team, bob, "admin")
     await conn.execute("TRUNCATE webhook_events")
 
     refused = await client.delete(
@@ -325,8 +304,8 @@ async def test_a_transfer_records_both_changed_memberships(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     ada, bob = await _user(client, "ada@example.com"), await _user(client, "bob@example.com")
-    team = await _create_team(client, ada)
-    await _add_member(conn, team, bob, "member")
+    team = await create_team(client, ada)
+    await add_member(conn, team, bob, "member")
     await conn.execute("TRUNCATE webhook_events")
     path = routes.INTERNAL_OWNERSHIP_TRANSFER.format(organization_id=team)
 
@@ -351,8 +330,8 @@ async def test_deleting_a_user_records_what_went_with_them(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     ada, bob = await _user(client, "ada@example.com"), await _user(client, "bob@example.com")
-    team = await _create_team(client, ada)
-    await _add_member(conn, team, bob, "member")
+    team = await create_team(client, ada)
+    await add_member(conn, team, bob, "member")
     bob_org, bob_name = await _personal_org(conn, bob)
     await conn.execute("TRUNCATE webhook_events")
 
@@ -376,8 +355,8 @@ async def test_a_refused_user_deletion_records_nothing(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     ada, bob = await _user(client, "ada@example.com"), await _user(client, "bob@example.com")
-    team = await _create_team(client, ada)
-    await _add_member(conn, team, bob, "member")
+    team = await create_team(client, ada)
+    await add_member(conn, team, bob, "member")
     await conn.execute("TRUNCATE webhook_events")
 
     response = await client.delete(routes.INTERNAL_USER.format(user_id=ada), headers=BEARER)

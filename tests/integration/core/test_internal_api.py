@@ -20,9 +20,8 @@ from authara_core.app import create_app
 from authara_core.settings import load_settings
 from tests.coresupport import core_env
 from tests.integration.core.conftest import ClientFactory
+from tests.integration.core.internalsupport import BEARER, TOKEN, add_member, create_team
 
-TOKEN = "internal-s3cret-token"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORD = "correct horse battery"
 Client = TestClient[Any, Any]
 
@@ -65,26 +64,6 @@ async def _refresh_org(client: Client, refresh_token: str) -> str | None:
     assert response.status == 200, await response.text()
     org_id: str = _claims((await response.json())["access_token"])["org_id"]
     return org_id
-
-
-async def _create_team(client: Client, owner_id: str, name: str = "Acme") -> str:
-    response = await client.post(
-        routes.INTERNAL_ORGANIZATIONS,
-        json={"name": name, "created_by_user_id": owner_id},
-        headers=BEARER,
-    )
-    assert response.status == 201, await response.text()
-    org_id: str = (await response.json())["organization"]["id"]
-    return org_id
-
-
-async def _add_member(conn: asyncpg.Connection, org_id: str, user_id: str, role: str) -> None:
-    await conn.execute(
-        "INSERT INTO organization_memberships (organization_id, user_id, role) VALUES ($1, $2, $3)",
-        uuid.UUID(org_id),
-        uuid.UUID(user_id),
-        role,
-    )
 
 
 async def _activate(conn: asyncpg.Connection, user_id: str, org_id: str) -> None:
@@ -324,8 +303,8 @@ async def test_deleting_an_organization_moves_its_sessions_to_each_members_defau
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "member")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "member")
     await _activate(conn, bob["id"], team)
     assert await _refresh_org(client, bob["refresh"]) == team
 
@@ -386,8 +365,8 @@ async def test_removing_a_member_moves_their_sessions_out(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "admin")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "admin")
     await _activate(conn, bob["id"], team)
 
     response = await client.delete(
@@ -404,8 +383,8 @@ async def test_the_last_owner_cannot_be_removed_and_nothing_changes(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "admin")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "admin")
     await _activate(conn, ada["id"], team)
     before = await _snapshot(conn)
 
@@ -422,8 +401,8 @@ async def test_the_last_owner_cannot_be_removed_and_nothing_changes(
 async def test_one_of_two_owners_can_be_removed(client: Client, conn: asyncpg.Connection) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "owner")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "owner")
     response = await client.delete(
         _path(routes.INTERNAL_MEMBER, organization_id=team, user_id=ada["id"]), headers=BEARER
     )
@@ -436,7 +415,7 @@ async def test_removing_a_non_member_or_from_an_unknown_organization_is_404(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
+    team = await create_team(client, ada["id"])
     response = await client.delete(
         _path(routes.INTERNAL_MEMBER, organization_id=team, user_id=bob["id"]), headers=BEARER
     )
@@ -452,8 +431,8 @@ async def test_two_concurrent_removals_of_the_last_two_owners_leave_one(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "owner")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "owner")
 
     responses = await asyncio.gather(
         *(
@@ -476,8 +455,8 @@ async def test_ownership_moves_to_a_member_and_the_previous_owner_becomes_admin(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "member")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "member")
 
     response = await client.post(
         _path(routes.INTERNAL_OWNERSHIP_TRANSFER, organization_id=team),
@@ -511,9 +490,9 @@ async def test_a_refused_transfer_changes_nothing(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
+    team = await create_team(client, ada["id"])
     stranger = str(uuid.uuid4())
-    await _add_member(conn, team, bob["id"], "member")
+    await add_member(conn, team, bob["id"], "member")
     from_user, to_user, org = {
         "to_stranger": (ada["id"], stranger, team),
         "from_stranger": (stranger, bob["id"], team),
@@ -542,9 +521,9 @@ async def test_deleting_a_user_takes_what_only_they_had(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    solo = await _create_team(client, ada["id"], "Solo")
-    shared = await _create_team(client, bob["id"], "Shared")
-    await _add_member(conn, shared, ada["id"], "admin")
+    solo = await create_team(client, ada["id"], "Solo")
+    shared = await create_team(client, bob["id"], "Shared")
+    await add_member(conn, shared, ada["id"], "admin")
     await _activate(conn, ada["id"], shared)
 
     response = await client.delete(_path(routes.INTERNAL_USER, user_id=ada["id"]), headers=BEARER)
@@ -564,8 +543,8 @@ async def test_the_last_owner_of_a_shared_organization_cannot_be_deleted(
 ) -> None:
     ada = await _signup(client, "ada@example.com")
     bob = await _signup(client, "bob@example.com")
-    team = await _create_team(client, ada["id"])
-    await _add_member(conn, team, bob["id"], "member")
+    team = await create_team(client, ada["id"])
+    await add_member(conn, team, bob["id"], "member")
     before = await _snapshot(conn)
 
     response = await client.delete(_path(routes.INTERNAL_USER, user_id=ada["id"]), headers=BEARER)

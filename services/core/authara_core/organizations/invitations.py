@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 
+from authara_contract import routes
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_contract.tokens import AccessClaims
 from authara_core.accounts.validation import validate_email
@@ -46,7 +47,6 @@ from authara_core.platform.outbox import record_in
 
 __all__ = ["Invitation", "InvitationStatus", "Invitations", "Issued", "status_of"]
 
-ACCEPT_PATH: Final = "/auth/invitations/accept"
 INVITABLE_ROLES: Final = frozenset({"admin", "member"})
 MAX_METADATA_BYTES: Final = 16 * 1024
 MANAGERS: Final = frozenset({OrganizationRole.OWNER, OrganizationRole.ADMIN})
@@ -258,7 +258,7 @@ class Invitations:
             now=now,
         )
         await record_in(conn, [events.invitation_created(invitation)], now=now)
-        url = f"{self._public_url}{ACCEPT_PATH}?{urlencode({'token': token})}"
+        url = f"{self._public_url}{routes.INVITATION_ACCEPT}?{urlencode({'token': token})}"
         return Issued(invitation, url, now)
 
     def _check_public(self, claims: AccessClaims, organization_id: uuid.UUID) -> None:
