@@ -54,8 +54,11 @@ INTERNAL_ORGANIZATION: Final = f"{INTERNAL_ORGANIZATIONS}/{{organization_id}}"
 INTERNAL_MEMBER: Final = f"{INTERNAL_ORGANIZATION}/members/{{user_id}}"
 INTERNAL_OWNERSHIP_TRANSFER: Final = f"{INTERNAL_ORGANIZATION}/ownership-transfer"
 INTERNAL_USER: Final = f"{INTERNAL_PREFIX}/users/{{user_id}}"
-# Where an invitation link lands (the page itself comes with the invitation pages).
+# The invitation pages; an invitation link lands on the first with `?token=`.
 INVITATION_ACCEPT: Final = "/auth/invitations/accept"
+INVITATION_SIGNUP: Final = "/auth/invitations/signup"
+INVITATION_LOGIN: Final = "/auth/invitations/login"
+INVITATION_TOKEN_PARAM: Final = "token"  # noqa: S105 (a query parameter name)
 INTERNAL_INVITATIONS: Final = f"{INTERNAL_ORGANIZATION}/invitations"
 INTERNAL_INVITATION_RESEND: Final = f"{INTERNAL_INVITATIONS}/{{invitation_id}}/resend"
 

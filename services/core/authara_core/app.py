@@ -19,6 +19,7 @@ from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import new_secret
+from authara_core.organizations.acceptance import InvitationAcceptance
 from authara_core.organizations.directory import OrganizationDirectory
 from authara_core.organizations.invitations import Invitations
 from authara_core.organizations.management import OrganizationManagement
@@ -62,6 +63,7 @@ class Services:
     organization_management: OrganizationManagement
     public_management: PublicManagement
     invitations: Invitations
+    acceptance: InvitationAcceptance
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -149,6 +151,13 @@ def build_services(
             ttl=settings.invitation_ttl,
             public_url=settings.public_url,
             public_enabled=settings.public_organization_management,
+        ),
+        acceptance=InvitationAcceptance(
+            db=database,
+            clock=clock,
+            mode=settings.organization_mode,
+            accounts=accounts,
+            sessions=sessions,
         ),
     )
 

@@ -28,6 +28,7 @@ from authara_core.oauth.routes import OAuthRoutes
 from authara_core.organizations.api import OrganizationApi
 from authara_core.organizations.internal import InternalApi
 from authara_core.organizations.management_api import ManagementApi
+from authara_core.organizations.pages import InvitationPages
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.cookies import CookieWriter
@@ -57,9 +58,17 @@ def route_table(
     )
     account_api = AccountApi(
         accounts=services.accounts,
+        invitations=services.acceptance,
         cookie_writer=cookie_writer,
         bodies=bodies,
         trust_proxy_headers=trust_proxy,
+    )
+    invitation_pages = InvitationPages(
+        acceptance=services.acceptance,
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        settings=settings,
     )
     session_pages = SessionPages(
         sessions=services.sessions,
@@ -107,6 +116,12 @@ def route_table(
         web.post(routes.LOGIN, auth_pages.login_submit),
         web.get(routes.SIGNUP, auth_pages.signup_page),
         web.post(routes.SIGNUP, auth_pages.signup_submit),
+        web.get(routes.INVITATION_ACCEPT, invitation_pages.accept_page),
+        web.post(routes.INVITATION_ACCEPT, invitation_pages.accept_submit),
+        web.get(routes.INVITATION_SIGNUP, invitation_pages.signup_page),
+        web.post(routes.INVITATION_SIGNUP, invitation_pages.signup_submit),
+        web.get(routes.INVITATION_LOGIN, invitation_pages.login_page),
+        web.post(routes.INVITATION_LOGIN, invitation_pages.login_submit),
         web.post(routes.LOGOUT, session_pages.logout),
         web.post(routes.LOGOUT_ALIAS, session_pages.logout),
         web.post(routes.REFRESH, session_pages.refresh),

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from authara_contract.claims import Audience
 from authara_core.accounts.service import AccountService
+from authara_core.organizations.acceptance import InvitationAcceptance
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter
@@ -29,11 +30,13 @@ class AccountApi:
         self,
         *,
         accounts: AccountService,
+        invitations: InvitationAcceptance,
         cookie_writer: CookieWriter,
         bodies: BodyReader,
         trust_proxy_headers: bool,
     ) -> None:
         self._accounts = accounts
+        self._invitations = invitations
         self._cookies = cookie_writer
         self._bodies = bodies
         self._trust_proxy_headers = trust_proxy_headers
@@ -54,16 +57,25 @@ class AccountApi:
         return auth_session_response(self._cookies, issued, status=200)
 
     async def signup_direct(self, request: web.Request) -> web.StreamResponse:
-        """Create an account and sign it in (201 AuthSession)."""
+        """Create an account and sign it in (201 AuthSession); a code joins its organization."""
         audience = audience_param(request, APP_ONLY)
         body = await self._bodies.read(request, "SignupRequest")
-        if body.get("invitation_code"):
-            raise InvalidRequest("Invitation codes are not supported by this server.")
-        issued = await self._accounts.signup(
-            email=body["email"],
-            password=body["password"],
-            audience=audience,
-            user_agent=_user_agent(request),
-            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
-        )
+        ip = client_ip(request, trust_proxy_headers=self._trust_proxy_headers)
+        if code := body.get("invitation_code"):
+            issued = await self._invitations.signup_with_code(
+                code,
+                email=body["email"],
+                password=body["password"],
+                audience=audience,
+                user_agent=_user_agent(request),
+                client_ip=ip,
+            )
+        else:
+            issued = await self._accounts.signup(
+                email=body["email"],
+                password=body["password"],
+                audience=audience,
+                user_agent=_user_agent(request),
+                client_ip=ip,
+            )
         return auth_session_response(self._cookies, issued, status=201)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
@@ -26,6 +27,14 @@ from authara_core.platform.ratelimit import Throttle
 from authara_core.sessions.service import IssuedSession, SessionService
 
 USERNAME_ATTEMPTS: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSignup:
+    """A checked email and the hash of a checked password, ready to insert."""
+
+    email: str
+    password_hash: str
 
 
 class AccountService:
@@ -58,18 +67,33 @@ class AccountService:
         client_ip: str | None,
     ) -> IssuedSession:
         """Create a password account and sign it in; nothing is written if any step fails."""
-        await self._throttle.check("signup", ip=client_ip, email=email)
-        address = validate_email(email)
-        validate_password(password)
-        password_hash = await self._hasher.hash(password)
+        prepared = await self.prepare_signup(email=email, password=password, client_ip=client_ip)
         async with self._db.transaction() as conn:
-            user = await self.insert_user_in(conn, address)
-            await user_store.insert_password_provider(
-                conn, user_id=user.id, password_hash=password_hash, now=self._clock.now()
-            )
+            user = await self.create_password_user_in(conn, prepared)
             return await self._sessions.start_in(
                 conn, user, audience=audience, user_agent=user_agent
             )
+
+    async def prepare_signup(
+        self, *, email: str, password: str, client_ip: str | None
+    ) -> PreparedSignup:
+        """Do a signup's checks and hash the password, before any transaction opens."""
+        await self._throttle.check("signup", ip=client_ip, email=email)
+        address = validate_email(email)
+        validate_password(password)
+        return PreparedSignup(address, await self._hasher.hash(password))
+
+    async def create_password_user_in(
+        self, conn: Connection, prepared: PreparedSignup, *, first_organization: bool = True
+    ) -> UserRow:
+        """Insert a prepared password account inside the caller's transaction."""
+        user = await self.insert_user_in(
+            conn, prepared.email, first_organization=first_organization
+        )
+        await user_store.insert_password_provider(
+            conn, user_id=user.id, password_hash=prepared.password_hash, now=self._clock.now()
+        )
+        return user
 
     async def login(
         self,
@@ -81,6 +105,14 @@ class AccountService:
         client_ip: str | None,
     ) -> IssuedSession:
         """Check email and password and start a session; failures never say which was wrong."""
+        user = await self.authenticate(email=email, password=password, client_ip=client_ip)
+        async with self._db.transaction() as conn:
+            return await self._sessions.start_in(
+                conn, user, audience=audience, user_agent=user_agent
+            )
+
+    async def authenticate(self, *, email: str, password: str, client_ip: str | None) -> UserRow:
+        """Check email and password (rate-limited as a login); the caller starts the session."""
         await self._throttle.check("login", ip=client_ip, email=email)
         address = normalize_email(email)
         async with self._db.connection() as conn:
@@ -90,31 +122,30 @@ class AccountService:
             raise InvalidCredentials
         if not await self._hasher.verify(found.password_hash, password):
             raise InvalidCredentials
-        new_hash = (
-            await self._hasher.hash(password)
-            if self._hasher.needs_rehash(found.password_hash)
-            else None
-        )
-        async with self._db.transaction() as conn:
-            if new_hash is not None:
+        if self._hasher.needs_rehash(found.password_hash):
+            new_hash = await self._hasher.hash(password)
+            async with self._db.transaction() as conn:
                 await user_store.update_password_hash(
                     conn, user_id=found.user.id, password_hash=new_hash, now=self._clock.now()
                 )
-            return await self._sessions.start_in(
-                conn, found.user, audience=audience, user_agent=user_agent
-            )
+        return found.user
 
-    async def insert_user_in(self, conn: Connection, email: str) -> UserRow:
+    async def insert_user_in(
+        self, conn: Connection, email: str, *, first_organization: bool = True
+    ) -> UserRow:
         """Insert a user and their first organization inside the caller's transaction.
 
-        Every way of signing up comes through here, so no user exists without one, and
-        each one is reported (`user.created`) in the same transaction.
+        Every way of signing up comes through here, so no user exists without an
+        organization, and each one is reported (`user.created`) in the same transaction.
+        Only a single-mode invitation signup leaves out the first organization: the
+        invitation's organization, joined in the same transaction, is the user's one.
         """
         user = await self._insert_user_row(conn, email)
         await record_in(conn, [user_created(user.id)], now=self._clock.now())
-        await self._organizations.create_first_in(
-            conn, user_id=user.id, username=user.username, email=user.email
-        )
+        if first_organization:
+            await self._organizations.create_first_in(
+                conn, user_id=user.id, username=user.username, email=user.email
+            )
         return user
 
     async def _insert_user_row(self, conn: Connection, email: str) -> UserRow:

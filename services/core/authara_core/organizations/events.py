@@ -64,6 +64,18 @@ def initial_membership_created(
     return Event(MEMBERSHIP_CREATED, data)
 
 
+def invited_membership_created(invitation: Invitation, user_id: uuid.UUID) -> Event:
+    """Build `organization.membership.created` for a member who accepted an invitation."""
+    role = OrganizationRole(invitation.role)
+    data = _membership(invitation.organization_id, user_id, role)
+    data |= {
+        "is_initial_membership": False,
+        "invitation_id": str(invitation.id),
+        "metadata": dict(invitation.metadata),
+    }
+    return Event(MEMBERSHIP_CREATED, data)
+
+
 def membership_updated(
     organization_id: uuid.UUID, user_id: uuid.UUID, role: OrganizationRole
 ) -> Event:
@@ -80,6 +92,7 @@ def membership_deleted(
 
 INVITATION_CREATED = "organization.invitation.created"
 INVITATION_REVOKED = "organization.invitation.revoked"
+INVITATION_ACCEPTED = "organization.invitation.accepted"
 
 
 def _invitation(invitation: Invitation) -> dict[str, Any]:
@@ -113,3 +126,13 @@ def invitation_revoked(invitation: Invitation) -> Event:
         "revoked_at": None if revoked_at is None else rfc3339(revoked_at),
     }
     return Event(INVITATION_REVOKED, data)
+
+
+def invitation_accepted(invitation: Invitation) -> Event:
+    """Build `organization.invitation.accepted`."""
+    accepted_at = invitation.accepted_at
+    data = _invitation(invitation) | {
+        "accepted_by_user_id": _user(invitation.accepted_by_user_id),
+        "accepted_at": None if accepted_at is None else rfc3339(accepted_at),
+    }
+    return Event(INVITATION_ACCEPTED, data)

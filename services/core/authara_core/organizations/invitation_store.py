@@ -39,7 +39,7 @@ class Invitation:
     metadata: dict[str, Any]
 
 
-def _invitation(record: asyncpg.Record) -> Invitation:
+def _invitation(record: asyncpg.Record | Mapping[str, Any]) -> Invitation:
     metadata = record["metadata"]
     if isinstance(metadata, str):  # asyncpg hands jsonb over as text without a codec
         metadata = json.loads(metadata)
@@ -154,3 +154,63 @@ async def email_is_member(conn: Connection, organization_id: uuid.UUID, email: s
         email,
     )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationLink:
+    """An invitation found by its token, with the name of the organization it is for."""
+
+    invitation: Invitation
+    organization_name: str
+
+
+async def find_by_token_hash(conn: Connection, token_hash: str) -> InvitationLink | None:
+    """Return the invitation a token opens (any status), with its organization's name."""
+    record = await conn.fetchrow(
+        f"""
+        SELECT {_qualified("i")}, o.name AS organization_name
+        FROM organization_invitations i JOIN organizations o ON o.id = i.organization_id
+        WHERE i.token_hash = $1
+        """,  # noqa: S608
+        token_hash,
+    )
+    if record is None:
+        return None
+    fields = dict(record)
+    name = fields.pop("organization_name")
+    return InvitationLink(_invitation(fields), name)
+
+
+async def mark_accepted(
+    conn: Connection, invitation_id: uuid.UUID, *, by: uuid.UUID, now: datetime
+) -> Invitation | None:
+    """Accept a pending invitation (compare-and-set): None unless it was still pending."""
+    record = await conn.fetchrow(
+        f"""
+        UPDATE organization_invitations
+        SET accepted_at = $3, accepted_by_user_id = $2, updated_at = $3
+        WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3
+        RETURNING {_INVITATION}
+        """,  # noqa: S608
+        invitation_id,
+        by,
+        now,
+    )
+    return None if record is None else _invitation(record)
+
+
+async def delete_for_user(conn: Connection, user_id: uuid.UUID, email: str) -> int:
+    """Delete the invitations sent to a user's email or accepted by them (account deletion)."""
+    status: str = await conn.execute(
+        """
+        DELETE FROM organization_invitations
+        WHERE lower(email) = lower($2) OR accepted_by_user_id = $1
+        """,
+        user_id,
+        email,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _qualified(alias: str) -> str:
+    return ", ".join(f"{alias}.{name.strip()}" for name in _INVITATION.split(","))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_core.accounts import users
 from authara_core.accounts.events import user_deleted
-from authara_core.organizations import events
+from authara_core.organizations import events, invitation_store
 from authara_core.organizations import management_store as store
 from authara_core.organizations.management_store import Membership, Organization
 from authara_core.platform.clock import Clock
@@ -144,7 +144,7 @@ class OrganizationManagement:
         return Transfer(locked.organization, demoted, new_owner)
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
-        """Delete a user, their sessions and memberships, and the organizations only they had.
+        """Delete a user, their sessions, memberships and invitations, and their lone organizations.
 
         Their personal organization and every organization they are the only member of go
         with them. If they are the last owner of an organization that has other members,
@@ -152,6 +152,9 @@ class OrganizationManagement:
         """
         async with self._db.transaction() as conn:
             if not await users.lock_user(conn, user_id, exclusive=True):
+                raise UserNotFound
+            user = await users.get_user(conn, user_id)
+            if user is None:
                 raise UserNotFound
             doomed, kept = [], []
             for organization_id in await store.organization_ids_of(conn, user_id):
@@ -170,6 +173,8 @@ class OrganizationManagement:
                     kept.append(_membership_event(events.membership_deleted, membership))
             for locked in doomed:
                 await self._drop_organization(conn, locked)
+            # Invitations to their email go too: a later account with it must be invited anew.
+            await invitation_store.delete_for_user(conn, user_id, user.email)
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
             await record_in(conn, [*kept, user_deleted(user_id)], now=self._clock.now())
 

@@ -35,6 +35,16 @@ AuthError
 ├── InvitationConflict        409 (already_member, invitation_already_pending,
 │                                  invitation_already_accepted, invitation_revoked,
 │                                  invitation_expired: one subclass each)
+├── InvitationUnusable                (an invitation link that cannot be used, pages and signup)
+│   ├── InvitationLinkInvalid 400 invalid_request
+│   ├── InvitationLinkUsed    409 invitation_already_accepted
+│   ├── InvitationLinkExpired 410 invitation_expired
+│   ├── InvitationLinkRevoked 410 invitation_revoked
+│   ├── InvitationsDisabled   403 forbidden       (personal mode)
+│   ├── InvitationNeedsNewAccount 403 forbidden   (single mode: existing accounts cannot accept)
+│   ├── InvitationForOtherEmail   403 forbidden
+│   ├── InvitationAlreadyMember   409 already_member
+│   └── AlreadyInOrganization     409 already_member (single mode: one organization per user)
 ├── AccountLinkRequired       409 account_link_required
 ├── RateLimited               429 rate_limited
 ├── ProviderUnavailable       502 bad_gateway
@@ -386,3 +396,81 @@ class InvitationExpired(InvitationConflict):
 
     code = ErrorCode.INVITATION_EXPIRED
     public_message = "The invitation has expired."
+
+
+# Invitation links (the acceptance pages and invitation-code signup).
+class InvitationUnusable(AuthError):
+    """An invitation link cannot be used by this person now."""
+
+    status = 400
+
+
+class InvitationLinkInvalid(InvitationUnusable):
+    """The token is missing, malformed or unknown."""
+
+    code = ErrorCode.INVALID_REQUEST
+    public_message = "This invitation link is not valid. Ask for a new one."
+
+
+class InvitationLinkUsed(InvitationUnusable):
+    """The invitation was accepted already."""
+
+    code = ErrorCode.INVITATION_ALREADY_ACCEPTED
+    status = 409
+    public_message = "This invitation has already been accepted."
+
+
+class InvitationLinkExpired(InvitationUnusable):
+    """The invitation's time is up."""
+
+    code = ErrorCode.INVITATION_EXPIRED
+    status = 410
+    public_message = "This invitation has expired. Ask for a new one."
+
+
+class InvitationLinkRevoked(InvitationUnusable):
+    """The organization withdrew the invitation."""
+
+    code = ErrorCode.INVITATION_REVOKED
+    status = 410
+    public_message = "This invitation has been withdrawn."
+
+
+class InvitationsDisabled(InvitationUnusable):
+    """Personal mode has no invitations."""
+
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    public_message = "Invitations are not available on this server."
+
+
+class InvitationNeedsNewAccount(InvitationUnusable):
+    """Single mode: an existing account cannot join another organization."""
+
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    public_message = "This invitation requires creating a new account."
+
+
+class InvitationForOtherEmail(InvitationUnusable):
+    """The signed-in account's email is not the invited one."""
+
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    public_message = "This invitation was sent to a different email address."
+
+
+class InvitationAlreadyMember(InvitationUnusable):
+    """The account belongs to the organization already."""
+
+    code = ErrorCode.ALREADY_MEMBER
+    status = 409
+    public_message = "You are already a member of this organization."
+
+
+class AlreadyInOrganization(InvitationUnusable):
+    """Single mode: the account belongs to an organization already."""
+
+    code = ErrorCode.ALREADY_MEMBER
+    status = 409
+    public_message = "This account already belongs to an organization."

@@ -199,7 +199,11 @@ SCHEMAS: Final[JSONObject] = {
                 note="Trimmed and lowercased, then a plain addr-spec: no whitespace inside.",
             ),
             "password": _text(min_length=8, max_length=128, note="Counted in code points."),
-            "invitation_code": _text(note="Not supported: any non-empty value is refused."),
+            "invitation_code": _text(
+                note="An invitation's token: the account joins its organization (400 when the"
+                " invitation is unknown, used, revoked, expired, for another email, or the mode"
+                " has no invitations)."
+            ),
         },
     },
     "TokenRefreshRequest": {

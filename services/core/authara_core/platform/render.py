@@ -13,8 +13,6 @@ from authara_contract import headers
 from authara_contract.errors import JSON_CONTENT_TYPE
 from authara_core.platform.errors import Overloaded, RateLimited
 
-"""Cache-Control of every answer that carries tokens, sets session cookies or holds flow state."""
-
 _JSON: Final = {"Content-Type": JSON_CONTENT_TYPE}  # copied into each response's headers
 
 

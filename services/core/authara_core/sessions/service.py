@@ -73,15 +73,28 @@ class SessionService:
         self._verified: VerifiedTokenCache[AccessClaims] = VerifiedTokenCache()
 
     async def start_in(
-        self, conn: Connection, user: UserRow, *, audience: Audience, user_agent: str
+        self,
+        conn: Connection,
+        user: UserRow,
+        *,
+        audience: Audience,
+        user_agent: str,
+        organization_id: uuid.UUID | None = None,
     ) -> IssuedSession:
-        """Create session, refresh token and access token inside the caller's transaction."""
+        """Create session, refresh token and access token inside the caller's transaction.
+
+        The session starts in `organization_id` when given (the user must be a member),
+        else in the user's default organization.
+        """
         if user.disabled_at is not None:
             raise AudienceNotAllowed("This account is disabled.")
         roles = await self._roles(conn, user.id)
         if audience is Audience.ADMIN and not roles:
             raise AudienceNotAllowed
-        organization = await organizations.default_membership_in(conn, user.id)
+        if organization_id is None:
+            organization = await organizations.default_membership_in(conn, user.id)
+        else:
+            organization = await directory.lock_membership_in(conn, organization_id, user.id)
         if organization is None:
             raise AudienceNotAllowed("This account belongs to no organization.")
         now = self._clock.now()
@@ -154,19 +167,30 @@ class SessionService:
         stays refresh's business): an access token alone, perhaps stolen, must not be turned
         into a refresh token that outlives it.
         """
-        now = self._clock.now()
         async with self._db.transaction() as conn:
-            session = await session_store.lock_session(conn, claims.session_id)
-            if session is None or session.user_id != claims.user_id or not session.is_usable(now):
-                raise Unauthorized
-            if session.user_disabled_at is not None:
-                raise AudienceNotAllowed("This account is disabled.")
-            organization = await directory.lock_membership_in(conn, organization_id, claims.user_id)
-            if organization is None:
-                raise Forbidden("You are not a member of this organization.")
-            await session_store.set_active_organization(conn, session.id, organization_id, now)
-            token = await self._session_refresh_token(conn, session, refresh_token, now)
-            found = await users.get_user_with_roles(conn, claims.user_id)
+            return await self.switch_in(conn, claims, organization_id, refresh_token=refresh_token)
+
+    async def switch_in(
+        self,
+        conn: Connection,
+        claims: AccessClaims,
+        organization_id: uuid.UUID,
+        *,
+        refresh_token: str | None,
+    ) -> IssuedSession:
+        """Switch the caller's session inside the caller's transaction (see above)."""
+        now = self._clock.now()
+        session = await session_store.lock_session(conn, claims.session_id)
+        if session is None or session.user_id != claims.user_id or not session.is_usable(now):
+            raise Unauthorized
+        if session.user_disabled_at is not None:
+            raise AudienceNotAllowed("This account is disabled.")
+        organization = await directory.lock_membership_in(conn, organization_id, claims.user_id)
+        if organization is None:
+            raise Forbidden("You are not a member of this organization.")
+        await session_store.set_active_organization(conn, session.id, organization_id, now)
+        token = await self._session_refresh_token(conn, session, refresh_token, now)
+        found = await users.get_user_with_roles(conn, claims.user_id)
         if found is None:
             raise Unauthorized
         user, names = found
