@@ -3,8 +3,8 @@
 `go_sdk_accepts` re-implements the SDK's acceptance rules with PyJWT, independently of the
 contract's own decoder, and every issuing path's token goes through it: password login,
 HTML and JSON signup, OAuth sign-up (redirect flow and Google ID token), cookie and body
-refresh, an organization switch (and a refresh after it), and a refresh sent server to
-server exactly as the SDK's RequireAuthWithRefresh sends it.
+refresh, an organization switch (and a refresh after it), invitation signup (page and code),
+and a refresh sent server to server exactly as the SDK's RequireAuthWithRefresh sends it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from http.cookies import SimpleCookie
 from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import asyncpg
@@ -37,6 +38,7 @@ LEEWAY_S: Final = 120
 NIL: Final = uuid.UUID(int=0)
 EMAIL: Final = "ada@example.com"
 PASSWORD: Final = "correct horse battery"
+INTERNAL_TOKEN: Final = "internal-token"
 
 
 def _uuid(value: object) -> uuid.UUID:
@@ -275,6 +277,65 @@ async def test_organization_switch_tokens(aiohttp_client: Any, db: DatabaseSetti
     assert (claims["org_id"], claims["org_role"]) == (str(team), "member")
     assert (after["org_id"], after["org_role"]) == (str(team), "member")
     assert claims["sid"] == after["sid"] == go_sdk_accepts(issued["access_token"])["sid"]
+
+
+async def _invitation_token(
+    client: TestClient[Any, Application], org: str, owner: str, email: str
+) -> str:
+    response = await client.post(
+        routes.INTERNAL_INVITATIONS.format(organization_id=org),
+        json={"actor_user_id": owner, "email": email, "role": "admin"},
+        headers={"Authorization": f"Bearer {INTERNAL_TOKEN}"},
+    )
+    assert response.status == 201, await response.text()
+    url = urlsplit((await response.json())["invitation"]["invite_url"])
+    return parse_qs(url.query)["token"][0]
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+async def test_invitation_tokens(aiohttp_client: Any, db: DatabaseSettings, mode: str) -> None:
+    """Signing up on an invitation page, or by invitation code, issues tokens the SDK takes."""
+    env = core_env(db, AUTHARA_ORGANIZATION_MODE=mode, AUTHARA_INTERNAL_API_TOKEN=INTERNAL_TOKEN)
+    client = await aiohttp_client(create_app(load_settings(env)))
+    owner = await _api(
+        client, routes.API_SIGNUP_DIRECT, {"email": EMAIL, "password": PASSWORD}, 201
+    )
+    org = go_sdk_accepts(owner["access_token"])["org_id"]
+    if mode == "multi":  # invitations go to a team; a personal organization takes none
+        org = await _team_of(client, owner["user"]["id"])
+
+    client.session.cookie_jar.clear()
+    token = await _invitation_token(client, org, owner["user"]["id"], "grace@example.com")
+    csrf = await csrf_token(client, f"{routes.INVITATION_SIGNUP}?token={token}")
+    response = await client.post(
+        routes.INVITATION_SIGNUP,
+        data={"csrf_token": csrf, "token": token, "password": PASSWORD},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    claims = go_sdk_accepts(_jar(client)[cookies.ACCESS.name])
+    assert (claims["org_id"], claims["org_role"]) == (org, "admin")
+
+    client.session.cookie_jar.clear()
+    code = await _invitation_token(client, org, owner["user"]["id"], "alan@example.com")
+    issued = await _api(
+        client,
+        routes.API_SIGNUP_DIRECT,
+        {"email": "alan@example.com", "password": PASSWORD, "invitation_code": code},
+        201,
+    )
+    go_sdk_accepts(issued["access_token"])  # in the default organization, as upstream
+
+
+async def _team_of(client: TestClient[Any, Application], owner: str) -> str:
+    response = await client.post(
+        routes.INTERNAL_ORGANIZATIONS,
+        json={"name": "Acme", "created_by_user_id": owner},
+        headers={"Authorization": f"Bearer {INTERNAL_TOKEN}"},
+    )
+    assert response.status == 201, await response.text()
+    org: str = (await response.json())["organization"]["id"]
+    return org
 
 
 def test_the_verifier_refuses_what_the_sdk_refuses() -> None:
