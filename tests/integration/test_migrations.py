@@ -33,7 +33,8 @@ EXPECTED_TABLES: Final = frozenset(
     {"users", "platform_roles", "user_platform_roles", "auth_providers", "sessions",
      "refresh_tokens", "provider_links", "oauth_states", "organizations",
      "organization_memberships", "organization_mode", "webhook_events",
-     "organization_invitations"}
+     "organization_invitations", "challenges", "verification_codes", "pending_signup_actions",
+     "pending_password_resets", "pending_email_changes", "email_jobs"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -66,6 +67,17 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "ck_organization_invitations_role", "ck_organization_invitations_email_not_blank",
         "ck_organization_invitations_accepted_or_revoked",
         "ck_organization_invitations_metadata_object",
+        "pk_challenges", "fk_challenges_user_id_users", "ck_challenges_purpose",
+        "pk_verification_codes", "fk_verification_codes_challenge_id_challenges",
+        "uq_verification_codes_challenge_id",
+        "pk_pending_signup_actions", "fk_pending_signup_actions_challenge_id_challenges",
+        "uq_pending_signup_actions_challenge_id", "fk_pending_signup_actions_invitation_id",
+        "pk_pending_password_resets", "fk_pending_password_resets_challenge_id_challenges",
+        "uq_pending_password_resets_challenge_id", "fk_pending_password_resets_user_id_users",
+        "pk_pending_email_changes", "fk_pending_email_changes_challenge_id_challenges",
+        "uq_pending_email_changes_challenge_id", "fk_pending_email_changes_user_id_users",
+        "pk_email_jobs", "fk_email_jobs_challenge_id_challenges", "ck_email_jobs_status",
+        "ck_email_jobs_template_data_object",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -77,6 +89,9 @@ EXPECTED_INDEXES: Final = frozenset(
         "uq_organizations_personal_creator",
         "ix_webhook_events_pending", "ix_webhook_events_processing", "ix_webhook_events_terminal",
         "ix_organization_invitations_organization_id", "uq_organization_invitations_active_email",
+        "ix_challenges_expires_at", "ix_challenges_email", "ix_challenges_user_id",
+        "ix_email_jobs_pending", "ix_email_jobs_processing", "ix_email_jobs_terminal",
+        "ix_email_jobs_to_email",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -255,7 +270,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006", "0007"}
+    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 9)}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

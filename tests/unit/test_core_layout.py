@@ -10,7 +10,9 @@ import authara_core
 
 PACKAGE: Final = "authara_core"
 PLATFORM: Final = "platform"
-DOMAINS: Final = frozenset({"sessions", "accounts", "oauth", "organizations", "admin"})
+DOMAINS: Final = frozenset(
+    {"sessions", "accounts", "oauth", "organizations", "admin", "mail", "challenges"}
+)
 # A domain's store and its handlers are its own; other domains go through its service.
 PRIVATE_MODULES: Final = frozenset({"store", "routes", "pages", "api"})
 

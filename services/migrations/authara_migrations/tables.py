@@ -8,6 +8,7 @@ violations to domain errors by name.
 from typing import Final
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -321,6 +322,127 @@ organization_invitations = Table(
         unique=True,
         postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
     ),
+)
+
+CHALLENGE_PURPOSES: Final = ("signup", "password_reset", "email_change")
+EMAIL_JOB_STATUSES: Final = ("pending", "processing", "sent", "failed")
+
+# An email challenge (signup verification, password reset, email change). Opaque ones (for
+# unknown or taken emails) never get a code, so they can never verify.
+challenges = Table(
+    "challenges",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("purpose", String(32), nullable=False),
+    Column("email", Text, nullable=False),
+    _fk("user_id", "users.id", nullable=True),
+    Column("opaque", Boolean, nullable=False, server_default=text("false")),
+    _ts("expires_at", now_default=False),
+    _ts("consumed_at", nullable=True),
+    Column("attempt_count", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False, server_default=text("5")),
+    Column("resend_count", Integer, nullable=False, server_default=text("0")),
+    Column("max_resends", Integer, nullable=False, server_default=text("3")),
+    _ts("last_sent_at", nullable=True),
+    _one_of("purpose", CHALLENGE_PURPOSES, "purpose"),
+    Index(None, "expires_at"),
+    Index("ix_challenges_email", text("lower(email)")),
+    Index(None, "user_id"),
+)
+
+# A challenge's live code: HMAC-SHA256 hex under the JWT key `key_id`, replaced by a resend.
+verification_codes = Table(
+    "verification_codes",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _fk("challenge_id", "challenges.id"),
+    Column("code_hash", String(64), nullable=False),
+    Column("key_id", String(128), nullable=False),
+    _ts("expires_at", now_default=False),
+    UniqueConstraint("challenge_id"),
+)
+
+
+def _challenge_child(name: str, *columns: Column[object]) -> Table:
+    return Table(
+        name,
+        metadata,
+        _id(),
+        _ts("created_at"),
+        _fk("challenge_id", "challenges.id"),
+        *columns,
+        UniqueConstraint("challenge_id"),
+    )
+
+
+# What a verified challenge applies: a signup, a new password (hashed up front), a new email.
+pending_signup_actions = _challenge_child(
+    "pending_signup_actions",
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column(
+        "invitation_id",
+        UUID(as_uuid=True),
+        ForeignKey(
+            "organization_invitations.id",
+            ondelete="CASCADE",
+            name="fk_pending_signup_actions_invitation_id",
+        ),
+        nullable=True,
+    ),
+)
+pending_password_resets = _challenge_child(
+    "pending_password_resets",
+    _fk("user_id", "users.id"),
+    Column("password_hash", Text, nullable=False),
+)
+pending_email_changes = _challenge_child(
+    "pending_email_changes",
+    _fk("user_id", "users.id"),
+    Column("old_email", Text, nullable=False),
+    Column("new_email", Text, nullable=False),
+)
+
+# The transactional email outbox: a row per mail, written in the transaction that needs it.
+email_jobs = Table(
+    "email_jobs",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _fk("challenge_id", "challenges.id", nullable=True),
+    Column("to_email", Text, nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("template_data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempt_count", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at"),
+    _ts("processing_started_at", nullable=True),
+    Column("last_error", Text, nullable=True),
+    _ts("sent_at", nullable=True),
+    _one_of("status", EMAIL_JOB_STATUSES, "status"),
+    CheckConstraint("jsonb_typeof(template_data) = 'object'", name="template_data_object"),
+    Index(
+        "ix_email_jobs_pending",
+        "next_attempt_at",
+        "created_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_email_jobs_processing",
+        "processing_started_at",
+        postgresql_where=text("status = 'processing'"),
+    ),
+    Index(
+        "ix_email_jobs_terminal",
+        "status",
+        "updated_at",
+        postgresql_where=text("status IN ('sent', 'failed')"),
+    ),
+    Index("ix_email_jobs_to_email", text("lower(to_email)")),
 )
 
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

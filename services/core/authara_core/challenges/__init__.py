@@ -1,0 +1,1 @@
+"""Email challenges: signup verification, password reset and email change by emailed code."""
