@@ -401,4 +401,9 @@ async def test_an_accept_post_without_a_usable_session_goes_back_to_the_landing_
     response = await post_form(client, ACCEPT, token)
     assert response.status == 303, await response.text()
     assert response.headers["Location"] == page_url(ACCEPT, token)
+    # ... and its dead cookies are cleared, so the landing page offers to sign in again.
+    assert response.cookies[cookies.ACCESS.name].value == ""
+    assert response.cookies[cookies.REFRESH.name].value == ""
+    landing = await (await client.get(page_url(ACCEPT, token))).text()
+    assert "Create an account" in landing
     await assert_untouched(conn, token)

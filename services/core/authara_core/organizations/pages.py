@@ -108,8 +108,10 @@ class InvitationPages:
             issued = await self._acceptance.accept(
                 viewer, token, refresh_token=read_cookie(request, cookies.REFRESH)
             )
-        except Unauthorized:
-            return redirect(request, landing)
+        except Unauthorized:  # the session ended elsewhere: its cookies go, the page offers sign-in
+            response = redirect(request, landing)
+            self._cookies.clear_session(response)
+            return response
         except (InvitationUnusable, AudienceNotAllowed) as exc:
             return self._unavailable(request, exc.message, status=exc.status)
         return self._accepted(request, issued)
