@@ -11,7 +11,9 @@ so the browser lives for this package only and every e2e test is synchronous.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -31,6 +33,8 @@ from .devstack_process import (
 
 SERVER_URL_VARIABLE = "AUTHARA_TEST_DATABASE_URL"
 PAGE_TIMEOUT_MS = 20_000
+StackStarter = Callable[..., DevStackProcess]
+ContextOpener = Callable[..., BrowserContext]
 
 
 def _external_server_url() -> str | None:
@@ -54,19 +58,43 @@ def stack_environ(stack_database: DatabaseSettings | None) -> dict[str, str]:
     return hermetic_environ(**FAST_HASHING, **database_environ(stack_database))
 
 
-@pytest.fixture(scope="package")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
-    """Run one `authara dev` for the browser and health tests of this package."""
+@contextmanager
+def _running_stack(
+    tmp_path_factory: pytest.TempPathFactory, settings: Mapping[str, str]
+) -> Iterator[DevStackProcess]:
+    """Run one `authara dev` on a fresh database (test server or embedded) with `settings`."""
     server_url = _external_server_url()
     data_dir = tmp_path_factory.mktemp("authara-dev")
     if server_url is None:
-        with running_dev_stack(free_port(), data_dir, hermetic_environ(**FAST_HASHING)) as stack:
+        environ = hermetic_environ(**FAST_HASHING, **settings)
+        with running_dev_stack(free_port(), data_dir, environ) as stack:
             yield stack
         return
     with fresh_database(server_url) as db:
-        environ = hermetic_environ(**FAST_HASHING, **database_environ(db))
+        environ = hermetic_environ(**FAST_HASHING, **database_environ(db), **settings)
         with running_dev_stack(free_port(), data_dir, environ) as stack:
             yield stack
+
+
+@pytest.fixture(scope="package")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
+    """Run one `authara dev` for the browser and health tests of this package."""
+    with _running_stack(tmp_path_factory, {}) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackStarter]:
+    """Start stacks with settings of their own (organization mode...); they stop after the module.
+
+    Each is a fresh database: the organization mode is pinned there on first start.
+    """
+    with ExitStack() as stacks:
+
+        def start(**settings: str) -> DevStackProcess:
+            return stacks.enter_context(_running_stack(tmp_path_factory, settings))
+
+        yield start
 
 
 @pytest.fixture(scope="package")
@@ -99,3 +127,22 @@ def context(browser: Browser, dev_stack: DevStackProcess) -> Iterator[BrowserCon
 def page(context: BrowserContext) -> Page:
     """Open a tab in the fresh profile."""
     return context.new_page()
+
+
+@pytest.fixture
+def open_context(browser: Browser) -> Iterator[ContextOpener]:
+    """Open fresh browser profiles aimed at a given stack's gateway; they close after the test.
+
+    Keyword arguments go to `Browser.new_context` (java_script_enabled, color_scheme, ...).
+    """
+    opened: list[BrowserContext] = []
+
+    def open_(stack: DevStackProcess, **options: Any) -> BrowserContext:
+        ctx = browser.new_context(base_url=stack.base_url, **options)
+        ctx.set_default_timeout(PAGE_TIMEOUT_MS)
+        opened.append(ctx)
+        return ctx
+
+    yield open_
+    for ctx in opened:
+        ctx.close()

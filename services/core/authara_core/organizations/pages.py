@@ -252,12 +252,15 @@ class InvitationPages:
         )
 
     def _unavailable(self, request: web.Request, message: str, *, status: int) -> web.Response:
+        # Someone signed in (who may just have accepted) goes on to the app, not to log in.
+        signed_in = self._viewer(request) is not None
         return self._render(
             request,
             "organizations/invitation_unavailable.html",
             status=status,
             message=message,
             login_url=routes.LOGIN,
+            continue_url=self._after_acceptance if signed_in else None,
         )
 
     def _render(
