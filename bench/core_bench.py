@@ -6,7 +6,9 @@ Starts an embedded PostgreSQL and a real `authara-core` (AUTHARA_WORKERS=N, defa
 CPU core), then measures each path next to the floor it cannot beat, run in as many processes
 as core has workers, in interleaved rounds (this machine is noisy: the report is the median
 ratio):
-  GET  /auth/api/v1/user                      vs  a raw asyncpg loop doing the same lookup
+  GET  /auth/api/v1/user                      vs  a raw asyncpg loop doing the same lookup (the
+                                                  user, their roles and their membership in the
+                                                  token's organization: one query)
   POST /auth/api/v1/tokens/refresh (always)   vs  a raw asyncpg loop running the same transaction
   POST /auth/api/v1/login                     vs  raw argon2id verify with the same parameters,
                                                   at concurrency = CPU cores
@@ -50,9 +52,10 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import wrk
-from authara_contract.claims import Audience
+from authara_contract.claims import ROLE_PREFIX, Audience
 from authara_contract.database import DatabaseSettings
 from authara_core.accounts import store as user_store
+from authara_core.organizations import store as organization_store
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database, release_connection
 from authara_core.platform.render import json_response
@@ -111,6 +114,7 @@ class FloorJob:
     concurrency: int
     duration_s: float
     subject: str | list[str]  # the user id, or the refresh tokens (one chain per connection)
+    organization: str = ""  # "user": the organization the user's access token names
     start_at: float = 0.0  # wall-clock time at which every process starts its warm-up
 
 
@@ -126,7 +130,14 @@ def run_floor(job: FloorJob) -> Samples:
 
 
 def serve_lookup(
-    port: int, dsn: str, schema: str, subject: str, *, pool_size: int, reuse_port: bool
+    port: int,
+    dsn: str,
+    schema: str,
+    subject: str,
+    organization: str,
+    *,
+    pool_size: int,
+    reuse_port: bool,
 ) -> None:
     """Serve GET /user with aiohttp's low-level server: the same lookup and JSON, nothing else.
 
@@ -134,7 +145,7 @@ def serve_lookup(
     server doing this lookup can serve, so the reference beside core's figures (and, in
     core_instructions.py, core minus this is what Authara's own code costs).
     """
-    user_id = uuid.UUID(subject)
+    user_id, organization_id = uuid.UUID(subject), uuid.UUID(organization)
 
     async def main() -> None:
         pool = await asyncpg.create_pool(  # configured like core's pool
@@ -146,10 +157,20 @@ def serve_lookup(
         )
 
         async def user(_request: web.BaseRequest) -> web.Response:
-            found = await user_store.get_user_with_roles(pool, user_id)
+            found = await organization_store.get_member_with_roles(pool, organization_id, user_id)
             assert found is not None
-            row, roles = found
-            return json_response({**user_json(row), "roles": roles})
+            row, names, membership = found
+            return json_response(
+                {
+                    **user_json(row),
+                    "roles": [ROLE_PREFIX + name for name in names],
+                    "organization": {
+                        "id": str(membership.organization_id),
+                        "name": membership.name,
+                        "role": membership.role.value,
+                    },
+                }
+            )
 
         runner = web.ServerRunner(web.Server(user, access_log=None))
         await runner.setup()
@@ -172,7 +193,7 @@ async def _floor(job: FloorJob) -> Samples:
     try:
         if job.kind == "user":
             assert isinstance(job.subject, str)
-            make_worker = user_floor(pool, uuid.UUID(job.subject))
+            make_worker = user_floor(pool, uuid.UUID(job.subject), uuid.UUID(job.organization))
         else:
             assert isinstance(job.subject, list)
             make_worker = refresh_floor(pool, list(job.subject))
@@ -184,12 +205,13 @@ async def _floor(job: FloorJob) -> Samples:
         await pool.close()
 
 
-def user_floor(pool: asyncpg.Pool, user_id: uuid.UUID) -> Worker:
-    """The lookup GET /user does, straight from asyncpg."""
+def user_floor(pool: asyncpg.Pool, user_id: uuid.UUID, organization_id: uuid.UUID) -> Worker:
+    """The lookup GET /user does (user, roles, membership in one query), straight from asyncpg."""
 
     def make(_index: int) -> Callable[[], Awaitable[bool]]:
         async def call() -> bool:
-            return await user_store.get_user_with_roles(pool, user_id) is not None
+            found = await organization_store.get_member_with_roles(pool, organization_id, user_id)
+            return found is not None
 
         return call
 
@@ -275,7 +297,13 @@ class Bench:
         for _ in range(self.args.workers):
             process = spawn.Process(
                 target=serve_lookup,
-                args=(self.reference_port, db.url(), db.schema, self.users[0]["user"]["id"]),
+                args=(
+                    self.reference_port,
+                    db.url(),
+                    db.schema,
+                    self.users[0]["user"]["id"],
+                    self.users[0]["organization"]["id"],
+                ),
                 kwargs={"pool_size": self.settings.db_pool_size, "reuse_port": True},
                 daemon=True,
             )
@@ -289,7 +317,7 @@ class Bench:
         )
 
     async def seed(self, count: int) -> None:
-        """Create accounts through the API."""
+        """Create accounts through the API; note each one's organization, as /user shows it."""
         for index in range(count):
             async with self.http.post(
                 f"{self.base}/auth/api/v1/signup/direct",
@@ -298,7 +326,15 @@ class Bench:
             ) as response:
                 if response.status != 201:
                     raise SystemExit(f"seeding failed: {response.status} {await response.text()}")
-                self.users.append(await response.json())
+                issued = await response.json()
+            async with self.http.get(
+                f"{self.base}/auth/api/v1/user",
+                headers={"Cookie": f"authara_access={issued['access_token']}"},
+            ) as response:
+                if response.status != 200:
+                    raise SystemExit(f"seeding failed: {response.status} {await response.text()}")
+                issued["organization"] = (await response.json())["organization"]
+            self.users.append(issued)
 
     async def fresh_refresh_tokens(self, count: int) -> list[str]:
         """Start new sessions directly (no argon2), one refresh token each."""
@@ -382,9 +418,10 @@ class Bench:
         return await app(), second
 
     async def user(self) -> tuple[Stats, Stats]:
-        """GET /user against the same single-row lookup straight from asyncpg."""
+        """GET /user against the same one-query lookup straight from asyncpg."""
         token = self.users[0]["access_token"]
         user_id = self.users[0]["user"]["id"]
+        organization_id = self.users[0]["organization"]["id"]
         headers = {"Cookie": f"authara_access={token}"}
 
         reference_base = f"http://127.0.0.1:{self.reference_port}"
@@ -419,7 +456,12 @@ class Bench:
                 "  floor: asyncpg user lookup",
                 [
                     FloorJob(
-                        "user", self.settings.database, per_process, self.args.duration, user_id
+                        "user",
+                        self.settings.database,
+                        per_process,
+                        self.args.duration,
+                        user_id,
+                        organization_id,
                     )
                     for per_process in split(concurrency, self.args.workers)
                 ],

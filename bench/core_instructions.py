@@ -8,7 +8,8 @@ whatever the other core is doing. Each process below starts under callgrind with
 off, is warmed up, then counts exactly N requests (or N floor iterations) sent one after
 another, and the report divides. All of it in one run, on one embedded PostgreSQL:
 
-  GET  /auth/api/v1/user                   vs  the same lookup from a raw asyncpg loop
+  GET  /auth/api/v1/user                   vs  the same lookup from a raw asyncpg loop (user,
+                                               roles and membership: one query)
   POST /auth/api/v1/tokens/refresh (always) vs  the same rotation transaction from asyncpg
   and, to show what the HTTP server costs on its own, an aiohttp handler answering the same
   JSON without a database, and aiohttp's low-level server doing the same lookup with none
@@ -112,7 +113,9 @@ def instructions(out: Path) -> int:
 # --- processes measured under callgrind ---------------------------------------------------------
 
 
-def floor_process(kind: str, dsn: str, schema: str, subject: str, count: int) -> None:
+def floor_process(
+    kind: str, dsn: str, schema: str, subject: str, count: int, organization: str = ""
+) -> None:
     """Run WARMUP then `count` floor iterations, counting only the latter (under callgrind)."""
 
     async def main() -> None:
@@ -124,7 +127,7 @@ def floor_process(kind: str, dsn: str, schema: str, subject: str, count: int) ->
             reset=release_connection,
         )
         if kind == "user":
-            call = user_floor(pool, uuid.UUID(subject))(0)
+            call = user_floor(pool, uuid.UUID(subject), uuid.UUID(organization))(0)
         else:
             call = refresh_floor(pool, [subject])(0)
         for _ in range(WARMUP):
@@ -153,9 +156,9 @@ def hello_process(port: int, body: str) -> None:
     )
 
 
-def lookup_process(port: int, dsn: str, schema: str, subject: str) -> None:
+def lookup_process(port: int, dsn: str, schema: str, subject: str, organization: str) -> None:
     """aiohttp's low-level server doing only the lookup (core_bench's reference), one process."""
-    serve_lookup(port, dsn, schema, subject, pool_size=1, reuse_port=False)
+    serve_lookup(port, dsn, schema, subject, organization, pool_size=1, reuse_port=False)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -205,7 +208,9 @@ async def count_http(
     return instructions(out) / requests
 
 
-def count_floor(out: Path, kind: str, db: DatabaseSettings, subject: str, requests: int) -> float:
+def count_floor(
+    out: Path, kind: str, db: DatabaseSettings, subject: str, requests: int, *extra: str
+) -> float:
     """Run a floor loop under callgrind; return the instructions per iteration."""
     subprocess.run(
         callgrind(
@@ -218,6 +223,7 @@ def count_floor(out: Path, kind: str, db: DatabaseSettings, subject: str, reques
             db.schema,
             subject,
             str(requests),
+            *extra,
         ),
         check=True,
         stderr=subprocess.DEVNULL,
@@ -271,8 +277,15 @@ async def measure(db: DatabaseSettings, tmp: Path, requests: int) -> dict[str, f
             tmp / "refresh.out", core, env, f"{base}/auth/health", refresh_calls, requests
         ),
     }
+    organization = json.loads(session["user_body"])["organization"]["id"]
     results["  floor: asyncpg user lookup"] = await asyncio.to_thread(
-        count_floor, tmp / "floor-user.out", "user", db, session["user"]["id"], requests
+        count_floor,
+        tmp / "floor-user.out",
+        "user",
+        db,
+        session["user"]["id"],
+        requests,
+        organization,
     )
     floor_token = await fresh_token(db, settings, session["user"]["id"])
     results["  floor: asyncpg rotation transaction"] = await asyncio.to_thread(
@@ -284,7 +297,7 @@ async def measure(db: DatabaseSettings, tmp: Path, requests: int) -> dict[str, f
     results["  aiohttp low-level server + the same lookup"] = await count_get(
         tmp / "lookup.out",
         "--lookup-process",
-        [db.url(), db.schema, session["user"]["id"]],
+        [db.url(), db.schema, session["user"]["id"], organization],
         {"Cookie": f"authara_access={session['access_token']}"},
         requests,
     )
@@ -338,12 +351,12 @@ def report(results: dict[str, float], requests: int) -> None:
 def main() -> None:
     """Run the measurement, or one of the processes it measures."""
     if len(sys.argv) > 1 and sys.argv[1] == "--floor-process":
-        kind, dsn, schema, subject, count = sys.argv[2:7]
-        floor_process(kind, dsn, schema, subject, int(count))
+        kind, dsn, schema, subject, count, *organization = sys.argv[2:]
+        floor_process(kind, dsn, schema, subject, int(count), *organization)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--lookup-process":
-        port, dsn, schema, subject = sys.argv[2:6]
-        lookup_process(int(port), dsn, schema, subject)
+        port, dsn, schema, subject, organization = sys.argv[2:7]
+        lookup_process(int(port), dsn, schema, subject, organization)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--hello-process":
         hello_process(int(sys.argv[2]), sys.argv[3])

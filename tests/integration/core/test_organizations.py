@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -158,6 +159,67 @@ async def test_user_is_unauthorized_once_the_membership_is_gone(
     response = await client.get(routes.API_USER)
 
     assert response.status == 401
+
+
+async def test_user_is_unauthorized_once_the_membership_is_gone_while_another_stays(
+    client: TestClient[Any, Any], conn: asyncpg.Connection
+) -> None:
+    token_org = _claims((await (await _signup(client)).json())["access_token"])["org_id"]
+    ada = await conn.fetchval("SELECT id FROM users WHERE email = 'ada@example.com'")
+    team = await conn.fetchval(
+        "INSERT INTO organizations (name, kind) VALUES ('Team', 'team') RETURNING id"
+    )
+    await conn.execute(
+        "INSERT INTO organization_memberships (organization_id, user_id, role)"
+        " VALUES ($1, $2, 'member')",
+        team,
+        ada,
+    )
+    # The session moves on first (as removing a member does), the token keeps naming the old one.
+    await conn.execute("UPDATE sessions SET active_organization_id = $1", team)
+    await conn.execute(
+        "DELETE FROM organization_memberships WHERE organization_id = $1", uuid.UUID(token_org)
+    )
+
+    response = await client.get(routes.API_USER)
+
+    assert response.status == 401
+    assert await response.json() == {"error": {"code": "unauthorized", "message": "Unauthorized"}}
+
+
+async def test_user_is_unauthorized_once_the_user_is_gone(
+    client: TestClient[Any, Any], conn: asyncpg.Connection
+) -> None:
+    assert (await _signup(client)).status == 201
+    await conn.execute("DELETE FROM users")  # cascades to memberships and sessions
+
+    response = await client.get(routes.API_USER)
+
+    assert response.status == 401
+
+
+async def test_user_reads_roles_and_organization_from_the_database_not_the_token(
+    client: TestClient[Any, Any], conn: asyncpg.Connection
+) -> None:
+    issued = await (await _signup(client)).json()
+    claims = _claims(issued["access_token"])
+    assert (claims["roles"], claims["org_role"]) == ([], "owner")
+    for role in ("monitor", "admin"):
+        await conn.execute(
+            "INSERT INTO user_platform_roles (user_id, role_id, created_at)"
+            " SELECT $1, id, now() FROM platform_roles WHERE name = $2",
+            uuid.UUID(issued["user"]["id"]),
+            role,
+        )
+    await conn.execute("UPDATE organizations SET name = 'Renamed'")
+    await conn.execute("UPDATE organization_memberships SET role = 'member'")
+
+    response = await client.get(routes.API_USER)
+
+    assert response.status == 200
+    body = await response.json()
+    assert body["roles"] == ["authara:admin", "authara:monitor"]  # sorted by name
+    assert body["organization"] == {"id": claims["org_id"], "name": "Renamed", "role": "member"}
 
 
 async def test_membership_in_use_by_a_session_cannot_be_deleted(

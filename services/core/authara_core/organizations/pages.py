@@ -103,6 +103,10 @@ class InvitationPages:
         form = await read_form(request)
         token = field(form, routes.INVITATION_TOKEN_PARAM)
         landing = _token_url(routes.INVITATION_ACCEPT, token)
+        try:  # the mode first: where no account may accept, signing in would not help
+            self._acceptance.check_existing_accounts()
+        except InvitationUnusable as exc:
+            return self._unavailable(request, exc.message, status=exc.status)
         viewer = self._viewer(request)
         if viewer is None:  # the landing page refreshes the session or offers to sign in
             return redirect(request, landing)
@@ -110,8 +114,10 @@ class InvitationPages:
             issued = await self._acceptance.accept(
                 viewer, token, refresh_token=read_cookie(request, cookies.REFRESH)
             )
-        except Unauthorized:
-            return redirect(request, landing)
+        except Unauthorized:  # the session ended elsewhere: its cookies go, the page offers sign-in
+            response = redirect(request, landing)
+            self._cookies.clear_session(response)
+            return response
         except (InvitationUnusable, AudienceNotAllowed) as exc:
             return self._unavailable(request, exc.message, status=exc.status)
         return self._accepted(request, issued)
@@ -179,6 +185,10 @@ class InvitationPages:
         form = await read_form(request)
         token, password = field(form, routes.INVITATION_TOKEN_PARAM), field(form, "password")
         template = "organizations/invitation_login.html"
+        try:  # the mode first: no password makes this form available
+            self._acceptance.check_existing_accounts()
+        except InvitationUnusable as exc:
+            return self._unavailable(request, exc.message, status=exc.status)
         if not password:
             return await self._form_error(
                 request, template, token, InvalidRequest("Enter your password."), status=400

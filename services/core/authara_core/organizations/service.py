@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
+from authara_core.accounts.users import UserRow
 from authara_core.organizations import events
 from authara_core.organizations import store as organization_store
 from authara_core.organizations.store import MembershipRow
 from authara_core.platform.clock import Clock
-from authara_core.platform.db import Connection, Database
+from authara_core.platform.db import Connection, Database, Executor
 from authara_core.platform.errors import OrganizationModeMismatch
 from authara_core.platform.outbox import record_in
 
@@ -21,6 +22,7 @@ __all__ = [
     "MembershipRow",
     "OrganizationService",
     "default_membership_in",
+    "member_with_roles_in",
     "membership_in",
     "organization_name",
 ]
@@ -87,3 +89,13 @@ async def membership_in(
 ) -> MembershipRow | None:
     """Return a user's membership in an organization, or None if they are not a member."""
     return await organization_store.get_membership(conn, organization_id, user_id)
+
+
+async def member_with_roles_in(
+    conn: Executor, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[UserRow, list[str], MembershipRow] | None:
+    """Return a member's user row, platform role names and membership, in one query.
+
+    None when the user is gone or is not a member of that organization.
+    """
+    return await organization_store.get_member_with_roles(conn, organization_id, user_id)

@@ -9,7 +9,8 @@ from datetime import datetime
 import asyncpg
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
-from authara_core.platform.db import Connection
+from authara_core.accounts.users import UserRow
+from authara_core.platform.db import Connection, Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,43 @@ async def get_membership(
         user_id,
     )
     return _membership(record)
+
+
+async def get_member_with_roles(
+    conn: Executor, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[UserRow, list[str], MembershipRow] | None:
+    """Load a user, their platform role names and their membership in one round trip.
+
+    None when the user is gone or is not a member of that organization (any more).
+    """
+    record = await conn.fetchrow(
+        """
+        SELECT u.id, u.email, u.username, u.created_at, u.disabled_at,
+               array(SELECT r.name FROM user_platform_roles ur
+                     JOIN platform_roles r ON r.id = ur.role_id
+                     WHERE ur.user_id = u.id ORDER BY r.name) AS roles,
+               o.name AS organization_name, m.role
+        FROM organization_memberships m
+        JOIN users u ON u.id = m.user_id
+        JOIN organizations o ON o.id = m.organization_id
+        WHERE m.organization_id = $1 AND m.user_id = $2
+        """,
+        organization_id,
+        user_id,
+    )
+    if record is None:
+        return None
+    user = UserRow(
+        id=record["id"],
+        email=record["email"],
+        username=record["username"],
+        created_at=record["created_at"],
+        disabled_at=record["disabled_at"],
+    )
+    membership = MembershipRow(
+        organization_id, record["organization_name"], OrganizationRole(record["role"])
+    )
+    return user, list(record["roles"]), membership
 
 
 async def pin_mode(conn: Connection, mode: OrganizationMode) -> OrganizationMode:

@@ -308,14 +308,12 @@ class SessionService:
 
     async def current_user(self, claims: AccessClaims) -> CurrentUser:
         """Load the user an access token names, with their membership in its organization."""
-        async with self._db.connection() as conn:
-            found = await users.get_user_with_roles(conn, claims.user_id)
-            organization = await organizations.membership_in(
-                conn, claims.organization_id, claims.user_id
-            )
-        if found is None or organization is None:
+        found = await organizations.member_with_roles_in(
+            self._db.single, claims.organization_id, claims.user_id
+        )
+        if found is None:  # the user is gone, or no longer a member of the token's organization
             raise Unauthorized
-        user, names = found
+        user, names, organization = found
         return CurrentUser(
             user=user, roles=tuple(ROLE_PREFIX + name for name in names), organization=organization
         )
