@@ -41,6 +41,10 @@ def core_env(db: DatabaseSettings, **overrides: str) -> dict[str, str]:
         "AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT": "10000",
         "AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT": "10000",
         "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_LIMIT": "10000",
+        "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_LIMIT": "10000",
     }
     env.update(overrides)
     return env

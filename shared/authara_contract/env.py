@@ -152,6 +152,48 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "lifetime of an organization invitation, > 0",
     ),
     _v(
+        "AUTHARA_CHALLENGE_ENABLED",
+        "bool",
+        "false",
+        [CORE],
+        "signup by emailed code (and email change); password reset is always available",
+    ),
+    _v(
+        "AUTHARA_CHALLENGE_TTL",
+        "duration",
+        "30m",
+        [CORE],
+        "lifetime of an email challenge (signup, password reset, email change), > 0",
+    ),
+    _v(
+        "AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL",
+        "duration",
+        "10m",
+        [CORE],
+        "lifetime of an emailed code, > 0 and <= AUTHARA_CHALLENGE_TTL",
+    ),
+    _v(
+        "AUTHARA_CHALLENGE_MAX_ATTEMPTS",
+        "int",
+        "5",
+        [CORE],
+        "wrong codes a challenge takes before it refuses every code, > 0",
+    ),
+    _v(
+        "AUTHARA_CHALLENGE_MAX_RESENDS",
+        "int",
+        "3",
+        [CORE],
+        "new codes a challenge may ask for, >= 0",
+    ),
+    _v(
+        "AUTHARA_CHALLENGE_MIN_RESEND_INTERVAL",
+        "duration",
+        "30s",
+        [CORE],
+        "time between two sends of a challenge's code, >= 0",
+    ),
+    _v(
         "AUTHARA_INTERNAL_API_TOKEN",
         "secret string",
         "",
@@ -231,6 +273,54 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("AUTHARA_RATE_LIMIT_SIGNUP_IP_WINDOW", "duration", "1h", [CORE], "fixed window, > 0"),
     _v("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT", "int", "3", [CORE], "attempts per window, > 0"),
     _v("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW", "duration", "24h", [CORE], "fixed window, > 0"),
+    _v(
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_LIMIT", "int", "5", [CORE], "attempts per window, > 0"
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_WINDOW", "duration", "1h", [CORE], "fixed window, > 0"
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_LIMIT",
+        "int",
+        "3",
+        [CORE],
+        "attempts per window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_WINDOW",
+        "duration",
+        "24h",
+        [CORE],
+        "fixed window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_LIMIT",
+        "int",
+        "30",
+        [CORE],
+        "code verifications per window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_WINDOW",
+        "duration",
+        "10m",
+        [CORE],
+        "fixed window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_LIMIT",
+        "int",
+        "10",
+        [CORE],
+        "code resends per window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_WINDOW",
+        "duration",
+        "1h",
+        [CORE],
+        "fixed window, > 0",
+    ),
     _v(
         "AUTHARA_RATE_LIMIT_CLEANUP_EVERY",
         "int",

@@ -25,6 +25,10 @@ def _corpus(schema: dict[str, Any]) -> list[Any]:
             good[name] = True
         elif spec.get("type") == "array":
             good[name] = []
+        elif spec.get("format") == "uuid":
+            good[name] = "5b0e7a3e-0d8a-4c54-9d34-6f1d3b2f9a10"
+        elif spec.get("pattern") == "^[0-9]{6}$":
+            good[name] = "012345"
         else:
             good[name] = "user@example.com" if "email" in name else "value"
     bodies: list[Any] = [good, {}, [], "body", None, 3, {**good, "unknown": 1}]

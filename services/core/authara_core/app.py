@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,6 +14,9 @@ from aiohttp import web
 
 from authara_contract.env import AppEnv
 from authara_core.accounts.service import AccountService
+from authara_core.challenges.mail import composers
+from authara_core.challenges.service import ChallengeService
+from authara_core.mail.outbox import Composer, MailTemplate
 from authara_core.oauth.flows import OAuthFlows
 from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
@@ -64,6 +67,9 @@ class Services:
     public_management: PublicManagement
     invitations: Invitations
     acceptance: InvitationAcceptance
+    challenges: ChallengeService
+    mail_composers: Mapping[MailTemplate, Composer]
+    """What the mail worker runs before sending each kind of mail (the challenge codes)."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -87,7 +93,14 @@ def build_services(
     limiter = MemoryRateLimiter(
         clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
     )
-    throttle = Throttle(limiter, login=limits.login, signup=limits.signup)
+    throttle = Throttle(
+        limiter,
+        login=limits.login,
+        signup=limits.signup,
+        password_reset=limits.password_reset,
+        challenge_verify=limits.challenge_verify,
+        challenge_resend=limits.challenge_resend,
+    )
     organizations = OrganizationService(db=database, clock=clock, mode=settings.organization_mode)
     accounts = AccountService(
         db=database,
@@ -123,6 +136,13 @@ def build_services(
         mode=settings.organization_mode,
         public_management=settings.public_organization_management,
     )
+    acceptance = InvitationAcceptance(
+        db=database,
+        clock=clock,
+        mode=settings.organization_mode,
+        accounts=accounts,
+        sessions=sessions,
+    )
     return Services(
         clock=clock,
         database=database,
@@ -152,13 +172,18 @@ def build_services(
             public_url=settings.public_url,
             public_enabled=settings.public_organization_management,
         ),
-        acceptance=InvitationAcceptance(
+        acceptance=acceptance,
+        challenges=ChallengeService(
             db=database,
             clock=clock,
-            mode=settings.organization_mode,
+            settings=settings.challenges,
+            keys=settings.tokens.keys,
             accounts=accounts,
             sessions=sessions,
+            acceptance=acceptance,
+            throttle=throttle,
         ),
+        mail_composers=composers(keys=settings.tokens.keys, settings=settings.challenges),
     )
 
 
@@ -226,7 +251,7 @@ def _manage_resources(
     async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(
             _clean_up(
-                (services.sessions.cleanup, services.flows.cleanup),
+                (services.sessions.cleanup, services.flows.cleanup, services.challenges.cleanup),
                 settings.session_cleanup_interval.total_seconds(),
             )
         )

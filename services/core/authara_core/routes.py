@@ -22,6 +22,9 @@ from aiohttp import web
 from authara_contract import routes
 from authara_core.accounts.api import AccountApi
 from authara_core.accounts.pages import AuthPages
+from authara_core.challenges.api import ChallengeApi
+from authara_core.challenges.pages import ChallengePages
+from authara_core.challenges.views import VerifyPage
 from authara_core.oauth.api import GoogleApi
 from authara_core.oauth.pages import AccountPages
 from authara_core.oauth.routes import OAuthRoutes
@@ -49,9 +52,12 @@ def route_table(
     trust_proxy = settings.trust_proxy_headers
     api_meta = meta.ApiMeta(cookie_writer)
     readiness = meta.Readiness(services.database, settings.database.schema)
+    verify_page = VerifyPage(renderer=renderer, cookie_writer=cookie_writer)
     auth_pages = AuthPages(
         accounts=services.accounts,
         sessions=services.sessions,
+        challenges=services.challenges,
+        verify_page=verify_page,
         cookie_writer=cookie_writer,
         renderer=renderer,
         settings=settings,
@@ -62,10 +68,13 @@ def route_table(
         cookie_writer=cookie_writer,
         bodies=bodies,
         trust_proxy_headers=trust_proxy,
+        direct_signup=not settings.challenges.enabled,
     )
     invitation_pages = InvitationPages(
         acceptance=services.acceptance,
         sessions=services.sessions,
+        challenges=services.challenges,
+        verify_page=verify_page,
         cookie_writer=cookie_writer,
         renderer=renderer,
         settings=settings,
@@ -89,6 +98,21 @@ def route_table(
         oauth=oauth,
         cookie_writer=cookie_writer,
         renderer=renderer,
+        trust_proxy_headers=trust_proxy,
+        email_change=settings.challenges.enabled,
+    )
+    challenge_pages = ChallengePages(
+        challenges=services.challenges,
+        sessions=services.sessions,
+        verify_page=verify_page,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        settings=settings,
+    )
+    challenge_api = ChallengeApi(
+        challenges=services.challenges,
+        cookie_writer=cookie_writer,
+        bodies=bodies,
         trust_proxy_headers=trust_proxy,
     )
     google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
@@ -122,12 +146,24 @@ def route_table(
         web.post(routes.INVITATION_SIGNUP, invitation_pages.signup_submit),
         web.get(routes.INVITATION_LOGIN, invitation_pages.login_page),
         web.post(routes.INVITATION_LOGIN, invitation_pages.login_submit),
+        web.get(routes.PASSWORD_RESET, challenge_pages.password_reset_page),
+        web.post(routes.PASSWORD_RESET, challenge_pages.password_reset_submit),
+        web.get(routes.VERIFY_CHALLENGE, challenge_pages.verify_page),
+        web.post(routes.VERIFY_CHALLENGE, challenge_pages.verify_submit),
+        web.post(routes.RESEND_CHALLENGE, challenge_pages.resend),
+        web.get(routes.EMAIL_CHANGE, challenge_pages.email_change_page),
+        web.post(routes.EMAIL_CHANGE, challenge_pages.email_change_submit),
         web.post(routes.LOGOUT, session_pages.logout),
         web.post(routes.LOGOUT_ALIAS, session_pages.logout),
         web.post(routes.REFRESH, session_pages.refresh),
         web.get(routes.API_CSRF, api_meta.csrf),
         web.post(routes.API_LOGIN, account_api.login),
         web.post(routes.API_SIGNUP_DIRECT, account_api.signup_direct),
+        web.post(routes.API_SIGNUP_CHALLENGES, challenge_api.signup_start),
+        web.post(routes.API_SIGNUP_CHALLENGE_VERIFY, challenge_api.signup_verify),
+        web.post(routes.API_PASSWORD_RESET_CHALLENGES, challenge_api.password_reset_start),
+        web.post(routes.API_PASSWORD_RESET_CHALLENGE_VERIFY, challenge_api.password_reset_verify),
+        web.post(routes.API_CHALLENGE_RESEND, challenge_api.resend),
         web.post(routes.API_LOGOUT, session_api.logout),
         web.post(routes.API_SESSIONS_REFRESH, session_api.sessions_refresh),
         web.post(routes.API_TOKENS_REFRESH, session_api.tokens_refresh),

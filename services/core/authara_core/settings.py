@@ -55,10 +55,13 @@ class TokenSettings:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
-    """Login and signup limits, and the in-memory limiter's housekeeping."""
+    """Attempt limits (contract §9), and the in-memory limiter's housekeeping."""
 
     login: ThrottleRules
     signup: ThrottleRules
+    password_reset: ThrottleRules
+    challenge_verify: Limit
+    challenge_resend: Limit
     cleanup_every: int = 200
     max_entries: int = 50000
 
@@ -75,7 +78,22 @@ class RateLimitSettings:
             self,
             login=self.login.shared_by(workers),
             signup=self.signup.shared_by(workers),
+            password_reset=self.password_reset.shared_by(workers),
+            challenge_verify=self.challenge_verify.shared_by(workers),
+            challenge_resend=self.challenge_resend.shared_by(workers),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeSettings:
+    """Email challenges: signup verification, password reset, email change (contract §6)."""
+
+    enabled: bool = False
+    ttl: timedelta = timedelta(minutes=30)
+    code_ttl: timedelta = timedelta(minutes=10)
+    max_attempts: int = 5
+    max_resends: int = 3
+    min_resend_interval: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +125,7 @@ class Settings:
     public_organization_management: bool = False
     internal_api_token: str = field(default="", repr=False)  # a secret: kept out of logs
     invitation_ttl: timedelta = timedelta(hours=168)
+    challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -161,6 +180,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
         invitation_ttl=_positive(reader, "AUTHARA_ORGANIZATION_INVITATION_TTL"),
+        challenges=_challenge_settings(reader),
     )
     _validate_cross(reader, settings)
     reader.finish()
@@ -290,8 +310,33 @@ def _rate_limits(reader: EnvReader) -> RateLimitSettings:
     return RateLimitSettings(
         login=ThrottleRules(ip=_limit(reader, "LOGIN_IP"), email=_limit(reader, "LOGIN_EMAIL")),
         signup=ThrottleRules(ip=_limit(reader, "SIGNUP_IP"), email=_limit(reader, "SIGNUP_EMAIL")),
+        password_reset=ThrottleRules(
+            ip=_limit(reader, "PASSWORD_RESET_IP"), email=_limit(reader, "PASSWORD_RESET_EMAIL")
+        ),
+        challenge_verify=_limit(reader, "CHALLENGE_VERIFY_IP"),
+        challenge_resend=_limit(reader, "CHALLENGE_RESEND_IP"),
         cleanup_every=reader.integer("AUTHARA_RATE_LIMIT_CLEANUP_EVERY", minimum=1),
         max_entries=reader.integer("AUTHARA_RATE_LIMIT_MAX_ENTRIES", minimum=1),
+    )
+
+
+def _challenge_settings(reader: EnvReader) -> ChallengeSettings:
+    ttl = _positive(reader, "AUTHARA_CHALLENGE_TTL")
+    code_ttl = _positive(reader, "AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL")
+    if code_ttl > ttl:
+        reader.fail(
+            "AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL", "must not exceed AUTHARA_CHALLENGE_TTL"
+        )
+    interval = reader.duration("AUTHARA_CHALLENGE_MIN_RESEND_INTERVAL")
+    if interval < timedelta(0):
+        reader.fail("AUTHARA_CHALLENGE_MIN_RESEND_INTERVAL", "must not be negative")
+    return ChallengeSettings(
+        enabled=reader.boolean("AUTHARA_CHALLENGE_ENABLED"),
+        ttl=ttl,
+        code_ttl=code_ttl,
+        max_attempts=reader.integer("AUTHARA_CHALLENGE_MAX_ATTEMPTS", minimum=1),
+        max_resends=reader.integer("AUTHARA_CHALLENGE_MAX_RESENDS", minimum=0),
+        min_resend_interval=max(interval, timedelta(0)),
     )
 
 

@@ -59,6 +59,9 @@ async def _stack(db_settings: DatabaseSettings, **env: str) -> Stack:
         MemoryRateLimiter(clock, cleanup_every=100, max_entries=1000),
         login=limits.login,
         signup=limits.signup,
+        password_reset=limits.password_reset,
+        challenge_verify=limits.challenge_verify,
+        challenge_resend=limits.challenge_resend,
     )
     accounts = AccountService(
         db=database,

@@ -12,7 +12,7 @@ from authara_core.organizations.acceptance import InvitationAcceptance
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter
-from authara_core.platform.errors import InvalidRequest
+from authara_core.platform.errors import InvalidRequest, NotFound
 from authara_core.sessions.responses import auth_session_response
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
@@ -34,7 +34,9 @@ class AccountApi:
         cookie_writer: CookieWriter,
         bodies: BodyReader,
         trust_proxy_headers: bool,
+        direct_signup: bool = True,
     ) -> None:
+        self._direct_signup = direct_signup
         self._accounts = accounts
         self._invitations = invitations
         self._cookies = cookie_writer
@@ -57,7 +59,12 @@ class AccountApi:
         return auth_session_response(self._cookies, issued, status=200)
 
     async def signup_direct(self, request: web.Request) -> web.StreamResponse:
-        """Create an account and sign it in (201 AuthSession); a code joins its organization."""
+        """Create an account and sign it in (201 AuthSession); a code joins its organization.
+
+        With email challenges on, signups go through /signup/challenges: this route is 404.
+        """
+        if not self._direct_signup:
+            raise NotFound
         audience = audience_param(request, APP_ONLY)
         body = await self._bodies.read(request, "SignupRequest")
         ip = client_ip(request, trust_proxy_headers=self._trust_proxy_headers)

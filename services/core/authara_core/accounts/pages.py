@@ -11,6 +11,8 @@ from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_core.accounts.service import AccountService
+from authara_core.challenges.service import ChallengeService, Purpose
+from authara_core.challenges.views import VerifyPage
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
@@ -48,11 +50,15 @@ class AuthPages:
         *,
         accounts: AccountService,
         sessions: SessionService,
+        challenges: ChallengeService,
+        verify_page: VerifyPage,
         cookie_writer: CookieWriter,
         renderer: Renderer,
         settings: Settings,
     ) -> None:
         self._accounts = accounts
+        self._challenges = challenges
+        self._verify_page = verify_page
         self._sessions = sessions
         self._cookies = cookie_writer
         self._renderer = renderer
@@ -110,6 +116,8 @@ class AuthPages:
                 email=email,
                 error="Signup only supports app access.",
             )
+        if self._challenges.enabled:
+            return await self._signup_challenge(request, email, password, return_to)
         try:
             issued = await self._accounts.signup(
                 email=email,
@@ -123,6 +131,29 @@ class AuthPages:
                 request, "accounts/signup.html", exc, return_to=return_to, email=email
             )
         return self._signed_in(request, issued, return_to)
+
+    async def _signup_challenge(
+        self, request: web.Request, email: str, password: str, return_to: str
+    ) -> web.StreamResponse:
+        """Email a code first; the verify page is the same whether the email has an account."""
+        try:
+            challenge_id = await self._challenges.start_signup(
+                email=email,
+                password=password,
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+            )
+        except (InvalidRequest, RateLimited) as exc:
+            return self._form_error(
+                request, "accounts/signup.html", exc, return_to=return_to, email=email
+            )
+        return self._verify_page.render(
+            request,
+            purpose=Purpose.SIGNUP,
+            challenge_id=str(challenge_id),
+            return_to=return_to,
+            email=email.lower(),
+            opened=True,
+        )
 
     async def _page_unless_signed_in(
         self, request: web.Request, template: str
@@ -193,6 +224,7 @@ class AuthPages:
             return_to=return_to,
             login_url=with_return_to(routes.LOGIN, return_to),
             signup_url=with_return_to(routes.SIGNUP, return_to),
+            reset_url=with_return_to(routes.PASSWORD_RESET, return_to),
             providers=[
                 ProviderButton(
                     p.display_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Final
 
@@ -82,6 +83,35 @@ class AccountService:
         address = validate_email(email)
         validate_password(password)
         return PreparedSignup(address, await self._hasher.hash(password))
+
+    async def hash_new_password(self, password: str) -> str:
+        """Check a new password against the rule and hash it (before any transaction)."""
+        validate_password(password)
+        return await self._hasher.hash(password)
+
+    async def set_password_in(
+        self, conn: Connection, user_id: uuid.UUID, password_hash: str
+    ) -> None:
+        """Set a user's password inside the caller's transaction (adding one if they had none)."""
+        await user_store.set_password_hash(
+            conn, user_id=user_id, password_hash=password_hash, now=self._clock.now()
+        )
+
+    async def change_email_in(self, conn: Connection, user_id: uuid.UUID, email: str) -> bool:
+        """Move a user to a new email inside the caller's transaction; EmailTaken if it is used.
+
+        A clash aborts the caller's transaction: nothing it did is kept.
+        """
+        try:
+            return await user_store.update_email(
+                conn, user_id=user_id, email=email, now=self._clock.now()
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == user_store.EMAIL_CONSTRAINT:
+                raise EmailTaken(
+                    "That email address now belongs to another account. Nothing was changed."
+                ) from exc
+            raise
 
     async def create_password_user_in(
         self, conn: Connection, prepared: PreparedSignup, *, first_organization: bool = True

@@ -109,6 +109,32 @@ async def update_password_hash(
     )
 
 
+async def set_password_hash(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Give a user this password, adding the password sign-in method if they had none."""
+    await conn.execute(
+        """
+        INSERT INTO auth_providers (user_id, provider, password_hash, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4)
+        ON CONFLICT (user_id, provider) DO UPDATE
+        SET password_hash = excluded.password_hash, updated_at = excluded.updated_at
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+        password_hash,
+        now,
+    )
+
+
+async def update_email(conn: Connection, *, user_id: uuid.UUID, email: str, now: datetime) -> bool:
+    """Change a user's email; raises asyncpg.UniqueViolationError when another user has it."""
+    status = await conn.execute(
+        "UPDATE users SET email = $2, updated_at = $3 WHERE id = $1", user_id, email, now
+    )
+    return status == "UPDATE 1"
+
+
 async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
     """Load one user by id."""
     record = await conn.fetchrow(

@@ -61,7 +61,9 @@ class AccountPages:
         cookie_writer: CookieWriter,
         renderer: Renderer,
         trust_proxy_headers: bool,
+        email_change: bool = False,
     ) -> None:
+        self._email_change = email_change
         self._links = links
         self._sessions = sessions
         self._oauth = oauth
@@ -167,6 +169,7 @@ class AccountPages:
                 for p in view.linkable
             ],
             logout_url=with_return_to(routes.LOGOUT, "/"),
+            email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
         )
 
     async def _confirm_error(

@@ -26,7 +26,7 @@ from typing import Final
 from authara_contract.claims import Audience, OrganizationMode, OrganizationRole
 from authara_contract.tokens import AccessClaims
 from authara_core.accounts import users
-from authara_core.accounts.service import AccountService
+from authara_core.accounts.service import AccountService, PreparedSignup
 from authara_core.accounts.users import UserRow
 from authara_core.organizations import events, management_store, public_store
 from authara_core.organizations import invitation_store as store
@@ -126,18 +126,36 @@ class InvitationAcceptance:
             email=invitation.email, password=password, client_ip=client_ip
         )
         async with self._db.transaction() as conn:
-            locked = await self._lock_pending(conn, invitation)
-            user = await self._accounts.create_password_user_in(
-                conn, prepared, first_organization=self._mode is OrganizationMode.MULTI
-            )
-            await self._accept_in(conn, locked, user)
+            user = await self._signup_in(conn, invitation, prepared)
             return await self._sessions.start_in(
                 conn,
                 user,
                 audience=Audience.APP,
                 user_agent=user_agent,
-                organization_id=locked.organization_id,
+                organization_id=invitation.organization_id,
             )
+
+    async def pending_invitation(self, token: str | None) -> Invitation:
+        """Return the pending invitation a token opens (InvitationUnusable otherwise).
+
+        For a signup that is verified by email first: `signup_invited_in` finishes it.
+        """
+        self.check_enabled()
+        return await self._pending(token)
+
+    async def signup_invited_in(
+        self, conn: Connection, invitation_id: uuid.UUID, prepared: PreparedSignup
+    ) -> tuple[UserRow, uuid.UUID]:
+        """Create the invited account and accept, inside the caller's transaction.
+
+        Returns the new user and the organization they joined. The invitation must still
+        be pending; it is locked after its organization, as in every acceptance.
+        """
+        self.check_enabled()
+        invitation = await store.get_invitation_by_id(conn, invitation_id)
+        if invitation is None:
+            raise InvitationLinkInvalid
+        return await self._signup_in(conn, invitation, prepared), invitation.organization_id
 
     async def login(
         self, token: str | None, password: str, *, user_agent: str, client_ip: str | None
@@ -200,16 +218,23 @@ class InvitationAcceptance:
             self.check_enabled()
             invitation = await self._pending(code)
             async with self._db.transaction() as conn:
-                locked = await self._lock_pending(conn, invitation)
-                user = await self._accounts.create_password_user_in(
-                    conn, prepared, first_organization=self._mode is OrganizationMode.MULTI
-                )
-                await self._accept_in(conn, locked, user)
+                user = await self._signup_in(conn, invitation, prepared)
                 return await self._sessions.start_in(
                     conn, user, audience=audience, user_agent=user_agent
                 )
         except InvitationUnusable as exc:
             raise InvalidRequest(exc.message) from exc
+
+    async def _signup_in(
+        self, conn: Connection, invitation: Invitation, prepared: PreparedSignup
+    ) -> UserRow:
+        """Lock the invitation (organization first), create the account, and accept."""
+        locked = await self._lock_pending(conn, invitation)
+        user = await self._accounts.create_password_user_in(
+            conn, prepared, first_organization=self._mode is OrganizationMode.MULTI
+        )
+        await self._accept_in(conn, locked, user)
+        return user
 
     async def _pending(self, token: str | None) -> Invitation:
         """Find a token's invitation and check it is pending (before hashing a password)."""

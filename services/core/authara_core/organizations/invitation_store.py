@@ -111,6 +111,15 @@ async def get_invitation(
     return None if record is None else _invitation(record)
 
 
+async def get_invitation_by_id(conn: Connection, invitation_id: uuid.UUID) -> Invitation | None:
+    """Return an invitation by id alone (unlocked: lock its organization, then it, to use it)."""
+    record = await conn.fetchrow(
+        f"SELECT {_INVITATION} FROM organization_invitations WHERE id = $1",  # noqa: S608
+        invitation_id,
+    )
+    return None if record is None else _invitation(record)
+
+
 async def list_invitations(conn: Connection, organization_id: uuid.UUID) -> list[Invitation]:
     """List the organization's invitations, newest first (then by id)."""
     records = await conn.fetch(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_core.accounts import users
 from authara_core.accounts.events import user_deleted
+from authara_core.challenges.service import delete_user_challenges_in
 from authara_core.organizations import events, invitation_store
 from authara_core.organizations import management_store as store
 from authara_core.organizations.management_store import Membership, Organization
@@ -175,6 +176,8 @@ class OrganizationManagement:
                 await self._drop_organization(conn, locked)
             # Invitations to their email go too: a later account with it must be invited anew.
             await invitation_store.delete_for_user(conn, user_id, user.email)
+            # And challenges: theirs, and any for their email (pending rows and mails cascade).
+            await delete_user_challenges_in(conn, user_id, user.email)
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
             await record_in(conn, [*kept, user_deleted(user_id)], now=self._clock.now())
 

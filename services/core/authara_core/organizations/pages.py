@@ -16,6 +16,8 @@ from authara_contract.claims import Audience
 from authara_contract.headers import NO_STORE
 from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
+from authara_core.challenges.service import ChallengeService, Purpose
+from authara_core.challenges.views import VerifyPage
 from authara_core.organizations.acceptance import InvitationAcceptance, InvitationView
 from authara_core.organizations.invitations import InvitationStatus
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
@@ -56,11 +58,15 @@ class InvitationPages:
         *,
         acceptance: InvitationAcceptance,
         sessions: SessionService,
+        challenges: ChallengeService,
+        verify_page: VerifyPage,
         cookie_writer: CookieWriter,
         renderer: Renderer,
         settings: Settings,
     ) -> None:
         self._acceptance = acceptance
+        self._challenges = challenges
+        self._verify_page = verify_page
         self._sessions = sessions
         self._cookies = cookie_writer
         self._renderer = renderer
@@ -121,9 +127,14 @@ class InvitationPages:
         return await self._form_page(request, "organizations/invitation_signup.html")
 
     async def signup_submit(self, request: web.Request) -> web.StreamResponse:
-        """Create the invited account, accept, and sign it in to the organization."""
+        """Create the invited account, accept, and sign it in to the organization.
+
+        With email challenges on, the address is verified first: the verify page finishes.
+        """
         form = await read_form(request)
         token, password = field(form, routes.INVITATION_TOKEN_PARAM), field(form, "password")
+        if self._challenges.enabled:
+            return await self._signup_challenge(request, token, password)
         try:
             issued = await self._acceptance.signup(
                 token,
@@ -138,6 +149,28 @@ class InvitationPages:
                 request, "organizations/invitation_signup.html", token, exc
             )
         return self._accepted(request, issued)
+
+    async def _signup_challenge(
+        self, request: web.Request, token: str, password: str
+    ) -> web.StreamResponse:
+        try:
+            challenge_id, email = await self._challenges.start_invitation_signup(
+                token, password, client_ip=self._client_ip(request)
+            )
+        except InvitationUnusable as exc:
+            return self._unavailable(request, exc.message, status=exc.status)
+        except (InvalidRequest, RateLimited) as exc:
+            return await self._form_error(
+                request, "organizations/invitation_signup.html", token, exc
+            )
+        return self._verify_page.render(
+            request,
+            purpose=Purpose.SIGNUP,
+            challenge_id=str(challenge_id),
+            return_to=self._after_acceptance,
+            email=email,
+            opened=True,
+        )
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         """Show the form that signs in as the invited email (multi mode)."""

@@ -9,7 +9,14 @@ AuthError
 │   ├── OAuthStateInvalid             (missing, unknown, reused or expired `state`)
 │   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
 │   ├── ProviderAlreadyLinked 409     (identity or provider slot taken)
-│   └── LastSignInMethod      422
+│   ├── LastSignInMethod      422
+│   └── ChallengeRefused              (an email code that cannot verify; one message in the API,
+│       ├── ChallengeUnknown           its own on the pages)
+│       ├── ChallengeCodeWrong
+│       ├── ChallengeCodeExpired
+│       ├── ChallengeExpired
+│       ├── ChallengeUsed
+│       └── ChallengeLocked            (too many wrong codes)
 ├── Unauthorized              401 unauthorized
 │   ├── InvalidCredentials
 │   ├── RefreshTokenMissing
@@ -228,6 +235,49 @@ class LastSignInMethod(InvalidRequest):
     public_message = "You cannot remove your only way to sign in."
 
 
+class ChallengeRefused(InvalidRequest):
+    """An email code did not verify; the API never says why, the pages do."""
+
+    public_message = "Invalid or expired verification code."
+    html_message: ClassVar[str | None] = "That code did not work."
+
+
+class ChallengeUnknown(ChallengeRefused):
+    """No challenge of this kind has that id (malformed, unknown, or for another purpose)."""
+
+    html_message = "This verification is not valid. Please start again."
+
+
+class ChallengeCodeWrong(ChallengeRefused):
+    """The code is not the one sent (counted as an attempt)."""
+
+    html_message = "That code is not right. Check the email and try again."
+
+
+class ChallengeCodeExpired(ChallengeRefused):
+    """The code was right but is too old; a new one can be sent."""
+
+    html_message = "This code has expired. Send a new code and try again."
+
+
+class ChallengeExpired(ChallengeRefused):
+    """The challenge's time is up."""
+
+    html_message = "This verification has expired. Please start again."
+
+
+class ChallengeUsed(ChallengeRefused):
+    """The challenge was verified already."""
+
+    html_message = "This code has already been used."
+
+
+class ChallengeLocked(ChallengeRefused):
+    """Too many wrong codes: the challenge takes none any more."""
+
+    html_message = "Too many wrong codes. Please start again."
+
+
 class ProviderAnswerInvalid(Unauthorized):
     """The provider refused the code, or its ID token or user data failed a check."""
 
@@ -252,6 +302,10 @@ class ProviderNotFound(NotFound):
     """No sign-in provider of that name is configured."""
 
     public_message = "Unknown sign-in provider."
+
+
+class ChallengesDisabled(NotFound):
+    """Email challenges are off (AUTHARA_CHALLENGE_ENABLED=false)."""
 
 
 class AccountLinkRequired(AuthError):

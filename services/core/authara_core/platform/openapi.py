@@ -162,6 +162,51 @@ _MANAGEMENT_SCHEMAS: Final[JSONObject] = {
 }
 
 
+_CHALLENGE_ID: Final = {
+    "type": "string",
+    "format": "uuid",
+    "pattern": UUID_PATTERN,
+    "description": "The id a challenge was opened with (202).",
+}
+# Email challenges: signup verification and password reset by a code sent to the address.
+_CHALLENGE_SCHEMAS: Final[JSONObject] = {
+    "PasswordResetRequest": _object(
+        ["email", "new_password"],
+        {
+            "email": _text(
+                min_length=1,
+                max_length=254,
+                email=True,
+                note="Trimmed and lowercased, then a plain addr-spec: no whitespace inside.",
+            ),
+            "new_password": _text(min_length=8, max_length=128, note="Counted in code points."),
+        },
+    ),
+    "ChallengeVerifyRequest": _object(
+        ["challenge_id", "code"],
+        {
+            "challenge_id": _CHALLENGE_ID,
+            "code": {
+                "type": "string",
+                "pattern": "^[0-9]{6}$",
+                "description": "The 6-digit code from the email.",
+            },
+        },
+    ),
+    "ChallengeResendRequest": _object(["challenge_id"], {"challenge_id": _CHALLENGE_ID}),
+    "ChallengeStarted": _object(
+        ["challenge_id"],
+        {
+            "challenge_id": _UUID_OUT
+            | {
+                "description": "Also for an email that must not be told apart (an account that"
+                " exists on signup, none on reset): that challenge never verifies."
+            }
+        },
+    ),
+}
+
+
 SCHEMAS: Final[JSONObject] = {
     "Error": {
         "type": "object",
@@ -351,6 +396,7 @@ SCHEMAS: Final[JSONObject] = {
         "properties": {"csrf_token": _STRING},
     },
     **_MANAGEMENT_SCHEMAS,
+    **_CHALLENGE_SCHEMAS,
 }
 
 
@@ -466,6 +512,72 @@ def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
                 ok=(200, "Tokens"),
                 params=[organization_id, *app_audience],
                 errors={400: ["invalid_request"], 403: ["forbidden"], **signed_in},
+            )
+        },
+    }
+
+
+def _challenge_paths(app_audience: list[JSONObject]) -> JSONObject:
+    """Return the email challenge operations (signup ones 404 while challenges are off)."""
+    refused = {
+        **_BAD,
+        403: ["forbidden"],
+        429: ["rate_limited"],
+        503: ["service_unavailable"],
+        **_INTERNAL,
+    }
+    flag = " (AUTHARA_CHALLENGE_ENABLED; 404 while off)"
+    return {
+        "/signup/challenges": {
+            "post": _op(
+                "Start a signup verified by an emailed code" + flag,
+                csrf=True,
+                access="public",
+                ok=(202, "ChallengeStarted"),
+                body="SignupRequest",
+                params=app_audience,
+                errors={**refused, 404: ["not_found"]},
+            )
+        },
+        "/signup/challenges/verify": {
+            "post": _op(
+                "Verify a signup code: the account is created and signed in" + flag,
+                csrf=True,
+                access="public",
+                ok=(201, "AuthSession"),
+                body="ChallengeVerifyRequest",
+                params=app_audience,
+                errors={**refused, 404: ["not_found"]},
+            )
+        },
+        "/password-reset/challenges": {
+            "post": _op(
+                "Start a password reset: the new password is applied once the code is verified",
+                csrf=True,
+                access="public",
+                ok=(202, "ChallengeStarted"),
+                body="PasswordResetRequest",
+                errors=refused,
+            )
+        },
+        "/password-reset/challenges/verify": {
+            "post": _op(
+                "Verify a reset code: the new password is set, every session revoked",
+                csrf=True,
+                access="public",
+                ok=(204, None),
+                body="ChallengeVerifyRequest",
+                errors=refused,
+            )
+        },
+        "/challenges/resend": {
+            "post": _op(
+                "Send a new code (204 whatever the challenge's state)",
+                csrf=True,
+                access="public",
+                ok=(204, None),
+                body="ChallengeResendRequest",
+                errors=refused,
             )
         },
     }
@@ -609,7 +721,7 @@ def openapi_document() -> JSONObject:
         },
         "/signup/direct": {
             "post": _op(
-                "Create an account and sign in",
+                "Create an account and sign in (404 while AUTHARA_CHALLENGE_ENABLED is on)",
                 csrf=True,
                 access="public",
                 ok=(201, "AuthSession"),
@@ -618,12 +730,14 @@ def openapi_document() -> JSONObject:
                 errors={
                     **_BAD,
                     403: ["forbidden"],
+                    404: ["not_found"],
                     429: ["rate_limited"],
                     503: ["service_unavailable"],
                     **_INTERNAL,
                 },
             )
         },
+        **_challenge_paths(app_audience),
         "/sessions/logout": {
             "post": _op(
                 "Revoke the session and clear cookies",

@@ -91,13 +91,24 @@ class MemoryRateLimiter:
 
 
 class Throttle:
-    """Apply IP and email limits for login and signup attempts."""
+    """Apply the attempt limits of contract §9: by IP and email, or by IP alone."""
 
     def __init__(
-        self, limiter: RateLimiter, *, login: ThrottleRules, signup: ThrottleRules
+        self,
+        limiter: RateLimiter,
+        *,
+        login: ThrottleRules,
+        signup: ThrottleRules,
+        password_reset: ThrottleRules,
+        challenge_verify: Limit,
+        challenge_resend: Limit,
     ) -> None:
         self._limiter = limiter
-        self._rules = {"login": login, "signup": signup}
+        self._rules = {"login": login, "signup": signup, "password_reset": password_reset}
+        self._ip_limits = {
+            "challenge_verify": challenge_verify,
+            "challenge_resend": challenge_resend,
+        }
 
     async def check(self, kind: str, *, ip: str | None, email: str) -> None:
         """Count an attempt; raise RateLimited when the IP or the email is over its limit."""
@@ -106,5 +117,11 @@ class Throttle:
         if resets_in is None:
             normalized = email.strip().lower() or EMPTY_KEY
             resets_in = await self._limiter.hit(f"{kind}:email", normalized, rules.email)
+        if resets_in is not None:
+            raise RateLimited(resets_in=resets_in)
+
+    async def check_ip(self, kind: str, *, ip: str | None) -> None:
+        """Count an attempt limited by client IP only; raise RateLimited when over."""
+        resets_in = await self._limiter.hit(f"{kind}:ip", ip or UNKNOWN_IP, self._ip_limits[kind])
         if resets_in is not None:
             raise RateLimited(resets_in=resets_in)
