@@ -81,8 +81,11 @@ def read_mail_settings(reader: EnvReader, *, prod: bool) -> MailSettings:
         reader.choice("AUTHARA_EMAIL_PROVIDER", [p.value for p in EmailProvider])
     )
     smtp = provider is EmailProvider.SMTP
-    sender = reader.optional("AUTHARA_EMAIL_FROM") or ""
-    if sender and not valid_sender(sender):
+    raw_sender = reader.raw("AUTHARA_EMAIL_FROM") or ""
+    sender = raw_sender.strip()
+    if "\r" in raw_sender or "\n" in raw_sender:
+        reader.fail("AUTHARA_EMAIL_FROM", "must not contain a line break")
+    elif sender and not valid_sender(sender):
         reader.fail("AUTHARA_EMAIL_FROM", "must be one address such as Name <no-reply@example.com>")
     elif smtp and not sender:
         reader.fail("AUTHARA_EMAIL_FROM", "is required when AUTHARA_EMAIL_PROVIDER=smtp")

@@ -52,6 +52,14 @@ class SmtpSender:
         except aiosmtplib.SMTPResponseException as exc:
             reply = " ".join(exc.message.split())[:_MAX_REPLY]
             raise SendFailed(f"SMTP server answered {exc.code}: {reply}") from None
+        except aiosmtplib.SMTPConnectError as exc:
+            cause = exc.__cause__
+            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else None
+            raise SendFailed(
+                f"cannot reach the SMTP server: {reason or 'connection failed'}"
+            ) from None
+        except aiosmtplib.SMTPServerDisconnected:
+            raise SendFailed("the SMTP server closed the connection") from None
         except aiosmtplib.SMTPException as exc:
             raise SendFailed(f"SMTP error: {type(exc).__name__}: {str(exc)[:_MAX_REPLY]}") from None
         except ssl.SSLError as exc:
