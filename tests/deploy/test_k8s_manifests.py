@@ -445,7 +445,7 @@ def test_network_policies_deny_by_default_and_allow_only_the_paths_we_need(
         assert admitted == [gateway], f"core admits {[_name(w) for w in admitted]}"
     assert core["ingress"][0]["ports"] == [{"protocol": "TCP", "port": CORE.port}]
     egress_ports = sorted(port["port"] for rule in core["egress"] for port in rule["ports"])
-    assert egress_ports == [53, 53, 5432]
+    assert egress_ports == [53, 53, 587, 5432]  # DNS, SMTP, PostgreSQL
 
 
 @pytest.mark.parametrize("overlay", K8S_OVERLAYS, ids=lambda path: path.name)
