@@ -174,8 +174,8 @@ class MailWorkers:
         while not stop.is_set():
             try:
                 busy = await self.run_once()
-            except _DATABASE_ERRORS:
-                _LOGGER.exception("email worker cannot reach the database; retrying")
+            except _DATABASE_ERRORS as exc:
+                _LOGGER.warning("email worker cannot reach the database (%r); retrying", exc)
                 busy = False
             except Exception:
                 # A bug must not end delivery for the life of the process.
