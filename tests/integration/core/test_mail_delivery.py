@@ -411,6 +411,55 @@ async def test_a_composer_that_has_nothing_to_send_drops_the_job(
         assert await conn.fetchval("SELECT count(*) FROM email_jobs WHERE id = $1", job_id) == 0
 
 
+class BrokenComposer:
+    """A composer with a bug: it writes, then raises."""
+
+    async def __call__(
+        self, conn: Connection, job: EmailJob, now: datetime
+    ) -> Mapping[str, Any] | None:
+        await conn.execute("UPDATE email_jobs SET to_email = 'changed@example.com'")
+        raise RuntimeError("bug")
+
+
+async def test_a_failing_composer_backs_its_job_off_and_does_not_block_the_queue(
+    database: Database, db: DatabaseSettings, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    broken = await enqueue(database, clock.now(), template=MailTemplate.EMAIL_CHANGE_CODE)
+    clock.advance(seconds=1)
+    fine = await enqueue(database, clock.now(), to="bob@example.com")
+    async with smtp_server(tmp_path / "mail") as server:
+        composers = {MailTemplate.EMAIL_CHANGE_CODE: BrokenComposer()}
+        worker = workers(database, clock, mail_settings(db, server.port), composers)
+
+        assert await worker.run_once() is True
+        assert await worker.run_once() is True
+
+        assert [r.rcpt_tos for r in server.received()] == [["bob@example.com"]]
+    row = await job_row(database, broken)
+    assert (row["status"], row["attempt_count"]) == ("pending", 1)
+    assert row["last_error"] == "composing failed (RuntimeError)"
+    assert row["to_email"] == "ada@example.com"  # the composer's write was undone
+    assert (await job_row(database, fine))["status"] == "sent"
+
+
+async def test_a_job_of_an_unknown_template_fails_without_blocking(
+    database: Database, db: DatabaseSettings, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    job_id = await enqueue(database, clock.now())
+    async with database.connection() as conn:
+        await conn.execute(
+            "UPDATE email_jobs SET template = 'from_the_future' WHERE id = $1", job_id
+        )
+    async with smtp_server(tmp_path / "mail") as server:
+        await workers(database, clock, mail_settings(db, server.port)).run_once()
+
+        assert server.received() == []
+    row = await job_row(database, job_id)
+    assert (row["status"], row["last_error"]) == ("failed", "unknown template 'from_the_future'")
+
+
 # --- cleanup and concurrency ------------------------------------------------------------------
 
 

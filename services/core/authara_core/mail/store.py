@@ -18,6 +18,7 @@ from authara_core.mail.outbox import EmailJob, MailTemplate
 from authara_core.platform.db import Connection
 
 _COLUMNS = "id, template, to_email, template_data, challenge_id, attempt_count"
+_TEMPLATES = frozenset(template.value for template in MailTemplate)
 
 
 def _job(row: asyncpg.Record) -> EmailJob:
@@ -65,7 +66,19 @@ async def claim_next(conn: Connection, *, now: datetime, stale_before: datetime)
         job_id,
         now,
     )
-    return None if claimed is None else _job(claimed)
+    if claimed is None:
+        return None
+    if claimed["template"] not in _TEMPLATES:  # written by a newer release, say
+        await conn.execute(
+            """
+            UPDATE email_jobs SET status = 'failed', last_error = $2, template_data = '{}'::jsonb
+            WHERE id = $1
+            """,
+            job_id,
+            f"unknown template {claimed['template'][:64]!r}",
+        )
+        return None
+    return _job(claimed)
 
 
 async def mark_sent(conn: Connection, job: EmailJob, *, now: datetime) -> bool:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -36,11 +36,13 @@ from authara_core.mail.outbox import Composer, EmailJob, MailTemplate
 from authara_core.mail.senders import Sender
 from authara_core.mail.smtp import SendFailed
 from authara_core.platform.clock import Clock
-from authara_core.platform.db import Database
+from authara_core.platform.db import UNAVAILABLE, Connection, Database
 from authara_core.platform.errors import DatabaseUnavailable
 
 _LOGGER = logging.getLogger(__name__)
 _DATABASE_ERRORS: Final = (OSError, asyncpg.PostgresError, DatabaseUnavailable)
+# The connection itself is gone or stalled: nothing more can be done in its transaction.
+_UNAVAILABLE: Final = (*UNAVAILABLE, DatabaseUnavailable, asyncpg.InterfaceError)
 # After the stop request, how much longer than a send timeout a worker may take.
 _STOP_MARGIN_S: Final = 2.0
 
@@ -116,14 +118,24 @@ class MailWorkers:
                 return None
             if job.attempt_count > self._settings.max_attempts:
                 # Only a stale claim gets here: its worker died during the last attempt.
-                await store.mark_failed(
-                    conn, job, now=now, error="the worker sending the last attempt stopped"
-                )
+                await self._fail(conn, job, now, "the worker sending the last attempt stopped")
                 return job, None
             composer = self._composers.get(job.template)
             if composer is None:
                 return job, job.template_data
-            extra = await composer(conn, job, now)
+            try:
+                # A savepoint: a composer that fails undoes its own writes, not the claim, so
+                # its job backs off like a failed send instead of blocking the queue's head.
+                async with conn.transaction():
+                    extra = await composer(conn, job, now)
+            except _UNAVAILABLE:
+                raise
+            except Exception as exc:
+                _LOGGER.exception("composing email job %s (%s) failed", job.id, job.template)
+                await self._record_failure(
+                    conn, job, now, f"composing failed ({type(exc).__name__})"
+                )
+                return job, None
             if extra is None:
                 await store.delete_job(conn, job.id)
                 _LOGGER.debug("email job %s dropped: nothing to send any more", job.id)
@@ -131,13 +143,18 @@ class MailWorkers:
             return job, {**job.template_data, **extra}
 
     async def _failed_attempt(self, job: EmailJob, error: str) -> None:
-        if job.attempt_count >= self._settings.max_attempts:
-            await self._give_up(job, error)
-            return
-        now = self._clock.now()
-        retry_at = now + self._backoff.after(job.attempt_count)
         async with self._db.transaction() as conn:
-            await store.mark_retry(conn, job, now=now, next_attempt_at=retry_at, error=error)
+            await self._record_failure(conn, job, self._clock.now(), error)
+
+    async def _record_failure(
+        self, conn: Connection, job: EmailJob, now: datetime, error: str
+    ) -> None:
+        """Queue the job again after a backoff, or fail it after the last attempt."""
+        if job.attempt_count >= self._settings.max_attempts:
+            await self._fail(conn, job, now, error)
+            return
+        retry_at = now + self._backoff.after(job.attempt_count)
+        await store.mark_retry(conn, job, now=now, next_attempt_at=retry_at, error=error)
         _LOGGER.warning(
             "email job %s (%s) attempt %d failed, retrying at %s: %s",
             job.id,
@@ -149,7 +166,10 @@ class MailWorkers:
 
     async def _give_up(self, job: EmailJob, error: str) -> None:
         async with self._db.transaction() as conn:
-            await store.mark_failed(conn, job, now=self._clock.now(), error=error)
+            await self._fail(conn, job, self._clock.now(), error)
+
+    async def _fail(self, conn: Connection, job: EmailJob, now: datetime, error: str) -> None:
+        await store.mark_failed(conn, job, now=now, error=error)
         _LOGGER.error(
             "email job %s (%s) failed after %d attempts: %s",
             job.id,
