@@ -322,9 +322,10 @@ def test_each_container_gets_only_known_variables_and_every_required_one(
                 if row is None or service not in row.services:
                     problems.append(f"{where}: {item['name']} is not a {service} variable")
                 ref = item.get("valueFrom", {}).get("secretKeyRef")
-                if ref and ref["key"] not in _secret_keys(rendered, ref["name"]) | _external(
-                    ref["name"]
-                ):
+                known_keys = (
+                    _secret_keys(rendered, ref["name"]) | _external(ref["name"]) if ref else set()
+                )
+                if ref and not ref.get("optional") and ref["key"] not in known_keys:
                     problems.append(f"{where}: Secret {ref['name']} has no key {ref['key']}")
             missing = [
                 var.name
