@@ -21,7 +21,7 @@ from authara_core.mail.outbox import MailTemplate
 from authara_core.mail.smtp import SmtpSender
 from authara_demo.app import DemoSettings, create_app
 from authara_devstack.embedded_pg import free_port
-from authara_devstack.mail_folder import MailFolder
+from authara_devstack.mail_folder import MailFolder, parse
 from authara_devstack.mail_pages import add_mail_pages
 
 BIN: Final = Path(sys.executable).parent
@@ -120,6 +120,7 @@ async def test_the_pages_list_and_show_caught_mail(sink: Sink) -> None:
             "Your verification code",
             "551200",
         )
+        assert mail["text"].startswith("Your verification code\n\nEnter this code")
         view = await client.get(f"/_dev/mail/{mail['id']}")
         assert view.status == 200
         assert "551200" in await view.text()
@@ -132,3 +133,16 @@ async def test_the_pages_list_and_show_caught_mail(sink: Sink) -> None:
             assert (await client.get(path)).status == 404, path
     finally:
         await client.close()
+
+
+def test_only_a_code_on_its_own_line_counts_as_one() -> None:
+    context = INVITATION | {
+        "invite_url": "http://127.0.0.1:3000/auth/invitations/accept?token=a-123456-b"
+    }
+    message = MessageBuilder("no-reply@authara.localhost").build(
+        MailTemplate.ORGANIZATION_INVITATION, "bob@example.com", context, datetime.now(UTC)
+    )
+    caught = parse("x", message.as_bytes())
+
+    assert caught.code is None
+    assert caught.link == context["invite_url"]

@@ -13,7 +13,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Final
 
-_CODE: Final = re.compile(r"(?<![\d])\d{6}(?![\d])")
+# A code stands on a line of its own in the code mails (templates/mail/*_code.txt).
+_CODE: Final = re.compile(r"^[ \t]*(\d{6})[ \t]*$", re.MULTILINE)
 _LINK: Final = re.compile(r"https?://\S+/auth/invitations/\S+")
 _ID: Final = re.compile(r"^[0-9]{8}T[0-9]{12}-[0-9]+$")
 
@@ -37,7 +38,7 @@ def _part(message: EmailMessage, subtype: str) -> str | None:
     if body is None or body.get_content_type() != f"text/{subtype}":
         return None
     content = body.get_content()
-    return content if isinstance(content, str) else None
+    return content.replace("\r\n", "\n") if isinstance(content, str) else None
 
 
 def parse(mail_id: str, raw: bytes, recipients: Sequence[str] = ()) -> CaughtMail:
@@ -52,7 +53,7 @@ def parse(mail_id: str, raw: bytes, recipients: Sequence[str] = ()) -> CaughtMai
         to=str(message["To"] or ", ".join(recipients)),
         subject=str(message["Subject"] or "(no subject)"),
         date=str(message["Date"] or ""),
-        code=code.group(0) if code else None,
+        code=code.group(1) if code else None,
         link=link.group(0) if link else None,
         text=text,
         html=_part(message, "html"),
