@@ -179,7 +179,7 @@ def test_every_depended_on_service_runs_without_a_profile(raw: dict[str, Any]) -
 
 
 def test_only_the_gateway_is_published_on_3000(compose: dict[str, Any]) -> None:
-    published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
+    published = {name: s["ports"] for name, s in _active(compose).items() if s.get("ports")}
 
     assert list(published) == ["gateway"]
     address, host_port, container_port = published["gateway"][0].rsplit(":", 2)
@@ -195,6 +195,33 @@ def test_scale_profile_adds_redis_and_a_second_core(raw: dict[str, Any]) -> None
     assert "redis" in profiled
     assert [name for name, s in profiled.items() if _spec(s) is CORE] == ["core-replica"]
     assert raw["services"]["redis"]["healthcheck"]
+
+
+def test_mail_profile_adds_a_mail_catcher_on_loopback_that_core_can_send_to(
+    compose: dict[str, Any], project: Path, operator_env: dict[str, str]
+) -> None:
+    profiled = {
+        name: s for name, s in compose["services"].items() if "mail" in s.get("profiles", [])
+    }
+
+    assert list(profiled) == ["mailpit"]
+    mailpit = profiled["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit:v")  # a pinned release, not latest
+    assert mailpit["ports"] == ["127.0.0.1:8025:8025"]
+    # The settings the compose file's comment gives are accepted by core (dev only).
+    env = service_environment(compose["services"]["core"], project, operator_env)
+    settings = load_core_settings(
+        env
+        | {
+            "AUTHARA_EMAIL_PROVIDER": "smtp",
+            "AUTHARA_EMAIL_SMTP_HOST": "mailpit",
+            "AUTHARA_EMAIL_SMTP_PORT": "1025",
+            "AUTHARA_EMAIL_SMTP_TLS": "false",
+            "AUTHARA_EMAIL_FROM": "Authara <no-reply@example.com>",
+        }
+    )
+    assert settings.mail.smtp is not None
+    assert (settings.mail.smtp.host, settings.mail.smtp.port) == ("mailpit", 1025)
 
 
 def test_app_is_the_demo_app(compose: dict[str, Any]) -> None:

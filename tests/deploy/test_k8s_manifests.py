@@ -322,9 +322,10 @@ def test_each_container_gets_only_known_variables_and_every_required_one(
                 if row is None or service not in row.services:
                     problems.append(f"{where}: {item['name']} is not a {service} variable")
                 ref = item.get("valueFrom", {}).get("secretKeyRef")
-                if ref and ref["key"] not in _secret_keys(rendered, ref["name"]) | _external(
-                    ref["name"]
-                ):
+                known_keys = (
+                    _secret_keys(rendered, ref["name"]) | _external(ref["name"]) if ref else set()
+                )
+                if ref and not ref.get("optional") and ref["key"] not in known_keys:
                     problems.append(f"{where}: Secret {ref['name']} has no key {ref['key']}")
             missing = [
                 var.name
@@ -445,7 +446,7 @@ def test_network_policies_deny_by_default_and_allow_only_the_paths_we_need(
         assert admitted == [gateway], f"core admits {[_name(w) for w in admitted]}"
     assert core["ingress"][0]["ports"] == [{"protocol": "TCP", "port": CORE.port}]
     egress_ports = sorted(port["port"] for rule in core["egress"] for port in rule["ports"])
-    assert egress_ports == [53, 53, 5432]
+    assert egress_ports == [53, 53, 587, 5432]  # DNS, SMTP, PostgreSQL
 
 
 @pytest.mark.parametrize("overlay", K8S_OVERLAYS, ids=lambda path: path.name)

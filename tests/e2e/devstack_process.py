@@ -24,8 +24,13 @@ READY_PREFIX: Final = "Authara is running at "
 STARTUP_TIMEOUT_S: Final = 90.0
 STOP_TIMEOUT_S: Final = 45.0
 AUTHARA_BIN: Final = Path(sys.executable).parent / "authara"
-# Not in the contract table but read by the dev stack's demo app.
-_EXTRA_STACK_VARS: Final = ("DEMO_BIND", "AUTHARA_BASE_URL")
+# Not in the contract table but read by the dev stack's demo app and mail sink.
+_EXTRA_STACK_VARS: Final = (
+    "DEMO_BIND",
+    "AUTHARA_BASE_URL",
+    "AUTHARA_DEV_MAIL_BIND",
+    "AUTHARA_DEV_MAIL_DIR",
+)
 # argon2id at the OWASP floor: signup and login in the browser tests stay quick.
 FAST_HASHING: Final = {
     "AUTHARA_PASSWORD_HASH_TIME_COST": "2",

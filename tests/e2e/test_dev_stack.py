@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import smtplib
 import socket
+import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import psutil
@@ -53,6 +57,35 @@ def test_demo_app_is_served_behind_the_gateway(dev_stack: DevStackProcess) -> No
     }
 
 
+def test_the_mail_sink_prints_what_it_catches_and_the_dev_page_shows_it(
+    dev_stack: DevStackProcess,
+) -> None:
+    listening = re.search(r"catching mail on 127\.0\.0\.1:(\d+)", dev_stack.output)
+    assert listening is not None, dev_stack.output_tail()
+    message = EmailMessage()
+    message["From"] = "Authara (dev) <no-reply@authara.localhost>"
+    message["To"] = "e2e-mail@example.com"
+    message["Subject"] = "Your verification code"
+    message.set_content("Enter this code:\n\n    314159\n")
+    with smtplib.SMTP("127.0.0.1", int(listening.group(1)), timeout=10) as smtp:
+        smtp.send_message(message)
+
+    printed = "mail to e2e-mail@example.com: 'Your verification code' - code 314159"
+    deadline = time.monotonic() + 10
+    while printed not in dev_stack.output:
+        assert time.monotonic() < deadline, dev_stack.output_tail()
+        time.sleep(0.05)
+    status, body = get(dev_stack.base_url, "/_dev/mail.json")
+    assert status == 200, body
+    caught = [mail for mail in json.loads(body) if mail["to"] == "e2e-mail@example.com"]
+    assert [(mail["subject"], mail["code"]) for mail in caught] == [
+        ("Your verification code", "314159")
+    ]
+    status, page = get(dev_stack.base_url, "/_dev/mail", headers={"Accept": "text/html"})
+    assert status == 200
+    assert b"e2e-mail@example.com" in page
+
+
 def test_sigterm_stops_everything_and_the_data_dir_restarts(
     tmp_path: Path, stack_environ: dict[str, str]
 ) -> None:
@@ -60,7 +93,8 @@ def test_sigterm_stops_everything_and_the_data_dir_restarts(
     with running_dev_stack(free_port(), data_dir, stack_environ) as stack:
         children = stack.descendants()
         commands = [_command(child) for child in children]
-        for service in ("authara-core", "authara-gateway", "authara-demo"):
+        services = ("authara-core", "authara-gateway", "authara-dev-demo", "authara-dev-mail")
+        for service in services:
             assert any(service in command for command in commands), commands
         if "POSTGRESQL_HOST" not in stack_environ:
             assert any(child.name() == "postgres" for child in children), commands

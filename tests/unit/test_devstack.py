@@ -14,12 +14,18 @@ from authara_demo.app import load_settings
 from authara_devstack.dev_env import DevPorts, build_env, gateway_url, reachable_address
 from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
 
-PORTS = DevPorts(gateway=3000, core=41001, demo=41002)
+PORTS = DevPorts(gateway=3000, core=41001, demo=41002, mail=41003)
 
 
 def _env(environ: dict[str, str], tmp_path: Path) -> dict[str, str]:
     secrets = load_or_create_secrets(tmp_path)
-    return build_env(environ, ports=PORTS, secrets=secrets, database={"POSTGRESQL_PORT": "5999"})
+    return build_env(
+        environ,
+        ports=PORTS,
+        secrets=secrets,
+        database={"POSTGRESQL_PORT": "5999"},
+        mail_dir=tmp_path / "mail",
+    )
 
 
 def test_dev_defaults_wire_the_services_together(tmp_path: Path) -> None:
@@ -35,6 +41,17 @@ def test_dev_defaults_wire_the_services_together(tmp_path: Path) -> None:
     assert env["POSTGRESQL_PORT"] == "5999"
     keys = parse_jwt_keys(env["AUTHARA_JWT_KEYS"])
     assert list(keys) == [env["AUTHARA_JWT_ACTIVE_KEY_ID"]]
+    # Core sends to the stack's mail sink, in plain text on loopback (dev only).
+    assert env["AUTHARA_DEV_MAIL_BIND"] == "127.0.0.1:41003"
+    assert env["AUTHARA_EMAIL_PROVIDER"] == "smtp"
+    assert (env["AUTHARA_EMAIL_SMTP_HOST"], env["AUTHARA_EMAIL_SMTP_PORT"]) == (
+        "127.0.0.1",
+        "41003",
+    )
+    assert env["AUTHARA_EMAIL_SMTP_TLS"] == "false"
+    assert env["AUTHARA_EMAIL_FROM"] == "Authara (dev) <no-reply@authara.localhost>"
+    assert env["AUTHARA_DEV_MAIL_DIR"] == str(tmp_path / "mail")
+    assert "AUTHARA_CHALLENGE_ENABLED" not in env
 
 
 def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
@@ -112,3 +129,17 @@ def test_demo_settings_have_loopback_defaults() -> None:
 def test_demo_settings_name_the_bad_variable(environ: dict[str, str], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         load_settings(environ)
+
+
+def test_core_follows_a_moved_mail_sink_and_a_real_smtp_server_wins(tmp_path: Path) -> None:
+    moved = _env({"AUTHARA_DEV_MAIL_BIND": "127.0.0.1:2626"}, tmp_path)
+    assert moved["AUTHARA_EMAIL_SMTP_PORT"] == "2626"
+
+    real = _env(
+        {"AUTHARA_EMAIL_SMTP_HOST": "smtp.example.com", "AUTHARA_EMAIL_SMTP_TLS": "true"},
+        tmp_path,
+    )
+    assert (real["AUTHARA_EMAIL_SMTP_HOST"], real["AUTHARA_EMAIL_SMTP_TLS"]) == (
+        "smtp.example.com",
+        "true",
+    )

@@ -17,6 +17,8 @@ from authara_core.accounts.service import AccountService
 from authara_core.challenges.mail import composers
 from authara_core.challenges.service import ChallengeService
 from authara_core.mail.outbox import Composer, MailTemplate
+from authara_core.mail.senders import sender_for
+from authara_core.mail.worker import MailWorkers
 from authara_core.oauth.flows import OAuthFlows
 from authara_core.oauth.google import GoogleIdTokens
 from authara_core.oauth.linking import ProviderLinks
@@ -69,7 +71,8 @@ class Services:
     acceptance: InvitationAcceptance
     challenges: ChallengeService
     mail_composers: Mapping[MailTemplate, Composer]
-    """What the mail worker runs before sending each kind of mail (the challenge codes)."""
+    """What the mail workers run before sending each kind of mail (the challenge codes)."""
+    mail: MailWorkers
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -143,6 +146,16 @@ def build_services(
         accounts=accounts,
         sessions=sessions,
     )
+    # Templates whose context is made when the mail is sent (a challenge's code, in the
+    # claiming transaction); the others are sent with the job's template_data as it is.
+    mail_composers = composers(keys=settings.tokens.keys, settings=settings.challenges)
+    mail = MailWorkers(
+        db=database,
+        clock=clock,
+        settings=settings.mail,
+        sender=sender_for(settings.mail),
+        composers=mail_composers,
+    )
     return Services(
         clock=clock,
         database=database,
@@ -171,6 +184,7 @@ def build_services(
             ttl=settings.invitation_ttl,
             public_url=settings.public_url,
             public_enabled=settings.public_organization_management,
+            email_include_code=settings.invitation_email_include_code,
         ),
         acceptance=acceptance,
         challenges=ChallengeService(
@@ -183,7 +197,8 @@ def build_services(
             acceptance=acceptance,
             throttle=throttle,
         ),
-        mail_composers=composers(keys=settings.tokens.keys, settings=settings.challenges),
+        mail_composers=mail_composers,
+        mail=mail,
     )
 
 
@@ -193,11 +208,13 @@ def create_app(
     clock: Clock | None = None,
     oauth_secrets: Callable[[], str] = new_secret,
     periodic_cleanup: bool = True,
+    send_mail: bool = True,
 ) -> web.Application:
     """Build core's web application; resources open and close with the app's lifetime.
 
     `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
-    randomness. With several worker processes only one runs the periodic cleanup.
+    randomness. With several worker processes only one runs the periodic cleanup; every one
+    runs the email workers (`send_mail=False` lets tests look at the queue undisturbed).
     """
     clock = clock or SystemClock()
     services = build_services(settings, clock=clock, oauth_secrets=oauth_secrets)
@@ -215,7 +232,9 @@ def create_app(
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
-    _manage_resources(app, services, settings, periodic_cleanup=periodic_cleanup)
+    _manage_resources(
+        app, services, settings, periodic_cleanup=periodic_cleanup, send_mail=send_mail
+    )
     app.router.add_routes(
         route_table(services, settings, renderer=renderer, cookie_writer=cookie_writer)
     )
@@ -223,9 +242,18 @@ def create_app(
 
 
 def _manage_resources(
-    app: web.Application, services: Services, settings: Settings, *, periodic_cleanup: bool
+    app: web.Application,
+    services: Services,
+    settings: Settings,
+    *,
+    periodic_cleanup: bool,
+    send_mail: bool,
 ) -> None:
-    """Open the pool, hasher and provider clients with the app, and close them after it."""
+    """Open the pool, hasher and provider clients with the app, and close them after it.
+
+    The email workers start once the pool is open and stop (finishing the mail in hand)
+    before it closes.
+    """
     database, hasher, providers = services.database, services.hasher, services.providers
 
     async def database_ctx(_app: web.Application) -> AsyncIterator[None]:
@@ -251,7 +279,12 @@ def _manage_resources(
     async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(
             _clean_up(
-                (services.sessions.cleanup, services.flows.cleanup, services.challenges.cleanup),
+                (
+                    services.sessions.cleanup,
+                    services.flows.cleanup,
+                    services.challenges.cleanup,
+                    services.mail.cleanup,
+                ),
                 settings.session_cleanup_interval.total_seconds(),
             )
         )
@@ -260,13 +293,22 @@ def _manage_resources(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def mail_ctx(_app: web.Application) -> AsyncIterator[None]:
+        async with services.mail.running():
+            yield
+
     app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
+    if send_mail:
+        app.cleanup_ctx.append(mail_ctx)
     if periodic_cleanup:
         app.cleanup_ctx.append(cleanup_task_ctx)
 
 
 async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: float) -> None:
-    """Delete expired sessions and OAuth flows every interval; failures are logged, retried."""
+    """Delete expired sessions, OAuth flows and finished email jobs every interval.
+
+    Failures are logged and retried at the next interval.
+    """
     while True:
         await asyncio.sleep(interval_s)
         for job in jobs:

@@ -14,6 +14,7 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import AppEnv, EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+from authara_core.mail.config import MailSettings, read_mail_settings
 from authara_core.oauth.config import OAuthSettings, read_oauth_settings
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
@@ -126,6 +127,8 @@ class Settings:
     internal_api_token: str = field(default="", repr=False)  # a secret: kept out of logs
     invitation_ttl: timedelta = timedelta(hours=168)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
+    invitation_email_include_code: bool = False
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -181,6 +184,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
         invitation_ttl=_positive(reader, "AUTHARA_ORGANIZATION_INVITATION_TTL"),
         challenges=_challenge_settings(reader),
+        invitation_email_include_code=reader.boolean("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE"),
+        mail=read_mail_settings(reader, prod=app_env is AppEnv.PROD),
     )
     _validate_cross(reader, settings)
     reader.finish()

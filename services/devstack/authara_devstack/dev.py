@@ -1,7 +1,8 @@
-"""`authara dev`: PostgreSQL, migrations, core, gateway and the demo app on one machine.
+"""`authara dev`: PostgreSQL, migrations, a mail sink, core, gateway and the demo app.
 
-Order: database (embedded unless POSTGRESQL_HOST is set) → `authara-migrate up` → core, demo
-app and gateway as separate processes → wait until /auth/health answers through the gateway →
+Order: database (embedded unless POSTGRESQL_HOST is set) → `authara-migrate up` → the SMTP
+sink, core, demo app (with the caught-mail pages at /_dev/mail) and gateway as separate
+processes → wait until /auth/health answers through the gateway →
 announce the URL → run until a signal (exit 0) or until a child dies (exit 1). Shutdown stops
 every child, then the embedded database with a fast shutdown.
 """
@@ -41,10 +42,12 @@ _HEALTH_POLL_S: Final = 0.2
 _HEALTH_REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=2)
 # Start order; shutdown signals go out in reverse, the gateway first.
 SERVICES: Final = (
+    ("mail", "authara-dev-mail"),
     ("core", "authara-core"),
-    ("demo", "authara-demo"),
+    ("demo", "authara-dev-demo"),
     ("gateway", "authara-gateway"),
 )
+MAIL_FOLDER: Final = "mail"  # in the data dir: one .eml file per caught mail
 MIGRATE: Final = ("migrate", "authara-migrate")
 
 _T = TypeVar("_T")
@@ -78,7 +81,7 @@ def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
                 server.start()
                 ensure_database(server.url())
                 database = embedded_env(server)
-            env = _compose_env(environ, ports, secrets, database)
+            env = _compose_env(environ, ports, secrets, database, options.data_dir / MAIL_FOLDER)
             return asyncio.run(_supervise(env, sys.stdout))
     except (DevStackError, DevSecretsError, DevDatabaseError, EmbeddedPostgresError) as exc:
         _error(str(exc))
@@ -101,14 +104,21 @@ def _prepare(options: DevOptions) -> tuple[DevPorts, DevSecrets]:
         _script_path(script)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = load_or_create_secrets(options.data_dir)
-    return DevPorts(gateway=options.port, core=free_port(), demo=free_port()), secrets
+    ports = DevPorts(gateway=options.port, core=free_port(), demo=free_port(), mail=free_port())
+    return ports, secrets
 
 
 def _compose_env(
-    environ: Mapping[str, str], ports: DevPorts, secrets: DevSecrets, database: Mapping[str, str]
+    environ: Mapping[str, str],
+    ports: DevPorts,
+    secrets: DevSecrets,
+    database: Mapping[str, str],
+    mail_dir: Path,
 ) -> dict[str, str]:
     try:
-        return build_env(environ, ports=ports, secrets=secrets, database=database)
+        return build_env(
+            environ, ports=ports, secrets=secrets, database=database, mail_dir=mail_dir
+        )
     except ValueError as exc:
         raise DevStackError(f"a bind address in the environment is unusable: {exc}") from exc
 

@@ -3,12 +3,17 @@
 Every service receives the same mapping. A variable already set in the environment wins over
 the dev default, so `PUBLIC_URL=... authara dev` or any AUTHARA_* setting reaches every
 service unchanged; the upstream addresses follow overridden bind addresses.
+
+Core sends its mail to the stack's SMTP sink (mail_sink.py) on loopback, in plain text: TLS
+off is a dev-only setting (core refuses it in prod). Set AUTHARA_EMAIL_* to use a real
+SMTP server instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from authara_contract.env import parse_host_port
@@ -17,16 +22,18 @@ from .dev_secrets import DevSecrets
 
 LOOPBACK: Final = "127.0.0.1"
 JWT_ISSUER: Final = "authara"
+DEV_MAIL_FROM: Final = "Authara (dev) <no-reply@authara.localhost>"
 _WILDCARDS: Final = {"0.0.0.0": LOOPBACK, "::": "::1"}
 
 
 @dataclass(frozen=True, slots=True)
 class DevPorts:
-    """Loopback ports of the gateway (public), core and the demo app."""
+    """Loopback ports of the gateway (public), core, the demo app and the SMTP sink."""
 
     gateway: int
     core: int
     demo: int
+    mail: int
 
 
 def reachable_address(bind: str) -> str:
@@ -47,15 +54,18 @@ def build_env(
     ports: DevPorts,
     secrets: DevSecrets,
     database: Mapping[str, str],
+    mail_dir: Path,
 ) -> dict[str, str]:
     """Merge dev defaults under `environ`; raise ValueError for an unusable bind address."""
     binds = {
         "GATEWAY_BIND": f"{LOOPBACK}:{ports.gateway}",
         "AUTHARA_BIND": f"{LOOPBACK}:{ports.core}",
         "DEMO_BIND": f"{LOOPBACK}:{ports.demo}",
+        "AUTHARA_DEV_MAIL_BIND": f"{LOOPBACK}:{ports.mail}",
     }
     effective = {name: environ.get(name, default) for name, default in binds.items()}
     core = reachable_address(effective["AUTHARA_BIND"])
+    sink_host, _, sink_port = reachable_address(effective["AUTHARA_DEV_MAIL_BIND"]).rpartition(":")
     defaults = {
         **binds,
         **database,
@@ -69,6 +79,13 @@ def build_env(
         "AUTHARA_BASE_URL": f"http://{core}",
         # Core only ever sees the gateway as its peer; the gateway records the real client.
         "AUTHARA_TRUST_PROXY_HEADERS": "true",
+        "AUTHARA_EMAIL_PROVIDER": "smtp",
+        "AUTHARA_EMAIL_FROM": DEV_MAIL_FROM,
+        "AUTHARA_EMAIL_SMTP_HOST": sink_host.strip("[]"),
+        "AUTHARA_EMAIL_SMTP_PORT": sink_port,
+        "AUTHARA_EMAIL_SMTP_TLS": "false",
+        "AUTHARA_EMAIL_WORKER_POLL_INTERVAL": "500ms",
+        "AUTHARA_DEV_MAIL_DIR": str(mail_dir),
         "PYTHONUNBUFFERED": "1",
     }
     return {**defaults, **environ}

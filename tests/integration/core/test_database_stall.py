@@ -103,8 +103,10 @@ def stalled(server: EmbeddedPostgres) -> Iterator[None]:
 
 
 async def serve(db: DatabaseSettings, **overrides: str) -> AsyncIterator[Client]:
-    """Serve core on the stallable database."""
-    app = create_app(load_settings(core_env(db, **overrides)), periodic_cleanup=False)
+    """Serve core on the stallable database (no email workers: they would share the pool)."""
+    app = create_app(
+        load_settings(core_env(db, **overrides)), periodic_cleanup=False, send_mail=False
+    )
     async with TestClient(TestServer(app), timeout=CLIENT_TIMEOUT) as client:
         yield client
 

@@ -20,7 +20,7 @@ from authara_core.platform.db import Connection
 
 
 class MailTemplate(StrEnum):
-    """The mails core sends (upstream's template names; subjects in mail/templates)."""
+    """The mails core sends (upstream's template names; subjects in mail/messages.py)."""
 
     SIGNUP_CODE = "signup_code"
     PASSWORD_RESET_CODE = "password_reset_code"  # noqa: S105 (a template name)

@@ -4,6 +4,11 @@ Every change first locks the organization row, so two calls for one organization
 after the other: of two concurrent invitations of one email, the second sees the first and
 is refused (409 invitation_already_pending). The partial unique index on active invitations
 backs this up. A token is returned once, in `invite_url`, and stored only as its SHA-256.
+
+Creating or resending an invitation also queues its email (mail/outbox.py) in the same
+transaction. The job's template data holds the invite link, hence the token, until the mail
+is sent or has failed, when the worker empties it: a token cannot be rebuilt from its hash,
+so it has to wait in the queue with the mail that carries it.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from authara_contract import routes
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_contract.tokens import AccessClaims
 from authara_core.accounts.validation import validate_email
+from authara_core.mail.outbox import MailTemplate, enqueue_in
 from authara_core.organizations import events, management_store, public_store
 from authara_core.organizations import invitation_store as store
 from authara_core.organizations.invitation_store import Invitation
+from authara_core.organizations.management_store import Organization
 from authara_core.platform import opaque
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
@@ -43,7 +50,7 @@ from authara_core.platform.errors import (
     NotFound,
     OrganizationNotFound,
 )
-from authara_core.platform.outbox import record_in
+from authara_core.platform.outbox import record_in, rfc3339
 
 __all__ = ["Invitation", "InvitationStatus", "Invitations", "Issued", "status_of"]
 
@@ -107,6 +114,7 @@ class Invitations:
         ttl: timedelta,
         public_url: str,
         public_enabled: bool,
+        email_include_code: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -114,6 +122,7 @@ class Invitations:
         self._ttl = ttl
         self._public_url = public_url
         self._public_enabled = public_enabled
+        self._email_include_code = email_include_code
 
     def now(self) -> datetime:
         """Return the time statuses are computed against."""
@@ -137,7 +146,7 @@ class Invitations:
             raise ActorNotAllowed(PERSONAL_MODE)
         try:
             async with self._db.transaction() as conn:
-                await _lock_organization(conn, organization_id)
+                organization = await _lock_organization(conn, organization_id)
                 role_of_actor = await public_store.get_role(conn, organization_id, actor)
                 if role_of_actor is None:
                     raise ActorNotMember
@@ -152,7 +161,7 @@ class Invitations:
                 if active is not None:  # expired: replaced silently (no event)
                     await store.revoke_invitation(conn, active.id, by=None, now=now)
                 return await self._issue(
-                    conn, organization_id, email, role, metadata, invited_by=actor, now=now
+                    conn, organization, email, role, metadata, invited_by=actor, now=now
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == store.ACTIVE_EMAIL_INDEX:
@@ -164,7 +173,7 @@ class Invitations:
         if self._mode is OrganizationMode.PERSONAL:
             raise Forbidden(PERSONAL_MODE)
         async with self._db.transaction() as conn:
-            await _lock_organization(conn, organization_id)
+            organization = await _lock_organization(conn, organization_id)
             old = await store.get_invitation(conn, organization_id, invitation_id, lock=True)
             if old is None:
                 raise InvitationNotFound
@@ -179,7 +188,7 @@ class Invitations:
             await record_in(conn, [events.invitation_revoked(revoked)], now=now)
             return await self._issue(
                 conn,
-                organization_id,
+                organization,
                 old.email,
                 old.role,
                 old.metadata,
@@ -237,7 +246,7 @@ class Invitations:
     async def _issue(
         self,
         conn: Connection,
-        organization_id: uuid.UUID,
+        organization: Organization,
         email: str,
         role: str,
         metadata: Mapping[str, Any],
@@ -248,7 +257,7 @@ class Invitations:
         token = opaque.new_token()
         invitation = await store.insert_invitation(
             conn,
-            organization_id=organization_id,
+            organization_id=organization.id,
             email=email,
             role=role,
             token_hash=opaque.hash_token(token),
@@ -259,6 +268,17 @@ class Invitations:
         )
         await record_in(conn, [events.invitation_created(invitation)], now=now)
         url = f"{self._public_url}{routes.INVITATION_ACCEPT}?{urlencode({'token': token})}"
+        mail: dict[str, Any] = {
+            "organization_name": organization.name,
+            "role": invitation.role,
+            "invite_url": url,
+            "expires_at": rfc3339(invitation.expires_at),
+        }
+        if self._email_include_code:
+            mail["code"] = token
+        await enqueue_in(
+            conn, template=MailTemplate.ORGANIZATION_INVITATION, to=email, data=mail, now=now
+        )
         return Issued(invitation, url, now)
 
     def _check_public(self, claims: AccessClaims, organization_id: uuid.UUID) -> None:
@@ -277,6 +297,8 @@ class Invitations:
             raise Forbidden(NOT_A_MANAGER)
 
 
-async def _lock_organization(conn: Connection, organization_id: uuid.UUID) -> None:
-    if await management_store.lock_organization(conn, organization_id) is None:
+async def _lock_organization(conn: Connection, organization_id: uuid.UUID) -> Organization:
+    organization = await management_store.lock_organization(conn, organization_id)
+    if organization is None:
         raise OrganizationNotFound
+    return organization
