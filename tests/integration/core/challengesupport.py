@@ -43,13 +43,19 @@ async def deliver(
     composers: Mapping[MailTemplate, Composer],
     now: datetime,
 ) -> list[Delivered]:
-    """Claim every pending mail, compose it in the claiming transaction, mark it sent."""
+    """Claim every pending challenge mail, compose it in the claiming transaction, mark it sent.
+
+    This is the mail worker's claim-and-compose step run by the test, so that the code the
+    real composer makes can be read; the apps of these tests run no workers (`send_mail=False`)
+    that could take the job first. Other mails (an invitation's) stay queued.
+    """
     sent: list[Delivered] = []
     async with conn.transaction():
         rows = await conn.fetch(
             """
             SELECT id, template, to_email, template_data, challenge_id, attempt_count
-            FROM email_jobs WHERE status = 'pending' ORDER BY created_at, id
+            FROM email_jobs WHERE status = 'pending' AND challenge_id IS NOT NULL
+            ORDER BY created_at, id
             FOR UPDATE SKIP LOCKED
             """
         )

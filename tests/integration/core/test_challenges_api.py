@@ -49,7 +49,9 @@ ERROR: Final = _validator("Error")
 async def _client(
     aiohttp_client: ClientFactory, db: DatabaseSettings, clock: FakeClock, **env: str
 ) -> Client:
-    return await aiohttp_client(create_app(load_settings(core_env(db, **env)), clock=clock))
+    return await aiohttp_client(
+        create_app(load_settings(core_env(db, **env)), clock=clock, send_mail=False)
+    )
 
 
 async def _call(

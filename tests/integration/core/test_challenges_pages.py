@@ -43,7 +43,9 @@ HTMX: Final = {"HX-Request": "true"}
 async def _client(
     aiohttp_client: ClientFactory, db: DatabaseSettings, clock: FakeClock, **env: str
 ) -> Client:
-    return await aiohttp_client(create_app(load_settings(core_env(db, **env)), clock=clock))
+    return await aiohttp_client(
+        create_app(load_settings(core_env(db, **env)), clock=clock, send_mail=False)
+    )
 
 
 def _jar(client: Client) -> dict[str, str]:

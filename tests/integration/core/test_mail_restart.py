@@ -106,11 +106,16 @@ async def test_jobs_in_flight_when_core_is_killed_are_delivered_once_after_a_res
     async with silent, running_core(db, smtp_port) as core:
         now = datetime.now(UTC)
         for index in range(JOBS):
-            await enqueue_in(
+            await enqueue_in(  # a mail sent as queued (no composer, unlike a challenge's code)
                 conn,
-                template=MailTemplate.SIGNUP_CODE,
+                template=MailTemplate.ORGANIZATION_INVITATION,
                 to=f"user{index}@example.com",
-                data={"code": f"{index:06d}"},
+                data={
+                    "organization_name": "Acme",
+                    "role": "member",
+                    "invite_url": f"http://127.0.0.1/auth/invitations/accept?token=t{index}",
+                    "expires_at": "2030-01-01T00:00:00Z",
+                },
                 now=now,
             )
         await _until(conn, "two claimed")
