@@ -21,7 +21,7 @@ $(STAMP): $(PYPROJECTS)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt $(PACKAGES)
 	@touch $(STAMP)
 
-dev: install ## run the stack (embedded PostgreSQL, migrations, core, gateway, demo app) on PORT
+dev: install ## run the stack (embedded PostgreSQL, migrations, core, gateway, demo app, mail sink at /_dev/mail) on PORT
 	$(BIN)/authara dev --port $(PORT)
 
 lint: install ## ruff lint and format check

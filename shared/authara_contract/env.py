@@ -156,7 +156,10 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "bool",
         "false",
         [CORE],
-        "signup by emailed code (and email change); password reset is always available",
+        (
+            "signup by emailed code (and email change); password reset is always available;"
+            " with APP_ENV=prod needs AUTHARA_EMAIL_PROVIDER=smtp"
+        ),
     ),
     _v(
         "AUTHARA_CHALLENGE_TTL",

@@ -18,6 +18,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from authara_contract import routes
 
 from .devstack_process import DevStackProcess
+from .mail_codes import sign_up_through_api
 
 INTERNAL_API_TOKEN: Final = "e2e-internal-api-token-" + "0123456789abcdef" * 2
 PASSWORD: Final = "correct horse battery staple"
@@ -106,20 +107,14 @@ def sign_up(context: BrowserContext, email: str) -> dict[str, Any]:
     """Sign up through the JSON API in this browser profile (its cookies); return its /whoami.
 
     The invitation tests are about the invitation pages: accounts they only need are made
-    the quick way, through the gateway like a single-page app would.
+    the quick way, through the gateway like a single-page app would, verified by the code
+    the stack's mail sink caught (`authara dev` runs with email challenges on).
     """
-    csrf = context.request.get(routes.API_CSRF)
-    assert csrf.ok, csrf.status
-    created = context.request.post(
-        routes.API_SIGNUP_DIRECT,
-        data={"email": email, "password": PASSWORD},
-        headers={"X-CSRF-Token": csrf.json()["csrf_token"]},
-    )
-    assert created.status == 201, (created.status, created.text())
+    created = sign_up_through_api(context, email, PASSWORD)
     identity = context.request.get("/whoami")
     assert identity.ok, identity.status
     found: dict[str, Any] = identity.json()
-    assert found["user_id"] == created.json()["user"]["id"], found
+    assert found["user_id"] == created["user"]["id"], found
     return found
 
 

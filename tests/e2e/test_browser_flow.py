@@ -1,4 +1,7 @@
-"""A browser signs up, logs out and logs in again through the gateway of `authara dev`."""
+"""A browser signs up, logs out and logs in again through the gateway of `authara dev`.
+
+The dev stack verifies signups by email: the code comes from its mail sink.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .devstack_process import DevStackProcess
+from .mail_codes import enter_emailed_code
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +37,12 @@ def _submit_credentials(page: Page, email: str, password: str, button: str) -> N
     page.get_by_role("button", name=button).click()
 
 
+def _confirm_email(page: Page, email: str) -> None:
+    expect(page.get_by_role("heading", name="Confirm your email")).to_be_visible()
+    expect(page.get_by_test_id("challenge-email")).to_have_text(email)
+    enter_emailed_code(page, email)
+
+
 def test_sign_up_log_out_and_log_in_again(
     page: Page, dev_stack: DevStackProcess, tmp_path: Path
 ) -> None:
@@ -44,6 +54,7 @@ def test_sign_up_log_out_and_log_in_again(
     page.get_by_role("link", name="Create an account").click()
     page.wait_for_url("**/auth/signup**")
     _submit_credentials(page, email, PASSWORD, "Create account")
+    _confirm_email(page, email)
 
     page.wait_for_url(f"{dev_stack.base_url}/private")
     expect(page.get_by_test_id("email")).to_have_text(email)
@@ -65,6 +76,7 @@ def test_home_page_names_the_signed_in_user(page: Page, dev_stack: DevStackProce
     email = _fresh_email()
     page.goto("/auth/signup?return_to=/")
     _submit_credentials(page, email, PASSWORD, "Create account")
+    _confirm_email(page, email)
 
     page.wait_for_url(f"{dev_stack.base_url}/")
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()

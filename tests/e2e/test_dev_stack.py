@@ -62,6 +62,8 @@ def test_the_mail_sink_prints_what_it_catches_and_the_dev_page_shows_it(
 ) -> None:
     listening = re.search(r"catching mail on 127\.0\.0\.1:(\d+)", dev_stack.output)
     assert listening is not None, dev_stack.output_tail()
+    announced = f"Mail is caught, not delivered: codes and links at {dev_stack.base_url}/_dev/mail"
+    assert announced in dev_stack.lines, dev_stack.output_tail()
     message = EmailMessage()
     message["From"] = "Authara (dev) <no-reply@authara.localhost>"
     message["To"] = "e2e-mail@example.com"

@@ -3,6 +3,7 @@
 Two extra `authara dev` stacks, one in `multi` and one in `single` organization mode, each on
 a fresh database with the internal API open; they run for this module only. The app behind
 the gateway (the demo's /whoami) must see the invited organization in the identity headers.
+Signups are verified, as `authara dev` runs: the code comes from the stack's mail sink.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .invitation_support import (
     token_url,
     whoami,
 )
+from .mail_codes import enter_emailed_code
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +55,10 @@ def _sign_up_by_invitation(page: Page, stack: DevStackProcess, link: str, email:
     expect(page.get_by_test_id("invited-email")).to_have_text(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account and join").click()
+    # `authara dev` verifies signups: the code goes to the invited address.
+    expect(page.get_by_role("heading", name="Confirm your email")).to_be_visible()
+    expect(page.get_by_test_id("challenge-email")).to_have_text(email)
+    enter_emailed_code(page, email)
     page.wait_for_url(f"{stack.base_url}/")
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
 

@@ -29,6 +29,7 @@ from .devstack_process import (
     hermetic_environ,
     running_dev_stack,
 )
+from .mail_codes import enter_emailed_code
 from .oidc_provider import OidcProviderError, OidcProviderProcess, running_oidc_provider
 
 pytestmark = pytest.mark.e2e
@@ -165,6 +166,7 @@ def test_existing_password_account_is_linked_only_after_its_password(
     tab.locator('input[name="email"]').fill(email)
     tab.locator('input[name="password"]').fill(PASSWORD)
     tab.get_by_role("button", name="Create account").click()
+    enter_emailed_code(tab, email)  # `authara dev` verifies signups
     tab.wait_for_url(f"{oauth_stack.base_url}/private")
     owner = tab.get_by_test_id("user-id").inner_text()
     _log_out(tab)
@@ -218,6 +220,7 @@ def test_a_password_account_links_the_provider_from_its_account_page(
     tab.locator('input[name="email"]').fill(email)
     tab.locator('input[name="password"]').fill(PASSWORD)
     tab.get_by_role("button", name="Create account").click()
+    enter_emailed_code(tab, email)
     tab.wait_for_url(f"{oauth_stack.base_url}/auth/account")
 
     tab.get_by_role("button", name=f"Link {PROVIDER_LABEL}").click()

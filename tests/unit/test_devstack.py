@@ -11,7 +11,13 @@ from yarl import URL
 
 from authara_contract.tokens import parse_jwt_keys
 from authara_demo.app import load_settings
-from authara_devstack.dev_env import DevPorts, build_env, gateway_url, reachable_address
+from authara_devstack.dev_env import (
+    DevPorts,
+    build_env,
+    gateway_url,
+    mail_is_caught,
+    reachable_address,
+)
 from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
 
 PORTS = DevPorts(gateway=3000, core=41001, demo=41002, mail=41003)
@@ -51,7 +57,8 @@ def test_dev_defaults_wire_the_services_together(tmp_path: Path) -> None:
     assert env["AUTHARA_EMAIL_SMTP_TLS"] == "false"
     assert env["AUTHARA_EMAIL_FROM"] == "Authara (dev) <no-reply@authara.localhost>"
     assert env["AUTHARA_DEV_MAIL_DIR"] == str(tmp_path / "mail")
-    assert "AUTHARA_CHALLENGE_ENABLED" not in env
+    # Signup is verified by a code from the sink, as it would be in production.
+    assert env["AUTHARA_CHALLENGE_ENABLED"] == "true"
 
 
 def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
@@ -61,6 +68,7 @@ def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
             "AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL": "always",
             "POSTGRESQL_PORT": "6543",
             "AUTHARA_BIND": "0.0.0.0:9090",
+            "AUTHARA_CHALLENGE_ENABLED": "false",
         },
         tmp_path,
     )
@@ -68,9 +76,18 @@ def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
     assert env["PUBLIC_URL"] == "https://auth.example.test"
     assert env["AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL"] == "always"
     assert env["POSTGRESQL_PORT"] == "6543"
+    assert env["AUTHARA_CHALLENGE_ENABLED"] == "false"
     # The upstreams follow an overridden bind address.
     assert env["AUTHARA_UPSTREAM"] == "127.0.0.1:9090"
     assert env["AUTHARA_BASE_URL"] == "http://127.0.0.1:9090"
+
+
+def test_the_stack_says_mail_is_caught_only_while_core_sends_to_its_sink(tmp_path: Path) -> None:
+    assert mail_is_caught(_env({}, tmp_path))
+    assert mail_is_caught(_env({"AUTHARA_DEV_MAIL_BIND": "0.0.0.0:2626"}, tmp_path))
+    real = {"AUTHARA_EMAIL_SMTP_HOST": "smtp.example.com", "AUTHARA_EMAIL_SMTP_PORT": "587"}
+    assert not mail_is_caught(_env(real, tmp_path))
+    assert not mail_is_caught(_env({"AUTHARA_EMAIL_PROVIDER": "noop"}, tmp_path))
 
 
 def test_an_overridden_gateway_bind_moves_the_announced_url(tmp_path: Path) -> None:

@@ -97,6 +97,38 @@ def test_prod_refuses_smtp_without_tls() -> None:
     assert dev.mail.smtp.tls is False
 
 
+def test_prod_refuses_challenges_that_noop_would_never_deliver() -> None:
+    prod = {"APP_ENV": "prod", "PUBLIC_URL": "https://auth.example.com"}
+    assert _problems(**prod, AUTHARA_CHALLENGE_ENABLED="true") == {
+        "AUTHARA_CHALLENGE_ENABLED": (
+            "needs AUTHARA_EMAIL_PROVIDER=smtp when APP_ENV=prod (noop sends no codes)"
+        )
+    }
+    with_smtp = load_settings(core_env(DB, **prod, **SMTP, AUTHARA_CHALLENGE_ENABLED="true"))
+    assert with_smtp.challenges.enabled is True
+    # Off in prod, or on in dev (where noop logs each mail), noop is accepted.
+    assert load_settings(core_env(DB, **prod)).mail.provider is EmailProvider.NOOP
+    dev = load_settings(core_env(DB, AUTHARA_CHALLENGE_ENABLED="true"))
+    assert (dev.challenges.enabled, dev.mail.provider) == (True, EmailProvider.NOOP)
+
+
+def test_challenges_without_a_mail_provider_stop_prod_core_with_exit_2() -> None:
+    env = core_env(
+        DB, APP_ENV="prod", PUBLIC_URL="https://auth.example.com", AUTHARA_CHALLENGE_ENABLED="1"
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "authara-core")],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "AUTHARA_CHALLENGE_ENABLED: needs AUTHARA_EMAIL_PROVIDER=smtp when APP_ENV=prod" in line
+
+
 def test_a_ca_file_must_be_readable(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     assert "AUTHARA_EMAIL_SMTP_CA_FILE" in _problems(

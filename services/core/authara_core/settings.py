@@ -14,7 +14,7 @@ from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import AppEnv, EnvReader, Service, parse_duration
 from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
-from authara_core.mail.config import MailSettings, read_mail_settings
+from authara_core.mail.config import EmailProvider, MailSettings, read_mail_settings
 from authara_core.oauth.config import OAuthSettings, read_oauth_settings
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
@@ -355,3 +355,12 @@ def _validate_cross(reader: EnvReader, settings: Settings) -> None:
         reader.fail("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "must not exceed AUTHARA_SESSION_TTL_DAYS")
     if settings.app_env is AppEnv.PROD and settings.public_url.startswith("http://"):
         reader.fail("PUBLIC_URL", "must be https when APP_ENV=prod (cookies are Secure)")
+    if (
+        settings.app_env is AppEnv.PROD
+        and settings.challenges.enabled
+        and settings.mail.provider is EmailProvider.NOOP
+    ):
+        reader.fail(
+            "AUTHARA_CHALLENGE_ENABLED",
+            "needs AUTHARA_EMAIL_PROVIDER=smtp when APP_ENV=prod (noop sends no codes)",
+        )

@@ -31,7 +31,7 @@ from .dev_database import (
     port_is_free,
     uses_external_database,
 )
-from .dev_env import LOOPBACK, DevPorts, build_env, gateway_url
+from .dev_env import LOOPBACK, DevPorts, build_env, gateway_url, mail_is_caught
 from .dev_secrets import DevSecrets, DevSecretsError, load_or_create_secrets
 from .embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, free_port
 from .supervisor import Child, Supervisor
@@ -153,6 +153,8 @@ async def _run_stack(
     if early_exit is not None:
         return _child_failed(early_exit, "during startup")
     out.write(f"Authara is running at {base_url}\n")
+    if mail_is_caught(env):
+        out.write(f"Mail is caught, not delivered: codes and links at {base_url}/_dev/mail\n")
     out.flush()
     return _child_failed(await _until_stopped(supervisor.wait_any_exit(), stop), "unexpectedly")
 

@@ -6,7 +6,9 @@ service unchanged; the upstream addresses follow overridden bind addresses.
 
 Core sends its mail to the stack's SMTP sink (mail_sink.py) on loopback, in plain text: TLS
 off is a dev-only setting (core refuses it in prod). Set AUTHARA_EMAIL_* to use a real
-SMTP server instead.
+SMTP server instead. Email challenges are on (signup verified by a code, email change), so
+the flows a production deployment offers are the ones a developer tries; codes are read from
+the stack's output or /_dev/mail. `AUTHARA_CHALLENGE_ENABLED=false authara dev` turns them off.
 """
 
 from __future__ import annotations
@@ -48,6 +50,19 @@ def gateway_url(env: Mapping[str, str]) -> str:
     return f"http://{reachable_address(env['GATEWAY_BIND'])}"
 
 
+def _sink_address(env: Mapping[str, str]) -> tuple[str, str]:
+    """Return the SMTP host and port core is given to reach the stack's mail sink."""
+    host, _, port = reachable_address(env["AUTHARA_DEV_MAIL_BIND"]).rpartition(":")
+    return host.strip("[]"), port
+
+
+def mail_is_caught(env: Mapping[str, str]) -> bool:
+    """Tell whether core sends to the stack's sink, not to an SMTP server the caller set."""
+    provider = env.get("AUTHARA_EMAIL_PROVIDER", "").strip().lower()
+    target = (env.get("AUTHARA_EMAIL_SMTP_HOST", "").strip(), env.get("AUTHARA_EMAIL_SMTP_PORT"))
+    return provider == "smtp" and target == _sink_address(env)
+
+
 def build_env(
     environ: Mapping[str, str],
     *,
@@ -65,7 +80,7 @@ def build_env(
     }
     effective = {name: environ.get(name, default) for name, default in binds.items()}
     core = reachable_address(effective["AUTHARA_BIND"])
-    sink_host, _, sink_port = reachable_address(effective["AUTHARA_DEV_MAIL_BIND"]).rpartition(":")
+    sink_host, sink_port = _sink_address(effective)
     defaults = {
         **binds,
         **database,
@@ -81,10 +96,11 @@ def build_env(
         "AUTHARA_TRUST_PROXY_HEADERS": "true",
         "AUTHARA_EMAIL_PROVIDER": "smtp",
         "AUTHARA_EMAIL_FROM": DEV_MAIL_FROM,
-        "AUTHARA_EMAIL_SMTP_HOST": sink_host.strip("[]"),
+        "AUTHARA_EMAIL_SMTP_HOST": sink_host,
         "AUTHARA_EMAIL_SMTP_PORT": sink_port,
         "AUTHARA_EMAIL_SMTP_TLS": "false",
         "AUTHARA_EMAIL_WORKER_POLL_INTERVAL": "500ms",
+        "AUTHARA_CHALLENGE_ENABLED": "true",
         "AUTHARA_DEV_MAIL_DIR": str(mail_dir),
         "PYTHONUNBUFFERED": "1",
     }

@@ -26,6 +26,15 @@ table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #e4e4e7;padding:.5rem;text-align:left}
 .code{font-family:ui-monospace,monospace;font-size:1.25rem;font-weight:700;letter-spacing:.15em}
 pre{white-space:pre-wrap;background:#f4f4f5;padding:1rem;border-radius:6px}
+td{overflow-wrap:anywhere}
+@media (max-width:40rem){
+thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+table,caption,tbody,tr,td{display:block}
+caption{text-align:left}
+tr{border-bottom:1px solid #e4e4e7;padding:.5rem 0}
+td{border:0;padding:.15rem 0}
+td::before{content:attr(data-label) ": ";font-weight:600}
+}
 """
 
 
@@ -42,9 +51,11 @@ def _page(title: str, body: str) -> web.Response:
 def _row(mail: CaughtMail) -> str:
     code = f'<span class="code">{html.escape(mail.code)}</span>' if mail.code else ""
     return (
-        f"<tr><td>{html.escape(mail.date)}</td><td>{html.escape(mail.to)}</td>"
-        f'<td><a href="{MAIL_PATH}/{html.escape(mail.id)}">{html.escape(mail.subject)}</a></td>'
-        f"<td>{code}</td></tr>"
+        f'<tr><td data-label="Received">{html.escape(mail.date)}</td>'
+        f'<td data-label="To">{html.escape(mail.to)}</td>'
+        f'<td data-label="Subject"><a href="{MAIL_PATH}/{html.escape(mail.id)}">'
+        f"{html.escape(mail.subject)}</a></td>"
+        f'<td data-label="Code">{code}</td></tr>'
     )
 
 
