@@ -15,7 +15,7 @@ from authara_core.challenges.service import ChallengeService, Purpose
 from authara_core.challenges.views import VerifyPage
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AudienceNotAllowed,
     AuthError,
@@ -24,7 +24,7 @@ from authara_core.platform.errors import (
     RateLimited,
     Unauthorized,
 )
-from authara_core.platform.flash import clear_flash, read_flash
+from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.audience import audience_for
 from authara_core.sessions.responses import refresh_or_clear
@@ -61,7 +61,7 @@ class AuthPages:
         self._verify_page = verify_page
         self._sessions = sessions
         self._cookies = cookie_writer
-        self._renderer = renderer
+        self._forms = FormRenderer(renderer, cookie_writer)
         self._default_return_to = settings.default_return_to
         self._trust_proxy_headers = settings.trust_proxy_headers
         self._providers = tuple(p for p in settings.oauth.providers if p.redirect_flow)
@@ -212,15 +212,14 @@ class AuthPages:
         email: str = "",
         error: str | None = None,
     ) -> web.Response:
-        csrf, is_new = csrf_token_of(request)
-        response = self._renderer.page(
+        return self._forms.page(
             request,
             template,
             status=status,
-            csrf_token=csrf,
+            show_flash=True,
+            no_store=False,
             email=email,
             error=error,
-            flash=read_flash(request),
             return_to=return_to,
             login_url=with_return_to(routes.LOGIN, return_to),
             signup_url=with_return_to(routes.SIGNUP, return_to),
@@ -233,7 +232,3 @@ class AuthPages:
                 for p in self._providers
             ],
         )
-        clear_flash(request, response)
-        if is_new:
-            self._cookies.set_csrf(response, csrf)
-        return response

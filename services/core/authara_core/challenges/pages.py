@@ -14,7 +14,6 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
-from authara_contract.headers import NO_STORE
 from authara_contract.return_to import resolve_return_to, with_return_to
 from authara_contract.tokens import AccessClaims
 from authara_core.challenges.codes import is_code
@@ -22,7 +21,7 @@ from authara_core.challenges.service import ChallengeService, Purpose, ResendOut
 from authara_core.challenges.views import VerifyPage
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AudienceNotAllowed,
     AuthError,
@@ -32,7 +31,8 @@ from authara_core.platform.errors import (
     RateLimited,
     Unauthorized,
 )
-from authara_core.platform.flash import Flash, clear_flash, read_flash, set_flash
+from authara_core.platform.flash import Flash, set_flash
+from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.responses import refresh_or_clear
 from authara_core.sessions.service import SessionService
@@ -93,7 +93,7 @@ class ChallengePages:
         self._sessions = sessions
         self._verify = verify_page
         self._cookies = cookie_writer
-        self._renderer = renderer
+        self._forms = FormRenderer(renderer, cookie_writer)
         self._default_return_to = settings.default_return_to
         self._trust_proxy_headers = settings.trust_proxy_headers
 
@@ -358,20 +358,7 @@ class ChallengePages:
     def _page(
         self, request: web.Request, template: str, *, status: int, **context: Any
     ) -> web.Response:
-        csrf, is_new = csrf_token_of(request)
-        response = self._renderer.page(
-            request,
-            template,
-            status=status,
-            csrf_token=csrf,
-            flash=read_flash(request),
-            **context,
-        )
-        clear_flash(request, response)
-        response.headers["Cache-Control"] = NO_STORE
-        if is_new:
-            self._cookies.set_csrf(response, csrf)
-        return response
+        return self._forms.page(request, template, status=status, show_flash=True, **context)
 
 
 def _form_status(exc: AuthError) -> int:

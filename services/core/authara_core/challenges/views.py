@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from authara_contract import routes
-from authara_contract.headers import NO_STORE
 from authara_contract.return_to import with_return_to
 from authara_core.challenges.service import Purpose
-from authara_core.platform.cookies import CookieWriter, csrf_token_of
+from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.flash import Flash
+from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, is_htmx
 
 TITLES: Final = {
@@ -42,8 +42,7 @@ class VerifyPage:
     """Render the verify page (only its body for HTMX) with the CSRF cookie it needs."""
 
     def __init__(self, *, renderer: Renderer, cookie_writer: CookieWriter) -> None:
-        self._renderer = renderer
-        self._cookies = cookie_writer
+        self._forms = FormRenderer(renderer, cookie_writer)
 
     def render(
         self,
@@ -63,13 +62,11 @@ class VerifyPage:
         That answer moves HTMX to the verify page's own URL, so a reload shows the form
         again instead of resubmitting.
         """
-        csrf, is_new = csrf_token_of(request)
         page_url = verify_url(purpose, challenge_id, return_to)
-        response = self._renderer.page(
+        response = self._forms.page(
             request,
             "challenges/verify.html",
             status=status,
-            csrf_token=csrf,
             title=TITLES[purpose],
             purpose=purpose.value,
             action=purpose.action,
@@ -85,11 +82,8 @@ class VerifyPage:
             page_url=page_url,
             restart_url=with_return_to(RESTART[purpose], return_to),
         )
-        response.headers["Cache-Control"] = NO_STORE
         if opened and is_htmx(request):
             response.headers["HX-Retarget"] = "#body"
             response.headers["HX-Reswap"] = "innerHTML"
             response.headers["HX-Push-Url"] = page_url
-        if is_new:
-            self._cookies.set_csrf(response, csrf)
         return response

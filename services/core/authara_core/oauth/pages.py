@@ -10,13 +10,12 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
-from authara_contract.headers import NO_STORE
 from authara_contract.return_to import with_return_to
 from authara_core.oauth.linking import LinkView, ProviderLinks
 from authara_core.oauth.routes import OAuthRoutes
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AuthError,
     InvalidCredentials,
@@ -25,7 +24,8 @@ from authara_core.platform.errors import (
     RateLimited,
     Unauthorized,
 )
-from authara_core.platform.flash import Flash, clear_flash, read_flash, set_flash
+from authara_core.platform.flash import Flash, set_flash
+from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.service import SessionService
 
@@ -68,7 +68,7 @@ class AccountPages:
         self._sessions = sessions
         self._oauth = oauth
         self._cookies = cookie_writer
-        self._renderer = renderer
+        self._forms = FormRenderer(renderer, cookie_writer)
         self._trust_proxy_headers = trust_proxy_headers
 
     async def account_page(self, request: web.Request) -> web.StreamResponse:
@@ -223,17 +223,4 @@ class AccountPages:
     def _page(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any
     ) -> web.Response:
-        csrf, is_new = csrf_token_of(request)
-        response = self._renderer.page(
-            request,
-            template,
-            status=status,
-            csrf_token=csrf,
-            flash=read_flash(request),
-            **context,
-        )
-        clear_flash(request, response)
-        if is_new:
-            self._cookies.set_csrf(response, csrf)
-        response.headers["Cache-Control"] = NO_STORE
-        return response
+        return self._forms.page(request, template, status=status, show_flash=True, **context)

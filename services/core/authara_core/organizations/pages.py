@@ -13,7 +13,6 @@ from aiohttp import web
 
 from authara_contract import cookies, routes
 from authara_contract.claims import Audience
-from authara_contract.headers import NO_STORE
 from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
 from authara_core.challenges.service import ChallengeService, Purpose
@@ -22,7 +21,7 @@ from authara_core.organizations.acceptance import InvitationAcceptance, Invitati
 from authara_core.organizations.invitations import InvitationStatus
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter, csrf_token_of, read_cookie
+from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AudienceNotAllowed,
     AuthError,
@@ -32,6 +31,7 @@ from authara_core.platform.errors import (
     RateLimited,
     Unauthorized,
 )
+from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.responses import refresh_or_clear
 from authara_core.sessions.service import IssuedSession, SessionService
@@ -69,7 +69,7 @@ class InvitationPages:
         self._verify_page = verify_page
         self._sessions = sessions
         self._cookies = cookie_writer
-        self._renderer = renderer
+        self._forms = FormRenderer(renderer, cookie_writer)
         self._after_acceptance = settings.default_return_to
         self._trust_proxy_headers = settings.trust_proxy_headers
 
@@ -299,9 +299,4 @@ class InvitationPages:
     def _render(
         self, request: web.Request, template: str, *, status: int, **context: Any
     ) -> web.Response:
-        csrf, is_new = csrf_token_of(request)
-        response = self._renderer.page(request, template, status=status, csrf_token=csrf, **context)
-        response.headers["Cache-Control"] = NO_STORE  # the page holds the invitation's token
-        if is_new:
-            self._cookies.set_csrf(response, csrf)
-        return response
+        return self._forms.page(request, template, status=status, **context)  # no-store: token
