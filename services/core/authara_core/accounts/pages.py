@@ -27,7 +27,7 @@ from authara_core.platform.errors import (
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
 from authara_core.sessions.audience import audience_for
-from authara_core.sessions.responses import refresh_or_clear
+from authara_core.sessions.responses import refresh_or_clear, signed_in_redirect
 from authara_core.sessions.service import IssuedSession, SessionService
 from authara_core.settings import Settings
 
@@ -186,10 +186,7 @@ class AuthPages:
     def _signed_in(
         self, request: web.Request, issued: IssuedSession, return_to: str
     ) -> web.StreamResponse:
-        response = redirect(request, return_to)
-        self._cookies.set_session(response, issued)
-        self._cookies.renew_csrf(response)
-        return response
+        return signed_in_redirect(request, self._cookies, issued, return_to)
 
     def _form_error(
         self, request: web.Request, template: str, exc: AuthError, *, return_to: str, email: str

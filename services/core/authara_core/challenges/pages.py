@@ -34,7 +34,7 @@ from authara_core.platform.errors import (
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
-from authara_core.sessions.responses import refresh_or_clear
+from authara_core.sessions.responses import refresh_or_clear, signed_in_redirect
 from authara_core.sessions.service import SessionService
 from authara_core.settings import Settings
 
@@ -203,10 +203,7 @@ class ChallengePages:
                 client_ip=ip,
                 in_invited_organization=True,
             )
-            response = redirect(request, return_to)
-            self._cookies.set_session(response, issued)
-            self._cookies.renew_csrf(response)
-            return response
+            return signed_in_redirect(request, self._cookies, issued, return_to)
         if purpose is Purpose.PASSWORD_RESET:
             await self._challenges.verify_password_reset(challenge_id, code, client_ip=ip)
             response = redirect(request, with_return_to(routes.LOGIN, return_to))

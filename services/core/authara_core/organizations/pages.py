@@ -33,7 +33,7 @@ from authara_core.platform.errors import (
 )
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
-from authara_core.sessions.responses import refresh_or_clear
+from authara_core.sessions.responses import refresh_or_clear, signed_in_redirect
 from authara_core.sessions.service import IssuedSession, SessionService
 from authara_core.settings import Settings
 
@@ -251,10 +251,7 @@ class InvitationPages:
         return client_ip(request, trust_proxy_headers=self._trust_proxy_headers)
 
     def _accepted(self, request: web.Request, issued: IssuedSession) -> web.StreamResponse:
-        response = redirect(request, self._after_acceptance)
-        self._cookies.set_session(response, issued)
-        self._cookies.renew_csrf(response)
-        return response
+        return signed_in_redirect(request, self._cookies, issued, self._after_acceptance)
 
     def _page(
         self,

@@ -14,7 +14,7 @@ from authara_contract.headers import NO_STORE
 from authara_core.accounts.users import UserRow
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
-from authara_core.platform.render import json_response
+from authara_core.platform.render import json_response, redirect
 from authara_core.sessions.service import IssuedSession, SessionService
 
 
@@ -46,6 +46,19 @@ def auth_session_response(
         status=status,
         headers={"Cache-Control": NO_STORE},
     )
+    cookie_writer.set_session(response, issued)
+    cookie_writer.renew_csrf(response)
+    return response
+
+
+def signed_in_redirect(
+    request: web.Request, cookie_writer: CookieWriter, issued: IssuedSession, location: str
+) -> web.StreamResponse:
+    """Send a browser that just signed in on to `location` with its session cookies.
+
+    The CSRF token is replaced too, as at every sign-in.
+    """
+    response = redirect(request, location)
     cookie_writer.set_session(response, issued)
     cookie_writer.renew_csrf(response)
     return response
