@@ -101,11 +101,11 @@ class ChallengePages:
 
     async def password_reset_page(self, request: web.Request) -> web.StreamResponse:
         """Show the form: email and the new password."""
-        return self._reset_form(request, self._return_to(request.query.get("return_to")))
+        return self._reset_form(request, self._return_to(request.query.get(routes.RETURN_TO_PARAM)))
 
     async def password_reset_submit(self, request: web.Request) -> web.StreamResponse:
         """Open a reset challenge and show the verify page (the same for unknown emails)."""
-        return_to = self._return_to(request.query.get("return_to"))
+        return_to = self._return_to(request.query.get(routes.RETURN_TO_PARAM))
         form = await read_form(request)
         email, password = field(form, "email").strip(), field(form, "new_password")
         try:
@@ -139,13 +139,13 @@ class ChallengePages:
             request,
             purpose=purpose,
             challenge_id=raw_id,
-            return_to=self._return_to(request.query.get("return_to"), purpose),
+            return_to=self._return_to(request.query.get(routes.RETURN_TO_PARAM), purpose),
         )
 
     async def verify_submit(self, request: web.Request) -> web.StreamResponse:
         """Check the code and finish what the challenge was for."""
         purpose = self._purpose(request.match_info["action"])
-        return_to = self._return_to(request.query.get("return_to"), purpose)
+        return_to = self._return_to(request.query.get(routes.RETURN_TO_PARAM), purpose)
         form = await read_form(request)
         raw_id = field(form, routes.CHALLENGE_ID_PARAM)
         code = "".join(field(form, "code").split())
@@ -173,7 +173,7 @@ class ChallengePages:
         if challenge_id is None:
             raise InvalidRequest("The verification id is not valid.")
         purpose = self._purpose(field(form, "action") or Purpose.SIGNUP.action)
-        return_to = self._return_to(field(form, "return_to") or None, purpose)
+        return_to = self._return_to(field(form, routes.RETURN_TO_PARAM) or None, purpose)
         shown = _Shown(purpose, raw_id, return_to)
         try:
             outcome = await self._challenges.resend(
@@ -232,7 +232,7 @@ class ChallengePages:
         claims = self._signed_in(request)
         if claims is None:
             return await self._sign_in_first(request)
-        return_to = self._return_to(request.query.get("return_to"), Purpose.EMAIL_CHANGE)
+        return_to = self._return_to(request.query.get(routes.RETURN_TO_PARAM), Purpose.EMAIL_CHANGE)
         form = await read_form(request)
         new_email = field(form, "new_email").strip()
         try:

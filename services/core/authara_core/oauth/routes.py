@@ -133,7 +133,9 @@ class OAuthRoutes:
             self._cookies.renew_csrf(response)
             return response
         if isinstance(outcome, LinkRequired):
-            query = urlencode({"link_id": outcome.link_token, "return_to": outcome.return_to})
+            query = urlencode(
+                {"link_id": outcome.link_token, routes.RETURN_TO_PARAM: outcome.return_to}
+            )
             return redirect(request, f"{routes.PROVIDER_LINK_CONFIRM}?{query}")
         if isinstance(outcome, Linked):
             response = redirect(request, routes.ACCOUNT)
