@@ -21,12 +21,13 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_core.accounts.api import AccountApi
+from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
 from authara_core.oauth.api import GoogleApi
-from authara_core.oauth.pages import AccountPages
+from authara_core.oauth.pages import ProviderLinkPages
 from authara_core.oauth.routes import OAuthRoutes
 from authara_core.organizations.api import OrganizationApi
 from authara_core.organizations.internal import InternalApi
@@ -92,13 +93,18 @@ def route_table(
         renderer=renderer,
         default_return_to=settings.default_return_to,
     )
-    account = AccountPages(
+    provider_links = ProviderLinkPages(
         links=services.links,
-        sessions=services.sessions,
         oauth=oauth,
         cookie_writer=cookie_writer,
         renderer=renderer,
         trust_proxy_headers=trust_proxy,
+    )
+    account = AccountHome(
+        links=services.links,
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
         email_change=settings.challenges.enabled,
     )
     challenge_pages = ChallengePages(
@@ -172,8 +178,8 @@ def route_table(
         web.get(routes.OAUTH_START, oauth.start),
         web.get(routes.OAUTH_CALLBACK, oauth.callback),
         web.post(routes.OAUTH_LINK, oauth.link),
-        web.get(routes.PROVIDER_LINK_CONFIRM, account.confirm_page),
-        web.post(routes.PROVIDER_LINK_CONFIRM, account.confirm_submit),
+        web.get(routes.PROVIDER_LINK_CONFIRM, provider_links.confirm_page),
+        web.post(routes.PROVIDER_LINK_CONFIRM, provider_links.confirm_submit),
         web.get(routes.ACCOUNT, account.account_page),
         web.post(routes.PROVIDER_UNLINK, account.unlink),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),

@@ -8,6 +8,7 @@ from authara_core.platform.outbox import Event
 
 USER_CREATED = "user.created"
 USER_DELETED = "user.deleted"
+USER_UPDATED = "user.updated"
 
 
 def user_created(user_id: uuid.UUID) -> Event:
@@ -18,3 +19,8 @@ def user_created(user_id: uuid.UUID) -> Event:
 def user_deleted(user_id: uuid.UUID) -> Event:
     """Build `user.deleted`."""
     return Event(USER_DELETED, {"user_id": str(user_id)})
+
+
+def user_updated(user_id: uuid.UUID) -> Event:
+    """Build `user.updated` (username, password, email or disabled state changed)."""
+    return Event(USER_UPDATED, {"user_id": str(user_id)})

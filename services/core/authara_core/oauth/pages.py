@@ -1,16 +1,12 @@
-"""The account page (sign-in methods, link, unlink) and the provider-link confirmation page."""
+"""The provider-link confirmation page: prove the existing account before linking a provider."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 
 from authara_contract import cookies, routes
-from authara_contract.claims import Audience
-from authara_contract.return_to import with_return_to
 from authara_core.oauth.linking import LinkView, ProviderLinks
 from authara_core.oauth.routes import OAuthRoutes
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
@@ -19,89 +15,31 @@ from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AuthError,
     InvalidCredentials,
-    LastSignInMethod,
     ProviderLinkInvalid,
     RateLimited,
-    Unauthorized,
 )
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect, set_retry_after
-from authara_core.sessions.service import SessionService
-
-APP_ONLY: Final = (Audience.APP,)
 
 
-@dataclass(frozen=True, slots=True)
-class MethodRow:
-    """A sign-in method on the account page."""
-
-    provider: str
-    label: str
-    unlink_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkButton:
-    """A provider the signed-in user can still link."""
-
-    label: str
-    url: str
-
-
-class AccountPages:
-    """Handlers for /auth/account, unlinking, and confirming a pending provider link."""
+class ProviderLinkPages:
+    """Handlers for confirming a pending provider link."""
 
     def __init__(
         self,
         *,
         links: ProviderLinks,
-        sessions: SessionService,
         oauth: OAuthRoutes,
         cookie_writer: CookieWriter,
         renderer: Renderer,
         trust_proxy_headers: bool,
-        email_change: bool = False,
     ) -> None:
-        self._email_change = email_change
         self._links = links
-        self._sessions = sessions
         self._oauth = oauth
         self._cookies = cookie_writer
         self._forms = FormRenderer(renderer, cookie_writer)
         self._trust_proxy_headers = trust_proxy_headers
-
-    async def account_page(self, request: web.Request) -> web.StreamResponse:
-        """Show the signed-in user's sign-in methods (anonymous: to the login page)."""
-        try:
-            claims = self._sessions.identify(
-                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
-            )
-        except Unauthorized:
-            return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
-        return await self._account(request, claims.user_id)
-
-    async def unlink(self, request: web.Request) -> web.StreamResponse:
-        """Remove a sign-in method; refuse (422) to remove the last one."""
-        try:
-            claims = self._sessions.identify(
-                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
-            )
-        except Unauthorized:
-            return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
-        try:
-            label = await self._links.unlink(
-                user_id=claims.user_id,
-                session_id=claims.session_id,
-                provider=request.match_info["provider"],
-            )
-        except LastSignInMethod as exc:
-            return await self._account(
-                request, claims.user_id, status=exc.status, error=exc.message
-            )
-        response = redirect(request, routes.ACCOUNT)
-        set_flash(response, Flash("success", f"{label} was removed."))
-        return response
 
     async def confirm_page(self, request: web.Request) -> web.StreamResponse:
         """Ask the owner of the existing account to prove it before linking."""
@@ -144,33 +82,6 @@ class AccountPages:
         self._cookies.set_session(response, signed_in.issued)
         self._cookies.renew_csrf(response)
         return response
-
-    async def _account(
-        self,
-        request: web.Request,
-        user_id: uuid.UUID,
-        *,
-        status: int = 200,
-        error: str | None = None,
-    ) -> web.Response:
-        view = await self._links.account(user_id)
-        return self._page(
-            request,
-            "oauth/account.html",
-            status=status,
-            error=error,
-            email=view.user.email,
-            methods=[
-                MethodRow(m.provider, m.label, routes.PROVIDER_UNLINK.format(provider=m.provider))
-                for m in view.methods
-            ],
-            linkable=[
-                LinkButton(p.display_name, routes.OAUTH_LINK.format(provider=p.name))
-                for p in view.linkable
-            ],
-            logout_url=with_return_to(routes.LOGOUT, "/"),
-            email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
-        )
 
     async def _confirm_error(
         self,

@@ -1,0 +1,141 @@
+"""The account page, the signed-in user's home: profile, sign-in methods, sessions.
+
+Each section's data comes from its domain's service (sign-in methods from oauth/linking.py,
+sessions from sessions/service.py); this module only assembles the page and the handlers
+that answer with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from authara_contract import cookies, routes
+from authara_contract.claims import Audience
+from authara_contract.return_to import with_return_to
+from authara_contract.tokens import AccessClaims
+from authara_core.oauth.linking import ProviderLinks
+from authara_core.platform.cookies import CookieWriter, read_cookie
+from authara_core.platform.errors import LastSignInMethod, Unauthorized
+from authara_core.platform.flash import Flash, set_flash
+from authara_core.platform.forms import FormRenderer
+from authara_core.platform.render import Renderer, redirect
+from authara_core.sessions.service import SessionService
+
+APP_ONLY: Final = (Audience.APP,)
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRow:
+    """A sign-in method on the account page."""
+
+    provider: str
+    label: str
+    unlink_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkButton:
+    """A provider the signed-in user can still link."""
+
+    label: str
+    url: str
+
+
+class AccountHome:
+    """Handlers for /auth/account and unlinking a sign-in method."""
+
+    def __init__(
+        self,
+        *,
+        links: ProviderLinks,
+        sessions: SessionService,
+        cookie_writer: CookieWriter,
+        renderer: Renderer,
+        email_change: bool = False,
+    ) -> None:
+        self._links = links
+        self._sessions = sessions
+        self._forms = FormRenderer(renderer, cookie_writer)
+        self._email_change = email_change
+
+    def signed_in(self, request: web.Request) -> AccessClaims | None:
+        """Return the caller's app-audience claims, or None for an anonymous caller."""
+        try:
+            return self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        except Unauthorized:
+            return None
+
+    @staticmethod
+    def to_login(request: web.Request) -> web.Response:
+        """Send an anonymous caller to the login page, back here afterwards."""
+        return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
+
+    async def account_page(self, request: web.Request) -> web.StreamResponse:
+        """Show the signed-in user's account (anonymous: to the login page)."""
+        claims = self.signed_in(request)
+        if claims is None:
+            return self.to_login(request)
+        return await self.render(request, claims)
+
+    async def unlink(self, request: web.Request) -> web.StreamResponse:
+        """Remove a sign-in method; refuse (422) to remove the last one."""
+        claims = self.signed_in(request)
+        if claims is None:
+            return self.to_login(request)
+        try:
+            label = await self._links.unlink(
+                user_id=claims.user_id,
+                session_id=claims.session_id,
+                provider=request.match_info["provider"],
+            )
+        except LastSignInMethod as exc:
+            return await self.render(request, claims, status=exc.status, error=exc.message)
+        response = redirect(request, routes.ACCOUNT)
+        set_flash(response, Flash("success", f"{label} was removed."))
+        return response
+
+    async def render(
+        self,
+        request: web.Request,
+        claims: AccessClaims,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        **extra: Any,
+    ) -> web.Response:
+        """Render the whole account page; `extra` carries a failed form's typed values."""
+        return await self._render_for(request, claims.user_id, status=status, error=error, **extra)
+
+    async def _render_for(
+        self,
+        request: web.Request,
+        user_id: uuid.UUID,
+        *,
+        status: int,
+        error: str | None,
+        **extra: Any,
+    ) -> web.Response:
+        view = await self._links.account(user_id)
+        return self._forms.page(
+            request,
+            "accounts/account.html",
+            status=status,
+            show_flash=True,
+            error=error,
+            email=view.user.email,
+            methods=[
+                MethodRow(m.provider, m.label, routes.PROVIDER_UNLINK.format(provider=m.provider))
+                for m in view.methods
+            ],
+            linkable=[
+                LinkButton(p.display_name, routes.OAUTH_LINK.format(provider=p.name))
+                for p in view.linkable
+            ],
+            logout_url=with_return_to(routes.LOGOUT, "/"),
+            email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
+            **extra,
+        )
