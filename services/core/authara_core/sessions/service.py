@@ -352,9 +352,14 @@ class SessionService:
         )
 
 
-async def end_user_sessions_in(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
-    """Revoke every live session of a user inside the caller's transaction; return how many."""
-    return await session_store.revoke_user_sessions(conn, user_id, now)
+async def end_user_sessions_in(
+    conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke every live session of a user but `keep`, in the caller's transaction; count them.
+
+    A revoked session refreshes no more: its next refresh answers 401 and clears the cookies.
+    """
+    return await session_store.revoke_user_sessions(conn, user_id, now, keep=keep)
 
 
 async def leave_organization_in(

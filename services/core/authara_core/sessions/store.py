@@ -162,15 +162,18 @@ async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def revoke_user_sessions(conn: Connection, user_id: uuid.UUID, now: datetime) -> int:
-    """Revoke every live session of a user; return how many."""
+async def revoke_user_sessions(
+    conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke every live session of a user but `keep` (when given); return how many."""
     status = await conn.execute(
         """
         UPDATE sessions SET revoked_at = $2, updated_at = $2
-        WHERE user_id = $1 AND revoked_at IS NULL
+        WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3
         """,
         user_id,
         now,
+        keep,
     )
     return int(status.rsplit(" ", 1)[-1])
 
