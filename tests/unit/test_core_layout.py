@@ -11,7 +11,7 @@ import authara_core
 PACKAGE: Final = "authara_core"
 PLATFORM: Final = "platform"
 DOMAINS: Final = frozenset(
-    {"sessions", "accounts", "oauth", "organizations", "admin", "mail", "challenges"}
+    {"sessions", "accounts", "oauth", "organizations", "admin", "mail", "challenges", "webhooks"}
 )
 # A domain's store and its handlers are its own; other domains go through its service.
 PRIVATE_MODULES: Final = frozenset({"store", "routes", "pages", "api"})

@@ -18,6 +18,7 @@ from authara_core.mail.config import EmailProvider, MailSettings, read_mail_sett
 from authara_core.oauth.config import OAuthSettings, read_oauth_settings
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
+from authara_core.webhooks.config import WebhookSettings, read_webhook_settings
 from authara_runtime.logs import LOG_LEVELS
 from authara_runtime.workers import MAX_WORKERS
 
@@ -129,6 +130,7 @@ class Settings:
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
     invitation_email_include_code: bool = False
     mail: MailSettings = field(default_factory=MailSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -186,6 +188,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         challenges=_challenge_settings(reader),
         invitation_email_include_code=reader.boolean("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE"),
         mail=read_mail_settings(reader, prod=app_env is AppEnv.PROD),
+        webhooks=read_webhook_settings(reader, prod=app_env is AppEnv.PROD),
     )
     _validate_cross(reader, settings)
     reader.finish()
