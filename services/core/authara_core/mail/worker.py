@@ -14,16 +14,15 @@ only runs them with challenges on, so its reset and invitation mails never leave
 A job whose worker died mid-send stays `processing`; after `stale_after` (3 send timeouts:
 a send is bounded by one) any worker claims it again. So a mail is sent once in the normal
 case, and at least once across crashes. Stopping lets each worker finish the mail in hand
-for up to one send timeout; one cut off later is such a stale job.
+for up to one send timeout; one cut off later is such a stale job. The queue SQL, the loops and
+stopping are platform/jobs.py's (the webhooks are the other kind of job).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -38,27 +37,14 @@ from authara_core.mail.smtp import SendFailed
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import UNAVAILABLE, Connection, Database
 from authara_core.platform.errors import DatabaseUnavailable
+from authara_core.platform.jobs import Backoff, Doubling, WorkerPool
 
 _LOGGER = logging.getLogger(__name__)
 _DATABASE_ERRORS: Final = (OSError, asyncpg.PostgresError, DatabaseUnavailable)
 # The connection itself is gone or stalled: nothing more can be done in its transaction.
 _UNAVAILABLE: Final = (*UNAVAILABLE, DatabaseUnavailable, asyncpg.InterfaceError)
 # After the stop request, how much longer than a send timeout a worker may take.
-_STOP_MARGIN_S: Final = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delay before the next attempt: `first`, doubled after each failure, at most `cap`."""
-
-    first: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=1)
-
-    def after(self, attempts: int) -> timedelta:
-        """Return the wait after the `attempts`-th failed attempt (1-based)."""
-        doublings = min(max(attempts - 1, 0), 32)
-        delay: timedelta = self.first * 2**doublings
-        return min(delay, self.cap)
+_STOP_MARGIN: Final = timedelta(seconds=2)
 
 
 class MailWorkers:
@@ -80,7 +66,15 @@ class MailWorkers:
         self._sender = sender
         self._builder = MessageBuilder(settings.sender)
         self._composers = dict(composers)
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Doubling()
+        self._pool = WorkerPool(
+            "email",
+            self.run_once,
+            count=settings.worker_count,
+            poll_interval=settings.poll_interval,
+            # After the stop request a worker may finish the mail in hand (a send timeout).
+            stop_grace=settings.timeout + _STOP_MARGIN,
+        )
 
     async def run_once(self) -> bool:
         """Claim and process one due job; return False when none was due."""
@@ -188,39 +182,6 @@ class MailWorkers:
                 failed_before=now - self._settings.cleanup_failed_after,
             )
 
-    async def work(self, stop: asyncio.Event) -> None:
-        """Process jobs until `stop` is set; sleep a poll interval whenever none is due."""
-        poll_s = self._settings.poll_interval.total_seconds()
-        while not stop.is_set():
-            try:
-                busy = await self.run_once()
-            except _DATABASE_ERRORS as exc:
-                _LOGGER.warning("email worker cannot reach the database (%r); retrying", exc)
-                busy = False
-            except Exception:
-                # A bug must not end delivery for the life of the process.
-                _LOGGER.exception("email worker failed; carrying on")
-                busy = False
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll_s):
-                        await stop.wait()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Run the workers for the block; then let each finish its mail and stop."""
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(self.work(stop), name=f"email-worker-{index}")
-            for index in range(self._settings.worker_count)
-        ]
-        try:
-            yield
-        finally:
-            stop.set()
-            _, late = await asyncio.wait(
-                tasks, timeout=self._settings.timeout.total_seconds() + _STOP_MARGIN_S
-            )
-            for task in late:
-                task.cancel()  # its job stays `processing` and is claimed again once stale
-            await asyncio.gather(*tasks, return_exceptions=True)
+        return self._pool.running()
