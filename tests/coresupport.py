@@ -17,6 +17,15 @@ ISSUER = "authara-test"
 PUBLIC_URL = "http://127.0.0.1:3000"
 
 
+# Webhooks on (every event recorded) with a receiver nobody listens on; tests that record
+# events build their app with `deliver_webhooks=False` or point the URL at a real receiver.
+WEBHOOK_SECRET = "test-webhook-secret-of-32-characters"
+WEBHOOK_ENV: dict[str, str] = {
+    "AUTHARA_WEBHOOK_URL": "http://127.0.0.1:9/hooks",
+    "AUTHARA_WEBHOOK_SECRET": WEBHOOK_SECRET,
+}
+
+
 def core_env(db: DatabaseSettings, **overrides: str) -> dict[str, str]:
     """Return a complete core environment for a database (argon2 at the OWASP floor)."""
     env = {

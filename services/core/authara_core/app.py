@@ -40,6 +40,7 @@ from authara_core.platform.error_render import ErrorRenderer
 from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
 from authara_core.platform.openapi import MAX_BODY_BYTES
+from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
 from authara_core.platform.render import Renderer
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
@@ -91,6 +92,7 @@ def build_services(
         statement_timeout_s=settings.db_statement_timeout.total_seconds(),
     )
     hasher = PasswordHasher(settings.passwords)
+    events = Outbox(settings.webhooks.published_events)
     sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
     limits = settings.rate_limits.per_worker(settings.workers)
     limiter = MemoryRateLimiter(
@@ -104,10 +106,13 @@ def build_services(
         challenge_verify=limits.challenge_verify,
         challenge_resend=limits.challenge_resend,
     )
-    organizations = OrganizationService(db=database, clock=clock, mode=settings.organization_mode)
+    organizations = OrganizationService(
+        db=database, clock=clock, events=events, mode=settings.organization_mode
+    )
     accounts = AccountService(
         db=database,
         clock=clock,
+        events=events,
         hasher=hasher,
         sessions=sessions,
         organizations=organizations,
@@ -142,6 +147,7 @@ def build_services(
     acceptance = InvitationAcceptance(
         db=database,
         clock=clock,
+        events=events,
         mode=settings.organization_mode,
         accounts=accounts,
         sessions=sessions,
@@ -169,17 +175,19 @@ def build_services(
         organizations=organizations,
         directory=directory,
         organization_management=OrganizationManagement(
-            db=database, clock=clock, mode=settings.organization_mode
+            db=database, clock=clock, events=events, mode=settings.organization_mode
         ),
         public_management=PublicManagement(
             db=database,
             clock=clock,
+            events=events,
             mode=settings.organization_mode,
             enabled=settings.public_organization_management,
         ),
         invitations=Invitations(
             db=database,
             clock=clock,
+            events=events,
             mode=settings.organization_mode,
             ttl=settings.invitation_ttl,
             public_url=settings.public_url,
@@ -334,7 +342,7 @@ async def check_database(settings: Settings) -> None:
         await _check_schema(database, settings.database.schema)
         clock = SystemClock()
         await OrganizationService(
-            db=database, clock=clock, mode=settings.organization_mode
+            db=database, clock=clock, events=Outbox(()), mode=settings.organization_mode
         ).pin_mode()
     finally:
         await database.close()

@@ -19,7 +19,7 @@ from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.platform import opaque
 from authara_core.settings import load_settings
-from tests.coresupport import FakeClock, core_env
+from tests.coresupport import WEBHOOK_ENV, FakeClock, core_env
 from tests.integration.core.conftest import ClientFactory
 from tests.integration.core.internalsupport import BEARER, TOKEN, create_team
 
@@ -48,7 +48,9 @@ async def make_client(
         "AUTHARA_INTERNAL_API_TOKEN": TOKEN,
         FLAG: "true",
     } | env
-    return await aiohttp_client(create_app(load_settings(core_env(db, **overrides)), clock=clock))
+    return await aiohttp_client(
+        create_app(load_settings(core_env(db, **WEBHOOK_ENV | overrides)), clock=clock)
+    )
 
 
 def jar(client: Client) -> dict[str, str]:

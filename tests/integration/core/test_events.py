@@ -20,9 +20,10 @@ from aiohttp.test_utils import TestClient
 from authara_contract import routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import build_services, create_app
-from authara_core.platform.outbox import record_event
+from authara_core.platform.outbox import Event as Reported
+from authara_core.platform.outbox import Outbox
 from authara_core.settings import load_settings
-from tests.coresupport import FakeClock, core_env
+from tests.coresupport import WEBHOOK_ENV, FakeClock, core_env
 from tests.integration.core.conftest import ClientFactory, signup
 from tests.integration.core.internalsupport import BEARER, TOKEN, add_member, create_team
 from tests.integration.core.oauthsupport import jar_csrf
@@ -36,7 +37,9 @@ Event = tuple[str, dict[str, Any]]
 
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, db: DatabaseSettings) -> Client:
-    env = core_env(db, AUTHARA_ORGANIZATION_MODE="multi", AUTHARA_INTERNAL_API_TOKEN=TOKEN)
+    env = core_env(
+        db, AUTHARA_ORGANIZATION_MODE="multi", AUTHARA_INTERNAL_API_TOKEN=TOKEN, **WEBHOOK_ENV
+    )
     return await aiohttp_client(create_app(load_settings(env)))
 
 
@@ -141,7 +144,7 @@ async def test_html_signup_records_the_same_events(
 async def test_single_mode_signup_reports_a_team_organization(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
-    env = core_env(db, AUTHARA_ORGANIZATION_MODE="single")
+    env = core_env(db, AUTHARA_ORGANIZATION_MODE="single", **WEBHOOK_ENV)
     client = await aiohttp_client(create_app(load_settings(env)))
 
     user_id = await _user(client, "ada@example.com")
@@ -166,6 +169,7 @@ async def test_first_google_login_records_the_signup_events_once(
 ) -> None:
     env = core_env(
         db,
+        **WEBHOOK_ENV,
         AUTHARA_OAUTH_PROVIDERS="google",
         AUTHARA_OAUTH_GOOGLE_CLIENT_ID=CLIENT_ID,
         AUTHARA_OAUTH_GOOGLE_ISSUER=google.url,
@@ -202,7 +206,7 @@ async def test_a_refused_signup_records_nothing(client: Client, conn: asyncpg.Co
 async def test_a_rolled_back_signup_leaves_no_event(
     db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
-    settings = load_settings(core_env(db))
+    settings = load_settings(core_env(db, **WEBHOOK_ENV))
     services = build_services(settings, clock=FakeClock(), oauth_secrets=lambda: "secret")
 
     async def failing_signup() -> None:
@@ -218,16 +222,18 @@ async def test_a_rolled_back_signup_leaves_no_event(
     assert await _events(conn) == []
 
 
-async def test_record_event_joins_the_callers_transaction(conn: asyncpg.Connection) -> None:
+async def test_recording_joins_the_callers_transaction(conn: asyncpg.Connection) -> None:
     now = datetime(2026, 12, 3, 16, 0, 0, 123456, tzinfo=UTC)
+    outbox = Outbox(["user.created"])
+    created = Reported("user.created", {"user_id": "x"})
     tx = conn.transaction()
     await tx.start()
-    event_id = await record_event(conn, "user.created", {"user_id": "x"}, now=now)
+    await outbox.record_in(conn, [created], now=now)
     await tx.rollback()
     assert await _events(conn) == []
 
     async with conn.transaction():
-        event_id = await record_event(conn, "user.created", {"user_id": "x"}, now=now)
+        (event_id,) = await outbox.record_in(conn, [created], now=now)
 
     payload = json.loads(await conn.fetchval("SELECT payload FROM webhook_events"))
     assert payload == {
@@ -363,3 +369,33 @@ async def test_a_refused_user_deletion_records_nothing(
 
     assert response.status == 409  # ada is the last owner of a team with another member
     assert await _events(conn) == []
+
+
+async def test_only_the_enabled_types_are_recorded(conn: asyncpg.Connection) -> None:
+    now = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    created, deleted = (
+        Reported("user.created", {"user_id": "a"}),
+        Reported("user.deleted", {"user_id": "a"}),
+    )
+    async with conn.transaction():
+        assert await Outbox(()).record_in(conn, [created, deleted], now=now) == []
+        assert len(await Outbox(["user.deleted"]).record_in(conn, [created, deleted], now=now)) == 1
+    assert await _events(conn) == [("user.deleted", {"user_id": "a"})]
+
+
+async def test_webhooks_off_record_nothing(
+    aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    client = await aiohttp_client(create_app(load_settings(core_env(db))))
+    await _user(client, "ada@example.com")
+    assert await conn.fetchval("SELECT count(*) FROM users") == 1
+    assert await _events(conn) == []
+
+
+async def test_enabled_events_filter_at_publish_time(
+    aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    env = core_env(db, AUTHARA_WEBHOOK_ENABLED_EVENTS="user.created", **WEBHOOK_ENV)
+    client = await aiohttp_client(create_app(load_settings(env)))
+    user = await _user(client, "ada@example.com")
+    assert await _events(conn) == [("user.created", {"user_id": user})]

@@ -23,7 +23,7 @@ from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
-from tests.coresupport import core_env
+from tests.coresupport import WEBHOOK_ENV, core_env
 from tests.integration.core.conftest import ClientFactory
 
 Client = TestClient[Any, Any]
@@ -41,7 +41,7 @@ async def _client(aiohttp_client: ClientFactory, db: DatabaseSettings, **env: st
         "AUTHARA_INTERNAL_API_TOKEN": TOKEN,
         FLAG: "true",
     } | env
-    return await aiohttp_client(create_app(load_settings(core_env(db, **overrides))))
+    return await aiohttp_client(create_app(load_settings(core_env(db, **WEBHOOK_ENV | overrides))))
 
 
 @pytest.fixture

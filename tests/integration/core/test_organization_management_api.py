@@ -22,7 +22,7 @@ from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
-from tests.coresupport import core_env
+from tests.coresupport import WEBHOOK_ENV, core_env
 from tests.integration.core.conftest import ClientFactory
 
 Client = TestClient[Any, Any]
@@ -47,7 +47,9 @@ class User:
 async def _client(
     aiohttp_client: ClientFactory, db: DatabaseSettings, mode: str, *, enabled: bool = True
 ) -> Client:
-    env = core_env(db, AUTHARA_ORGANIZATION_MODE=mode, **{FLAG: str(enabled).lower()})
+    env = core_env(
+        db, AUTHARA_ORGANIZATION_MODE=mode, **WEBHOOK_ENV, **{FLAG: str(enabled).lower()}
+    )
     return await aiohttp_client(create_app(load_settings(env)))
 
 

@@ -21,6 +21,7 @@ from authara_core.platform.errors import (
     RefreshTokenReused,
 )
 from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
 from authara_core.sessions.service import IssuedSession, SessionService
 from authara_core.sessions.tokens import hash_refresh_token
@@ -66,10 +67,11 @@ async def _stack(db_settings: DatabaseSettings, **env: str) -> Stack:
     accounts = AccountService(
         db=database,
         clock=clock,
+        events=Outbox(()),
         hasher=PasswordHasher(settings.passwords),
         sessions=sessions,
         organizations=OrganizationService(
-            db=database, clock=clock, mode=settings.organization_mode
+            db=database, clock=clock, events=Outbox(()), mode=settings.organization_mode
         ),
         throttle=throttle,
     )

@@ -23,7 +23,7 @@ from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import EmailTaken, InvalidCredentials
 from authara_core.platform.hasher import PasswordHasher
-from authara_core.platform.outbox import record_in
+from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import Throttle
 from authara_core.sessions.service import IssuedSession, SessionService
 
@@ -46,6 +46,7 @@ class AccountService:
         *,
         db: Database,
         clock: Clock,
+        events: Outbox,
         hasher: PasswordHasher,
         sessions: SessionService,
         organizations: OrganizationService,
@@ -53,6 +54,7 @@ class AccountService:
     ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._hasher = hasher
         self._sessions = sessions
         self._organizations = organizations
@@ -171,7 +173,7 @@ class AccountService:
         invitation's organization, joined in the same transaction, is the user's one.
         """
         user = await self._insert_user_row(conn, email)
-        await record_in(conn, [user_created(user.id)], now=self._clock.now())
+        await self._events.record_in(conn, [user_created(user.id)], now=self._clock.now())
         if first_organization:
             await self._organizations.create_first_in(
                 conn, user_id=user.id, username=user.username, email=user.email

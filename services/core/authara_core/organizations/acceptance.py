@@ -50,7 +50,7 @@ from authara_core.platform.errors import (
     InvitationUnusable,
     Unauthorized,
 )
-from authara_core.platform.outbox import record_in
+from authara_core.platform.outbox import Outbox
 from authara_core.sessions.service import IssuedSession, SessionService
 
 MAX_TOKEN_LENGTH: Final = 256
@@ -77,12 +77,14 @@ class InvitationAcceptance:
         *,
         db: Database,
         clock: Clock,
+        events: Outbox,
         mode: OrganizationMode,
         accounts: AccountService,
         sessions: SessionService,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._mode = mode
         self._accounts = accounts
         self._sessions = sessions
@@ -276,7 +278,7 @@ class InvitationAcceptance:
             now=now,
         )
         joined = events.invited_membership_created(accepted, user.id)
-        await record_in(conn, [joined, events.invitation_accepted(accepted)], now=now)
+        await self._events.record_in(conn, [joined, events.invitation_accepted(accepted)], now=now)
 
 
 async def _find(conn: Connection, token: str | None) -> store.InvitationLink:

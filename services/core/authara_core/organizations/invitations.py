@@ -50,7 +50,7 @@ from authara_core.platform.errors import (
     NotFound,
     OrganizationNotFound,
 )
-from authara_core.platform.outbox import record_in, rfc3339
+from authara_core.platform.outbox import Outbox, rfc3339
 
 __all__ = ["Invitation", "InvitationStatus", "Invitations", "Issued", "status_of"]
 
@@ -110,6 +110,7 @@ class Invitations:
         *,
         db: Database,
         clock: Clock,
+        events: Outbox,
         mode: OrganizationMode,
         ttl: timedelta,
         public_url: str,
@@ -118,6 +119,7 @@ class Invitations:
     ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._mode = mode
         self._ttl = ttl
         self._public_url = public_url
@@ -185,7 +187,7 @@ class Invitations:
                 raise AlreadyMember
             now = self._clock.now()
             revoked = await store.revoke_invitation(conn, old.id, by=None, now=now)
-            await record_in(conn, [events.invitation_revoked(revoked)], now=now)
+            await self._events.record_in(conn, [events.invitation_revoked(revoked)], now=now)
             return await self._issue(
                 conn,
                 organization,
@@ -240,7 +242,7 @@ class Invitations:
             if current is InvitationStatus.EXPIRED:
                 raise InvitationExpired
             revoked = await store.revoke_invitation(conn, found.id, by=claims.user_id, now=now)
-            await record_in(conn, [events.invitation_revoked(revoked)], now=now)
+            await self._events.record_in(conn, [events.invitation_revoked(revoked)], now=now)
             return revoked
 
     async def _issue(
@@ -266,7 +268,7 @@ class Invitations:
             metadata=metadata,
             now=now,
         )
-        await record_in(conn, [events.invitation_created(invitation)], now=now)
+        await self._events.record_in(conn, [events.invitation_created(invitation)], now=now)
         url = f"{self._public_url}{routes.INVITATION_ACCEPT}?{urlencode({'token': token})}"
         mail: dict[str, Any] = {
             "organization_name": organization.name,

@@ -31,7 +31,7 @@ from authara_core.platform.errors import (
     PersonalOrganization,
     UserNotFound,
 )
-from authara_core.platform.outbox import Event, record_in
+from authara_core.platform.outbox import Event, Outbox
 from authara_core.sessions.service import leave_organization_in
 
 __all__ = ["Membership", "Organization", "OrganizationManagement", "Transfer"]
@@ -65,9 +65,12 @@ class _Locked:
 class OrganizationManagement:
     """Create, delete and re-staff organizations; delete users with what they own."""
 
-    def __init__(self, *, db: Database, clock: Clock, mode: OrganizationMode) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, events: Outbox, mode: OrganizationMode
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._mode = mode
 
     async def create_team(
@@ -93,7 +96,7 @@ class OrganizationManagement:
                 organization.id, name=name, kind=TEAM, created_by=created_by
             )
             owner = events.initial_membership_created(organization.id, created_by, OWNER)
-            await record_in(conn, [created, owner], now=now)
+            await self._events.record_in(conn, [created, owner], now=now)
         return organization, membership
 
     async def delete_organization(self, organization_id: uuid.UUID) -> None:
@@ -141,7 +144,7 @@ class OrganizationManagement:
                 for before, after in changed
                 if before.role is not after.role
             ]
-            await record_in(conn, updated, now=now)
+            await self._events.record_in(conn, updated, now=now)
         return Transfer(locked.organization, demoted, new_owner)
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
@@ -179,7 +182,9 @@ class OrganizationManagement:
             # And challenges: theirs, and any for their email (pending rows and mails cascade).
             await delete_user_challenges_in(conn, user_id, user.email)
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
-            await record_in(conn, [*kept, user_deleted(user_id)], now=self._clock.now())
+            await self._events.record_in(
+                conn, [*kept, user_deleted(user_id)], now=self._clock.now()
+            )
 
     async def _drop_organization(self, conn: Connection, locked: _Locked) -> None:
         for membership in locked.members:
@@ -189,7 +194,7 @@ class OrganizationManagement:
         deleted = events.organization_deleted(
             gone.id, name=gone.name, kind=gone.kind, created_by=gone.created_by_user_id
         )
-        await record_in(conn, [deleted], now=self._clock.now())
+        await self._events.record_in(conn, [deleted], now=self._clock.now())
 
     async def _drop_membership(self, conn: Connection, membership: Membership) -> None:
         organization_id, user_id = membership.organization_id, membership.user_id
@@ -199,7 +204,9 @@ class OrganizationManagement:
             conn, user_id=user_id, organization_id=organization_id, fallback_id=fallback, now=now
         )
         await store.delete_membership(conn, organization_id, user_id)
-        await record_in(conn, [_membership_event(events.membership_deleted, membership)], now=now)
+        await self._events.record_in(
+            conn, [_membership_event(events.membership_deleted, membership)], now=now
+        )
 
 
 async def _lock(conn: Connection, organization_id: uuid.UUID) -> _Locked:

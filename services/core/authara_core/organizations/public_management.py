@@ -24,7 +24,7 @@ from authara_core.platform.errors import (
     NotFound,
     OrganizationNotFound,
 )
-from authara_core.platform.outbox import record_in
+from authara_core.platform.outbox import Outbox
 
 __all__ = ["Membership", "Organization", "OrganizationMember", "PublicManagement"]
 
@@ -41,10 +41,11 @@ class PublicManagement:
     """Answer the public management routes for a signed-in member."""
 
     def __init__(
-        self, *, db: Database, clock: Clock, mode: OrganizationMode, enabled: bool
+        self, *, db: Database, clock: Clock, events: Outbox, mode: OrganizationMode, enabled: bool
     ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._mode = mode
         self._enabled = enabled
 
@@ -81,7 +82,7 @@ class PublicManagement:
                 kind=renamed.kind,
                 created_by=renamed.created_by_user_id,
             )
-            await record_in(conn, [updated], now=now)
+            await self._events.record_in(conn, [updated], now=now)
             return renamed
 
     async def members(

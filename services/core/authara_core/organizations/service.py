@@ -12,7 +12,7 @@ from authara_core.organizations.store import MembershipRow
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database, Executor
 from authara_core.platform.errors import OrganizationModeMismatch
-from authara_core.platform.outbox import record_in
+from authara_core.platform.outbox import Outbox
 
 PERSONAL = "personal"
 TEAM = "team"
@@ -36,9 +36,12 @@ def organization_name(username: str, email: str) -> str:
 class OrganizationService:
     """Create users' organizations according to the mode, and pin that mode."""
 
-    def __init__(self, *, db: Database, clock: Clock, mode: OrganizationMode) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, events: Outbox, mode: OrganizationMode
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events
         self._mode = mode
 
     async def pin_mode(self) -> None:
@@ -75,7 +78,7 @@ class OrganizationService:
             organization_id, name=name, kind=kind, created_by=user_id
         )
         owner = events.initial_membership_created(organization_id, user_id, OrganizationRole.OWNER)
-        await record_in(conn, [created, owner], now=now)
+        await self._events.record_in(conn, [created, owner], now=now)
         return MembershipRow(organization_id, name, OrganizationRole.OWNER)
 
 

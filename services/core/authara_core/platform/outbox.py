@@ -1,15 +1,15 @@
-"""The outbox: events written in the transaction of the change they report (webhooks, later).
+"""The outbox: events written in the transaction of the change they report (webhooks).
 
 Knows no domain: a domain builds its events' `data` and records them here with its own
-connection, so an event exists if and only if its change committed. Delivery is a worker's
-job; rows start `pending`.
+connection, through the Outbox it was given, so an event exists if and only if its change
+committed and webhooks want its type. Delivery is the webhook workers' job; rows start `pending`.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,27 +37,40 @@ def envelope(
     return {"id": event_id, "type": event_type, "created_at": rfc3339(now), "data": dict(data)}
 
 
-async def record_event(
-    conn: Connection, event_type: str, data: Mapping[str, Any], *, now: datetime
-) -> str:
-    """Write one pending event inside the caller's transaction; return its id."""
-    event_id = str(uuid.uuid4())
-    payload = json.dumps(envelope(event_id, event_type, data, now), separators=(",", ":"))
-    await conn.execute(
-        """
-        INSERT INTO webhook_events
-            (id, created_at, updated_at, event_type, payload, next_attempt_at)
-        VALUES ($1, $2, $2, $3, $4::jsonb, $2)
-        """,
-        event_id,
-        now,
-        event_type,
-        payload,
-    )
-    return event_id
+class Outbox:
+    """Writes events in the caller's transaction: only the types the webhooks deliver.
 
+    Built once from the settings (`WebhookSettings.published_events`: none while webhooks
+    are off, else AUTHARA_WEBHOOK_ENABLED_EVENTS) and handed to every service that reports
+    events, so the filter is applied at publish time and an unwanted event costs nothing.
+    """
 
-async def record_in(conn: Connection, events: list[Event], *, now: datetime) -> None:
-    """Record several events inside the caller's transaction, in order."""
-    for event in events:
-        await record_event(conn, event.type, event.data, now=now)
+    __slots__ = ("_types",)
+
+    def __init__(self, types: Collection[str]) -> None:
+        self._types = frozenset(types)
+
+    def wants(self, event_type: str) -> bool:
+        """Tell whether events of this type are recorded."""
+        return event_type in self._types
+
+    async def record_in(self, conn: Connection, events: list[Event], *, now: datetime) -> list[str]:
+        """Record the wanted events inside the caller's transaction, in order; return their ids."""
+        rows = []
+        for event in events:
+            if event.type in self._types:
+                event_id = str(uuid.uuid4())
+                body = json.dumps(
+                    envelope(event_id, event.type, event.data, now), separators=(",", ":")
+                )
+                rows.append((event_id, now, event.type, body))
+        if rows:
+            await conn.executemany(
+                """
+                INSERT INTO webhook_events
+                    (id, created_at, updated_at, event_type, payload, next_attempt_at)
+                VALUES ($1, $2, $2, $3, $4::jsonb, $2)
+                """,
+                rows,
+            )
+        return [row[0] for row in rows]
