@@ -47,6 +47,7 @@ from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schem
 from authara_core.routes import route_table
 from authara_core.sessions.service import SessionService
 from authara_core.settings import Settings
+from authara_core.webhooks.worker import WebhookWorkers
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class Services:
     mail_composers: Mapping[MailTemplate, Composer]
     """What the mail workers run before sending each kind of mail (the challenge codes)."""
     mail: MailWorkers
+    webhooks: WebhookWorkers | None
+    """The webhook delivery workers, when webhooks are enabled (URL and secret set)."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -207,6 +210,11 @@ def build_services(
         ),
         mail_composers=mail_composers,
         mail=mail,
+        webhooks=(
+            WebhookWorkers(db=database, clock=clock, settings=settings.webhooks)
+            if settings.webhooks.enabled
+            else None
+        ),
     )
 
 
@@ -217,12 +225,14 @@ def create_app(
     oauth_secrets: Callable[[], str] = new_secret,
     periodic_cleanup: bool = True,
     send_mail: bool = True,
+    deliver_webhooks: bool = True,
 ) -> web.Application:
     """Build core's web application; resources open and close with the app's lifetime.
 
     `clock` and `oauth_secrets` (states, link ids, browser bindings) let tests pin time and
     randomness. With several worker processes only one runs the periodic cleanup; every one
-    runs the email workers (`send_mail=False` lets tests look at the queue undisturbed).
+    runs the email workers and, when webhooks are enabled, the webhook workers
+    (`send_mail=False`, `deliver_webhooks=False` let tests look at the queues undisturbed).
     """
     clock = clock or SystemClock()
     services = build_services(settings, clock=clock, oauth_secrets=oauth_secrets)
@@ -241,7 +251,12 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
     _manage_resources(
-        app, services, settings, periodic_cleanup=periodic_cleanup, send_mail=send_mail
+        app,
+        services,
+        settings,
+        periodic_cleanup=periodic_cleanup,
+        send_mail=send_mail,
+        deliver_webhooks=deliver_webhooks,
     )
     app.router.add_routes(
         route_table(services, settings, renderer=renderer, cookie_writer=cookie_writer)
@@ -256,11 +271,12 @@ def _manage_resources(
     *,
     periodic_cleanup: bool,
     send_mail: bool,
+    deliver_webhooks: bool,
 ) -> None:
     """Open the pool, hasher and provider clients with the app, and close them after it.
 
-    The email workers start once the pool is open and stop (finishing the mail in hand)
-    before it closes.
+    The email and webhook workers start once the pool is open and stop (finishing the mail
+    or delivery in hand) before it closes.
     """
     database, hasher, providers = services.database, services.hasher, services.providers
 
@@ -308,6 +324,14 @@ def _manage_resources(
     app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
     if send_mail:
         app.cleanup_ctx.append(mail_ctx)
+    webhooks = services.webhooks
+    if deliver_webhooks and webhooks is not None:
+
+        async def webhooks_ctx(_app: web.Application) -> AsyncIterator[None]:
+            async with webhooks.running():
+                yield
+
+        app.cleanup_ctx.append(webhooks_ctx)
     if periodic_cleanup:
         app.cleanup_ctx.append(cleanup_task_ctx)
 

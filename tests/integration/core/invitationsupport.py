@@ -49,7 +49,11 @@ async def make_client(
         FLAG: "true",
     } | env
     return await aiohttp_client(
-        create_app(load_settings(core_env(db, **WEBHOOK_ENV | overrides)), clock=clock)
+        create_app(
+            load_settings(core_env(db, **WEBHOOK_ENV | overrides)),
+            clock=clock,
+            deliver_webhooks=False,
+        )
     )
 
 

@@ -40,7 +40,7 @@ async def client(aiohttp_client: ClientFactory, db: DatabaseSettings) -> Client:
     env = core_env(
         db, AUTHARA_ORGANIZATION_MODE="multi", AUTHARA_INTERNAL_API_TOKEN=TOKEN, **WEBHOOK_ENV
     )
-    return await aiohttp_client(create_app(load_settings(env)))
+    return await aiohttp_client(create_app(load_settings(env), deliver_webhooks=False))
 
 
 async def _events(conn: asyncpg.Connection) -> list[Event]:
@@ -145,7 +145,7 @@ async def test_single_mode_signup_reports_a_team_organization(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
     env = core_env(db, AUTHARA_ORGANIZATION_MODE="single", **WEBHOOK_ENV)
-    client = await aiohttp_client(create_app(load_settings(env)))
+    client = await aiohttp_client(create_app(load_settings(env), deliver_webhooks=False))
 
     user_id = await _user(client, "ada@example.com")
 
@@ -174,7 +174,7 @@ async def test_first_google_login_records_the_signup_events_once(
         AUTHARA_OAUTH_GOOGLE_CLIENT_ID=CLIENT_ID,
         AUTHARA_OAUTH_GOOGLE_ISSUER=google.url,
     )
-    client = await aiohttp_client(create_app(load_settings(env)))
+    client = await aiohttp_client(create_app(load_settings(env), deliver_webhooks=False))
 
     for _ in range(2):  # the second login finds the user: nothing new to report
         nonce = (await (await client.get("/auth/api/v1/oauth/google/options")).json())["nonce"]
@@ -396,6 +396,6 @@ async def test_enabled_events_filter_at_publish_time(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection
 ) -> None:
     env = core_env(db, AUTHARA_WEBHOOK_ENABLED_EVENTS="user.created", **WEBHOOK_ENV)
-    client = await aiohttp_client(create_app(load_settings(env)))
+    client = await aiohttp_client(create_app(load_settings(env), deliver_webhooks=False))
     user = await _user(client, "ada@example.com")
     assert await _events(conn) == [("user.created", {"user_id": user})]

@@ -41,7 +41,9 @@ async def _client(aiohttp_client: ClientFactory, db: DatabaseSettings, **env: st
         "AUTHARA_INTERNAL_API_TOKEN": TOKEN,
         FLAG: "true",
     } | env
-    return await aiohttp_client(create_app(load_settings(core_env(db, **WEBHOOK_ENV | overrides))))
+    return await aiohttp_client(
+        create_app(load_settings(core_env(db, **WEBHOOK_ENV | overrides)), deliver_webhooks=False)
+    )
 
 
 @pytest.fixture

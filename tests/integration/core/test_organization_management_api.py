@@ -50,7 +50,7 @@ async def _client(
     env = core_env(
         db, AUTHARA_ORGANIZATION_MODE=mode, **WEBHOOK_ENV, **{FLAG: str(enabled).lower()}
     )
-    return await aiohttp_client(create_app(load_settings(env)))
+    return await aiohttp_client(create_app(load_settings(env), deliver_webhooks=False))
 
 
 def _jar(client: Client) -> dict[str, str]:
