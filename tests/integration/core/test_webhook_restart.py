@@ -1,0 +1,124 @@
+"""A webhook delivery in flight when core dies is redelivered: a real `authara-core` is killed.
+
+Core starts with a receiver that never answers, so both workers are inside a delivery when
+the process is killed (SIGKILL: no clean stop). Core is started again with a working
+receiver on the same port: the events never claimed go out at once, the two whose worker
+died are put back by the stale reaper, and each event arrives once at the new receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+import asyncpg
+
+from authara_contract import routes
+from authara_contract.database import DatabaseSettings
+from authara_core.platform.outbox import Event, Outbox
+from authara_devstack.embedded_pg import free_port
+from tests.coresupport import WEBHOOK_SECRET, core_env
+from tests.webhooksupport import Receiver, Reply, until, verify_both
+
+BIN: Final = Path(sys.executable).parent
+WAIT: Final = 30.0
+EVENTS: Final = 5
+
+
+@asynccontextmanager
+async def running_core(
+    db: DatabaseSettings, receiver_url: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `authara-core` delivering to receiver_url; kill it at the end if still running."""
+    port = free_port()
+    env = core_env(
+        db,
+        AUTHARA_BIND=f"127.0.0.1:{port}",
+        AUTHARA_WEBHOOK_URL=receiver_url,
+        AUTHARA_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        AUTHARA_WEBHOOK_TIMEOUT="4s",
+        AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER="5s",
+        AUTHARA_WEBHOOK_STALE_REAPER_INTERVAL="500ms",
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "authara-core"),
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await _wait_healthy(process, f"http://127.0.0.1:{port}{routes.HEALTH}")
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+
+        async def healthy() -> bool:
+            assert process.returncode is None, f"core exited with {process.returncode}"
+            try:
+                async with http.get(url) as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await until(healthy, WAIT)
+
+
+async def _statuses(conn: asyncpg.Connection) -> list[tuple[str, int]]:
+    rows = await conn.fetch("SELECT status, attempt_count FROM webhook_events ORDER BY 1, 2")
+    return [(row["status"], row["attempt_count"]) for row in rows]
+
+
+async def test_deliveries_in_flight_when_core_is_killed_are_redelivered_after_a_restart(
+    db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    hung = Receiver(*[Reply(delay_s=60)] * EVENTS)
+    await hung.start()
+    port = hung.port
+    try:
+        async with running_core(db, hung.url) as core:
+            events = [Event("user.created", {"user_id": f"u-{index}"}) for index in range(EVENTS)]
+            ids = await Outbox(["user.created"]).record_in(conn, events, now=datetime.now(UTC))
+
+            async def two_in_flight() -> bool:
+                return [s for s, _ in await _statuses(conn)].count("processing") == 2
+
+            await until(two_in_flight, WAIT)
+            core.send_signal(signal.SIGKILL)
+            assert await core.wait() == -signal.SIGKILL
+    finally:
+        await hung.stop()
+
+    assert await _statuses(conn) == [("pending", 0)] * 3 + [("processing", 1)] * 2
+    assert len(hung.received) == 2
+
+    receiver = Receiver()
+    await receiver.start(port)
+    try:
+        async with running_core(db, receiver.url) as core:
+
+            async def all_delivered() -> bool:
+                return [s for s, _ in await _statuses(conn)] == ["delivered"] * EVENTS
+
+            await until(all_delivered, WAIT)
+            core.send_signal(signal.SIGTERM)
+            assert await core.wait() == 0
+    finally:
+        await receiver.stop()
+
+    delivered = [verify_both(WEBHOOK_SECRET, got)["id"] for got in receiver.received]
+    assert sorted(delivered) == sorted(ids)
+    assert sorted(attempts for _, attempts in await _statuses(conn)) == [1, 1, 1, 2, 2]
