@@ -59,6 +59,11 @@ def test_dev_defaults_wire_the_services_together(tmp_path: Path) -> None:
     assert env["AUTHARA_DEV_MAIL_DIR"] == str(tmp_path / "mail")
     # Signup is verified by a code from the sink, as it would be in production.
     assert env["AUTHARA_CHALLENGE_ENABLED"] == "true"
+    # Core's webhooks go to the demo app, which verifies them with the same secret.
+    assert env["AUTHARA_WEBHOOK_URL"] == "http://127.0.0.1:41002/webhooks/authara"
+    assert len(env["AUTHARA_WEBHOOK_SECRET"]) == 64
+    assert load_settings(env).webhook_secret == env["AUTHARA_WEBHOOK_SECRET"]
+    assert _env({}, tmp_path)["AUTHARA_WEBHOOK_SECRET"] == env["AUTHARA_WEBHOOK_SECRET"]
 
 
 def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ It learns about the user the two ways an app behind Authara does: from the ident
 the gateway adds after verifying the access cookie (the gateway strips client-sent ones, so
 they can be trusted here), and from core's `GET /auth/api/v1/user`, called server-side with
 the browser's cookies, as the upstream example app does through its SDK. It never opens the
-database and never sees a password.
+database and never sees a password. It also receives Authara's webhooks (webhooks.py) and
+lists the last ones at /webhooks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
@@ -24,6 +25,7 @@ from yarl import URL
 from authara_contract import cookies, headers, routes
 from authara_contract.env import parse_host_port
 from authara_contract.return_to import with_return_to
+from authara_demo.webhooks import INBOX_KEY, PAGE_PATH, RECEIVER_PATH, WebhookInbox, receive
 
 _LOGGER = logging.getLogger(__name__)
 PROGRAM: Final = "authara-demo"
@@ -39,10 +41,11 @@ class DemoSettings:
     host: str
     port: int
     authara_base_url: URL
+    webhook_secret: str | None = field(default=None, repr=False)  # verifies Authara's webhooks
 
 
 def load_settings(environ: Mapping[str, str]) -> DemoSettings:
-    """Read DEMO_BIND and AUTHARA_BASE_URL; raise ValueError naming the bad variable."""
+    """Read DEMO_BIND, AUTHARA_BASE_URL, AUTHARA_WEBHOOK_SECRET; ValueError names a bad one."""
     bind = environ.get("DEMO_BIND", DEFAULT_BIND)
     try:
         host, port = parse_host_port(bind)
@@ -52,7 +55,12 @@ def load_settings(environ: Mapping[str, str]) -> DemoSettings:
     base_url = URL(raw_url)
     if base_url.scheme not in ("http", "https") or not base_url.host:
         raise ValueError(f"AUTHARA_BASE_URL: must be an http(s) URL, got {raw_url!r}")
-    return DemoSettings(host=host, port=port, authara_base_url=base_url.with_path("/"))
+    return DemoSettings(
+        host=host,
+        port=port,
+        authara_base_url=base_url.with_path("/"),
+        webhook_secret=environ.get("AUTHARA_WEBHOOK_SECRET") or None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +172,18 @@ async def whoami(request: web.Request) -> web.Response:
     return web.json_response(Identity.from_headers(request.headers).as_json())
 
 
+async def webhooks_page(request: web.Request) -> web.Response:
+    """List the last webhook events Authara delivered, newest first."""
+    inbox = request.app[INBOX_KEY]
+    return _render(
+        request,
+        "webhooks.html",
+        events=list(inbox.events),
+        configured=inbox.configured,
+        receiver_path=RECEIVER_PATH,
+    )
+
+
 def create_app(settings: DemoSettings) -> web.Application:
     """Build the demo application."""
     app = web.Application()
@@ -185,6 +205,9 @@ def create_app(settings: DemoSettings) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/private", private)
     app.router.add_get("/whoami", whoami)
+    app[INBOX_KEY] = WebhookInbox(settings.webhook_secret)
+    app.router.add_post(RECEIVER_PATH, receive)
+    app.router.add_get(PAGE_PATH, webhooks_page)
     return app
 
 

@@ -9,6 +9,8 @@ off is a dev-only setting (core refuses it in prod). Set AUTHARA_EMAIL_* to use 
 SMTP server instead. Email challenges are on (signup verified by a code, email change), so
 the flows a production deployment offers are the ones a developer tries; codes are read from
 the stack's output or /_dev/mail. `AUTHARA_CHALLENGE_ENABLED=false authara dev` turns them off.
+Webhooks are on: core delivers every event to the demo app, which shows the last ones at
+/webhooks.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ def build_env(
         "AUTHARA_EMAIL_WORKER_POLL_INTERVAL": "500ms",
         "AUTHARA_CHALLENGE_ENABLED": "true",
         "AUTHARA_DEV_MAIL_DIR": str(mail_dir),
+        # Core delivers its webhooks to the demo app (not through the gateway); both sides
+        # get the same secret: core signs, the demo verifies and lists events at /webhooks.
+        "AUTHARA_WEBHOOK_URL": f"http://{reachable_address(effective['DEMO_BIND'])}/webhooks/authara",
+        "AUTHARA_WEBHOOK_SECRET": secrets.webhook_secret,
         "PYTHONUNBUFFERED": "1",
     }
     return {**defaults, **environ}

@@ -7,6 +7,8 @@ written with mode 0600 because anyone who reads it can mint access tokens.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -35,6 +37,16 @@ class DevSecrets:
     def jwt_keys(self) -> str:
         """Return the value for AUTHARA_JWT_KEYS (`kid:base64`)."""
         return f"{self.kid}:{self.key_b64}"
+
+    @property
+    def webhook_secret(self) -> str:
+        """Return the dev AUTHARA_WEBHOOK_SECRET (core signs with it, the demo verifies).
+
+        Derived from the signing key, so it is as private, stays the same across restarts and
+        needs nothing more in the secrets file: 64 hex characters.
+        """
+        key = base64.b64decode(self.key_b64)
+        return hmac.new(key, b"authara dev webhook secret", hashlib.sha256).hexdigest()
 
 
 def generate_secrets() -> DevSecrets:
