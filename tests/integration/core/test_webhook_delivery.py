@@ -418,3 +418,34 @@ async def test_the_core_delivers_what_its_routes_record(
         receiver.received[0].body,
         receiver.received[0].headers["X-Authara-Signature"],
     )
+
+
+async def test_core_answers_while_the_receiver_hangs(
+    aiohttp_client: Any, db: DatabaseSettings, receiver: Receiver, conn: asyncpg.Connection
+) -> None:
+    receiver.replies = [Reply(delay_s=60)] * 10
+    env = core_env(
+        db,
+        AUTHARA_WEBHOOK_URL=receiver.url,
+        AUTHARA_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        AUTHARA_WEBHOOK_TIMEOUT="30s",
+    )
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(load_settings(env)))
+
+    for index in range(3):
+        csrf = await (await client.get(routes.API_CSRF)).json()
+        signed_up = await client.post(
+            routes.API_SIGNUP_DIRECT,
+            json={"email": f"user{index}@example.com", "password": "correct horse battery"},
+            headers={"X-CSRF-Token": csrf["csrf_token"]},
+        )
+        assert signed_up.status == 201
+        client.session.cookie_jar.clear()
+
+        async def both_workers_stuck() -> bool:
+            return not await _none(conn, "status = 'processing'") and len(receiver.received) == 2
+
+        await until(both_workers_stuck)
+
+    assert (await client.get(routes.HEALTH)).status == 200
+    assert await conn.fetchval("SELECT count(*) FROM webhook_events WHERE status = 'pending'") == 7
