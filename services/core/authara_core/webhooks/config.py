@@ -59,9 +59,10 @@ def read_webhook_settings(reader: EnvReader, *, prod: bool) -> WebhookSettings:
             "AUTHARA_WEBHOOK_SECRET",
             f"must be at least {MIN_PROD_SECRET_LENGTH} characters when APP_ENV=prod",
         )
+    before = len(reader.problems)
     timeout = _positive(reader, "AUTHARA_WEBHOOK_TIMEOUT")
     stale_after = _positive(reader, "AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER")
-    if timeout >= stale_after:
+    if len(reader.problems) == before and timeout >= stale_after:
         reader.fail(
             "AUTHARA_WEBHOOK_TIMEOUT", "must be shorter than AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER"
         )
