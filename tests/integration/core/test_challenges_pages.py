@@ -287,8 +287,14 @@ async def test_email_change_keeps_the_old_address_until_the_new_one_is_verified(
     client.session.cookie_jar.clear()
     login = await _post(client, routes.LOGIN, {"email": "ada@example.com", "password": PASSWORD})
     assert login.status == 303
+    updated = (
+        "SELECT payload->'data'->>'user_id' FROM webhook_events WHERE event_type = 'user.updated'"
+    )
+    assert await conn.fetch(updated) == []
     done = await _post(client, VERIFY_EMAIL, {"challenge_id": challenge_id, "code": code})
     assert done.status == 303 and done.headers["Location"] == routes.ACCOUNT
+    user_id = await conn.fetchval("SELECT id FROM users WHERE email = 'ada.new@example.com'")
+    assert [row[0] for row in await conn.fetch(updated)] == [str(user_id)]
     account = await client.get(routes.ACCOUNT)
     text = await account.text()
     assert 'data-testid="account-email">ada.new@example.com<' in text
