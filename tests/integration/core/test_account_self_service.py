@@ -206,7 +206,8 @@ async def test_an_invalid_username_is_refused_with_the_typed_value_kept(
 
     text = await refused.text()
     assert refused.status == 422
-    assert "3 to 30 letters, digits, underscores or hyphens." in text
+    assert "That is not a valid username." in text
+    assert 'id="username-hint">3 to 30 letters, digits, underscores or hyphens.<' in text
     assert 'aria-describedby="username-hint username-error" aria-invalid="true"' in text
     assert '<p class="field-error" id="username-error" role="alert">' in text
     escaped = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -254,7 +254,7 @@ class AccountChangeRefused(InvalidRequest):
 class InvalidUsername(AccountChangeRefused):
     """The username breaks the rule (3 to 30 of A-Z, a-z, 0-9, _ and -)."""
 
-    public_message = "A username is 3 to 30 letters, digits, underscores or hyphens."
+    public_message = "That is not a valid username."
 
 
 class UsernameTaken(AccountChangeRefused):
