@@ -22,6 +22,7 @@ from authara_core.app import create_app
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock
 from tests.integration.core.conftest import ClientFactory, csrf_token, signup
+from tests.integration.core.internalsupport import TOKEN, add_member, create_team
 from tests.integration.core.oauthsupport import (
     jar_csrf,
     oauth_env,
@@ -271,7 +272,7 @@ async def test_change_username_with_htmx_answers_with_the_profile_and_a_toast(
     assert text.lstrip().startswith('<section class="section" id="profile"')
     assert "<html" not in text and "Ways to sign in" not in text
     assert 'data-testid="account-username">ada<' in text
-    assert '<div id="toasts" hx-swap-oob="true">' in text
+    assert '<div id="toasts" hx-swap-oob="true" aria-live="polite">' in text
     assert 'role="status" data-testid="toast">Your username is now ada.<' in text
 
     refused = await _post(client, routes.USERNAME_CHANGE, {"username": "a!"}, headers=HTMX)
@@ -683,3 +684,23 @@ async def test_put_users_password_gives_an_oauth_only_account_a_password(
     assert done.status == 204
     fresh = await _browser(aiohttp_client, env, clock)
     assert await _login(fresh, "lin@example.com", NEW_PASSWORD) == 303
+
+
+async def test_the_last_owner_of_a_shared_organization_is_told_to_hand_it_over(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock, conn: asyncpg.Connection
+) -> None:
+    multi = {**env, "AUTHARA_ORGANIZATION_MODE": "multi", "AUTHARA_INTERNAL_API_TOKEN": TOKEN}
+    client = await _browser(aiohttp_client, multi, clock)
+    await _signed_up(client)
+    other = await _browser(aiohttp_client, multi, clock)
+    await _signed_up(other, "grace@example.com")
+    team = await create_team(client, await _user_id(conn, "ada@example.com"))
+    await add_member(conn, team, await _user_id(conn, "grace@example.com"), "member")
+
+    refused = await _post(client, routes.ACCOUNT_DELETE, {"password": PASSWORD})
+
+    assert refused.status == 409
+    text = await refused.text()
+    assert "last owner of organization" in text and 'id="delete-error"' in text
+    assert await conn.fetchval("SELECT count(*) FROM users") == 2
+    assert await _events(conn) == []
