@@ -35,6 +35,9 @@ Client = TestClient[Any, Any]
 PASSWORD: Final = "correct horse battery"
 NEW_PASSWORD: Final = "another horse staple"
 HTMX: Final = {"HX-Request": "true"}
+ACCOUNT_ROW: Final = (
+    "SELECT u.username, p.password_hash FROM users u JOIN auth_providers p ON p.user_id = u.id"
+)
 
 
 @pytest.fixture
@@ -704,3 +707,38 @@ async def test_the_last_owner_of_a_shared_organization_is_told_to_hand_it_over(
     assert "last owner of organization" in text and 'id="delete-error"' in text
     assert await conn.fetchval("SELECT count(*) FROM users") == 2
     assert await _events(conn) == []
+
+
+async def test_a_session_ended_elsewhere_cannot_change_the_account_with_its_access_token(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock, conn: asyncpg.Connection
+) -> None:
+    client = await _browser(aiohttp_client, env, clock)
+    await _signed_up(client)
+    stolen = await _browser(aiohttp_client, env, clock)
+    assert await _login(stolen, "ada@example.com", PASSWORD) == 303
+    changed = await _post(
+        client,
+        routes.PASSWORD_CHANGE,
+        {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
+    assert changed.status == 303
+    before = await conn.fetchrow(ACCOUNT_ROW)
+    events = await _events(conn)
+
+    # The revoked session's access token is still unexpired: the account refuses it anyway.
+    takeover = await stolen.put(
+        routes.API_USER_PASSWORD,
+        json={"password": "the attacker's one"},
+        headers={"X-CSRF-Token": jar_csrf(stolen)},
+    )
+    rename = await _post(stolen, routes.USERNAME_CHANGE, {"username": "stolen"})
+    delete = await _post(stolen, routes.ACCOUNT_DELETE, {"password": NEW_PASSWORD})
+
+    assert takeover.status == 401
+    assert rename.status == delete.status == 401
+    assert await conn.fetchrow(ACCOUNT_ROW) == before
+    assert await _events(conn) == events

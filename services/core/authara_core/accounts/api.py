@@ -101,7 +101,9 @@ class AccountApi:
         """
         claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
         body = await self._bodies.read(request, "SetPasswordRequest")
-        await self._self_service.set_password(user_id=claims.user_id, password=body["password"])
+        await self._self_service.set_password(
+            user_id=claims.user_id, session_id=claims.session_id, password=body["password"]
+        )
         response = web.Response(status=204)
         self._cookies.clear_session(response)
         return response

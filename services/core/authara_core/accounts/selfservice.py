@@ -149,10 +149,14 @@ class SelfService:
                 raise PasswordExists
             await record_in(conn, [user_updated(user_id)], now=now)
 
-    async def set_password(self, *, user_id: uuid.UUID, password: str) -> None:
+    async def set_password(
+        self, *, user_id: uuid.UUID, session_id: uuid.UUID, password: str
+    ) -> None:
         """Create or replace the password and end every session, the caller's included.
 
-        Pending password resets are dropped: they would set an older password later.
+        Pending password resets are dropped: they would set an older password later. The
+        caller's session must still be live: a device signed out elsewhere keeps a valid
+        access token for minutes, and must not take the account over with it.
         """
         validate_password(password)
         new_hash = await self._hasher.hash(password)
@@ -160,6 +164,7 @@ class SelfService:
         async with self._db.transaction() as conn:
             if not await store.lock_user(conn, user_id, exclusive=True):
                 raise Unauthorized
+            await signed_in_at_in(conn, session_id=session_id, user_id=user_id, now=now)
             await store.set_password_hash(conn, user_id=user_id, password_hash=new_hash, now=now)
             await end_user_sessions_in(conn, user_id, now)
             await delete_password_resets_in(conn, user_id)
