@@ -28,6 +28,13 @@ PASSWORD_RESET: Final = "/auth/password-reset"  # noqa: S105 (a path)
 VERIFY_CHALLENGE: Final = "/auth/verify-challenge/{action}"
 RESEND_CHALLENGE: Final = "/auth/resend-challenge"
 EMAIL_CHANGE: Final = "/auth/email-change"
+# Account self-service (the account page's forms)
+USERNAME_CHANGE: Final = "/auth/user/username"
+ACCOUNT_DELETE: Final = "/auth/user/delete"
+ACCOUNT_DELETED: Final = "/auth/successful-deletion"
+PASSWORD_ADD: Final = "/auth/providers/password/add"  # noqa: S105 (a path)
+PASSWORD_LINK: Final = "/auth/providers/password/link"  # noqa: S105 (a path)
+PASSWORD_CHANGE: Final = "/auth/providers/password/change"  # noqa: S105 (a path)
 CHALLENGE_ID_PARAM: Final = "challenge_id"
 
 API_CSRF: Final = f"{API_PREFIX}/csrf"
@@ -42,6 +49,7 @@ API_LOGOUT: Final = f"{API_PREFIX}/sessions/logout"
 API_SESSIONS_REFRESH: Final = f"{API_PREFIX}/sessions/refresh"
 API_TOKENS_REFRESH: Final = f"{API_PREFIX}/tokens/refresh"
 API_USER: Final = f"{API_PREFIX}/user"
+API_USER_PASSWORD: Final = f"{API_PREFIX}/users/password"
 API_OPENAPI: Final = f"{API_PREFIX}/openapi.json"
 API_GOOGLE_OPTIONS: Final = f"{API_PREFIX}/oauth/google/options"
 API_GOOGLE_LOGIN: Final = f"{API_PREFIX}/oauth/google"

@@ -41,6 +41,14 @@ EXPECTED_ROUTES = {
     ("POST", routes.PROVIDER_LINK_CONFIRM),
     ("GET", routes.ACCOUNT),
     ("POST", routes.PROVIDER_UNLINK),
+    ("POST", routes.USERNAME_CHANGE),
+    ("GET", routes.PASSWORD_ADD),
+    ("GET", routes.PASSWORD_CHANGE),
+    ("POST", routes.PASSWORD_CHANGE),
+    ("POST", routes.PASSWORD_LINK),
+    ("POST", routes.ACCOUNT_DELETE),
+    ("GET", routes.ACCOUNT_DELETED),
+    ("PUT", routes.API_USER_PASSWORD),
 }
 
 

@@ -13,6 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from authara_contract.env import AppEnv
+from authara_core.accounts.selfservice import SelfService
 from authara_core.accounts.service import AccountService
 from authara_core.challenges.mail import composers
 from authara_core.challenges.service import ChallengeService
@@ -68,6 +69,7 @@ class Services:
     organizations: OrganizationService
     directory: OrganizationDirectory
     organization_management: OrganizationManagement
+    self_service: SelfService
     public_management: PublicManagement
     invitations: Invitations
     acceptance: InvitationAcceptance
@@ -165,6 +167,9 @@ def build_services(
         sender=sender_for(settings.mail),
         composers=mail_composers,
     )
+    management = OrganizationManagement(
+        db=database, clock=clock, events=events, mode=settings.organization_mode
+    )
     return Services(
         clock=clock,
         database=database,
@@ -177,8 +182,14 @@ def build_services(
         google=google,
         organizations=organizations,
         directory=directory,
-        organization_management=OrganizationManagement(
-            db=database, clock=clock, events=events, mode=settings.organization_mode
+        organization_management=management,
+        self_service=SelfService(
+            db=database,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            management=management,
+            events=events,
         ),
         public_management=PublicManagement(
             db=database,

@@ -23,6 +23,7 @@ from authara_contract import routes
 from authara_core.accounts.api import AccountApi
 from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
+from authara_core.accounts.selfpages import SelfServicePages
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
@@ -69,6 +70,8 @@ def route_table(
         cookie_writer=cookie_writer,
         bodies=bodies,
         trust_proxy_headers=trust_proxy,
+        self_service=services.self_service,
+        sessions=services.sessions,
         direct_signup=not settings.challenges.enabled,
     )
     invitation_pages = InvitationPages(
@@ -106,6 +109,13 @@ def route_table(
         cookie_writer=cookie_writer,
         renderer=renderer,
         email_change=settings.challenges.enabled,
+    )
+    self_pages = SelfServicePages(
+        home=account,
+        self_service=services.self_service,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        trust_proxy_headers=trust_proxy,
     )
     challenge_pages = ChallengePages(
         challenges=services.challenges,
@@ -182,6 +192,14 @@ def route_table(
         web.post(routes.PROVIDER_LINK_CONFIRM, provider_links.confirm_submit),
         web.get(routes.ACCOUNT, account.account_page),
         web.post(routes.PROVIDER_UNLINK, account.unlink),
+        web.post(routes.USERNAME_CHANGE, self_pages.username),
+        web.get(routes.PASSWORD_CHANGE, self_pages.password_change_page),
+        web.post(routes.PASSWORD_CHANGE, self_pages.password_change),
+        web.get(routes.PASSWORD_ADD, self_pages.password_add_page),
+        web.post(routes.PASSWORD_LINK, self_pages.password_link),
+        web.post(routes.ACCOUNT_DELETE, self_pages.delete),
+        web.get(routes.ACCOUNT_DELETED, self_pages.deleted_page),
+        web.put(routes.API_USER_PASSWORD, account_api.set_password),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
         web.get(routes.API_CAPABILITIES, organization_api.capabilities),

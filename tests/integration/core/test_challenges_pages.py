@@ -19,7 +19,7 @@ from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import SERVICES_KEY, create_app
 from authara_core.settings import load_settings
-from tests.coresupport import FakeClock, core_env
+from tests.coresupport import WEBHOOK_ENV, FakeClock, core_env
 from tests.integration.core.challengesupport import (
     CHALLENGE_ID,
     CHALLENGE_ON,
@@ -43,8 +43,9 @@ HTMX: Final = {"HX-Request": "true"}
 async def _client(
     aiohttp_client: ClientFactory, db: DatabaseSettings, clock: FakeClock, **env: str
 ) -> Client:
+    settings = load_settings(core_env(db, **env))
     return await aiohttp_client(
-        create_app(load_settings(core_env(db, **env)), clock=clock, send_mail=False)
+        create_app(settings, clock=clock, send_mail=False, deliver_webhooks=False)
     )
 
 
@@ -258,7 +259,7 @@ async def test_password_reset_works_with_challenges_off_and_signs_every_session_
 async def test_email_change_keeps_the_old_address_until_the_new_one_is_verified(
     aiohttp_client: ClientFactory, db: DatabaseSettings, conn: asyncpg.Connection, clock: FakeClock
 ) -> None:
-    client = await _client(aiohttp_client, db, clock, **CHALLENGE_ON)
+    client = await _client(aiohttp_client, db, clock, **CHALLENGE_ON, **WEBHOOK_ENV)
     await _signed_up(client, conn, "taken@example.com")
     client.session.cookie_jar.clear()
     anonymous = await client.get(routes.EMAIL_CHANGE, allow_redirects=False)
@@ -287,8 +288,14 @@ async def test_email_change_keeps_the_old_address_until_the_new_one_is_verified(
     client.session.cookie_jar.clear()
     login = await _post(client, routes.LOGIN, {"email": "ada@example.com", "password": PASSWORD})
     assert login.status == 303
+    updated = (
+        "SELECT payload->'data'->>'user_id' FROM webhook_events WHERE event_type = 'user.updated'"
+    )
+    assert await conn.fetch(updated) == []
     done = await _post(client, VERIFY_EMAIL, {"challenge_id": challenge_id, "code": code})
     assert done.status == 303 and done.headers["Location"] == routes.ACCOUNT
+    user_id = await conn.fetchval("SELECT id FROM users WHERE email = 'ada.new@example.com'")
+    assert [row[0] for row in await conn.fetch(updated)] == [str(user_id)]
     account = await client.get(routes.ACCOUNT)
     text = await account.text()
     assert 'data-testid="account-email">ada.new@example.com<' in text

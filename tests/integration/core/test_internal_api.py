@@ -557,6 +557,29 @@ async def test_the_last_owner_of_a_shared_organization_cannot_be_deleted(
     assert await _refresh_org(client, ada["refresh"]) == ada["org"]
 
 
+async def test_the_last_active_admin_cannot_be_deleted(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    ada = await _signup(client, "ada@example.com")
+    await conn.execute(
+        "INSERT INTO user_platform_roles (user_id, role_id)"
+        " SELECT $1, id FROM platform_roles WHERE name = 'admin'",
+        uuid.UUID(ada["id"]),
+    )
+    before = await _snapshot(conn)
+
+    response = await client.delete(_path(routes.INTERNAL_USER, user_id=ada["id"]), headers=BEARER)
+
+    assert response.status == 422
+    body = await response.json()
+    assert _error(body) == "invalid_request" and "last active admin" in body["error"]["message"]
+    assert await _snapshot(conn) == before
+    assert (
+        await conn.fetchval("SELECT count(*) FROM webhook_events WHERE event_type LIKE '%deleted'")
+        == 0
+    )
+
+
 async def test_deleting_an_unknown_user_is_404(client: Client) -> None:
     response = await client.delete(_concrete(routes.INTERNAL_USER), headers=BEARER)
     assert response.status == 404

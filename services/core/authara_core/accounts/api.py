@@ -1,4 +1,4 @@
-"""Account handlers of the JSON API: log in and sign up with email and password."""
+"""Account handlers of the JSON API: log in, sign up, set the password."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ from typing import Final
 
 from aiohttp import web
 
+from authara_contract import cookies
 from authara_contract.claims import Audience
+from authara_core.accounts.selfservice import SelfService
 from authara_core.accounts.service import AccountService
 from authara_core.organizations.acceptance import InvitationAcceptance
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.client import client_ip
-from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import InvalidRequest, NotFound
 from authara_core.sessions.responses import auth_session_response
+from authara_core.sessions.service import SessionService
 
 ANY_AUDIENCE: Final = (Audience.APP, Audience.ADMIN)
 APP_ONLY: Final = (Audience.APP,)
@@ -24,7 +27,7 @@ def _user_agent(request: web.Request) -> str:
 
 
 class AccountApi:
-    """Handlers for /auth/api/v1/login and /auth/api/v1/signup/direct."""
+    """Handlers for /auth/api/v1/login, /signup/direct and /users/password."""
 
     def __init__(
         self,
@@ -34,10 +37,14 @@ class AccountApi:
         cookie_writer: CookieWriter,
         bodies: BodyReader,
         trust_proxy_headers: bool,
+        self_service: SelfService,
+        sessions: SessionService,
         direct_signup: bool = True,
     ) -> None:
         self._direct_signup = direct_signup
         self._accounts = accounts
+        self._self_service = self_service
+        self._sessions = sessions
         self._invitations = invitations
         self._cookies = cookie_writer
         self._bodies = bodies
@@ -86,3 +93,17 @@ class AccountApi:
                 client_ip=ip,
             )
         return auth_session_response(self._cookies, issued, status=201)
+
+    async def set_password(self, request: web.Request) -> web.StreamResponse:
+        """Create or replace the caller's password and end all their sessions (204).
+
+        As upstream, the caller's own session ends too; its cookies are cleared with it.
+        """
+        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        body = await self._bodies.read(request, "SetPasswordRequest")
+        await self._self_service.set_password(
+            user_id=claims.user_id, session_id=claims.session_id, password=body["password"]
+        )
+        response = web.Response(status=204)
+        self._cookies.clear_session(response)
+        return response

@@ -1,4 +1,4 @@
-"""The account page, the signed-in user's home: profile, sign-in methods, sessions.
+"""The account page, the signed-in user's home: profile, sign-in methods, sessions, danger zone.
 
 Each section's data comes from its domain's service (sign-in methods from oauth/linking.py,
 sessions from sessions/service.py); this module only assembles the page and the handlers
@@ -17,6 +17,8 @@ from authara_contract import cookies, routes
 from authara_contract.claims import Audience
 from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
+from authara_core.accounts.selfservice import RECENT_SIGN_IN
+from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import LastSignInMethod, Unauthorized
@@ -26,6 +28,19 @@ from authara_core.platform.render import Renderer, redirect
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
+ACCOUNT_PAGE: Final = "accounts/account.html"
+# What the account page's own forms show when nothing was submitted (selfpages.py fills them).
+FORM_DEFAULTS: Final[dict[str, Any]] = {
+    "username_error": None,
+    "delete_error": None,
+    "sign_in_again": None,
+    "toast": None,
+    "recent_minutes": int(RECENT_SIGN_IN.total_seconds() // 60),
+    "username_url": routes.USERNAME_CHANGE,
+    "delete_url": routes.ACCOUNT_DELETE,
+    "password_change_url": routes.PASSWORD_CHANGE,
+    "password_add_url": routes.PASSWORD_ADD,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +120,16 @@ class AccountHome:
         *,
         status: int = 200,
         error: str | None = None,
+        template: str = ACCOUNT_PAGE,
         **extra: Any,
     ) -> web.Response:
-        """Render the whole account page; `extra` carries a failed form's typed values."""
-        return await self._render_for(request, claims.user_id, status=status, error=error, **extra)
+        """Render the account page (or one of its fragments, `template`).
+
+        `extra` carries a failed form's typed values and message, or a toast.
+        """
+        return await self._render_for(
+            request, claims.user_id, status=status, error=error, template=template, **extra
+        )
 
     async def _render_for(
         self,
@@ -117,16 +138,20 @@ class AccountHome:
         *,
         status: int,
         error: str | None,
+        template: str = ACCOUNT_PAGE,
         **extra: Any,
     ) -> web.Response:
         view = await self._links.account(user_id)
+        forms = {**FORM_DEFAULTS, "username_value": view.user.username, **extra}
         return self._forms.page(
             request,
-            "accounts/account.html",
+            template,
             status=status,
             show_flash=True,
             error=error,
             email=view.user.email,
+            username=view.user.username,
+            has_password=any(m.provider == PASSWORD_PROVIDER for m in view.methods),
             methods=[
                 MethodRow(m.provider, m.label, routes.PROVIDER_UNLINK.format(provider=m.provider))
                 for m in view.methods
@@ -137,5 +162,5 @@ class AccountHome:
             ],
             logout_url=with_return_to(routes.LOGOUT, "/"),
             email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
-            **extra,
+            **forms,
         )

@@ -10,7 +10,7 @@ import asyncpg
 
 from authara_contract.claims import Audience
 from authara_core.accounts import store as user_store
-from authara_core.accounts.events import user_created
+from authara_core.accounts.events import user_created, user_updated
 from authara_core.accounts.store import UserRow
 from authara_core.accounts.validation import (
     derive_username,
@@ -102,18 +102,21 @@ class AccountService:
     async def change_email_in(self, conn: Connection, user_id: uuid.UUID, email: str) -> bool:
         """Move a user to a new email inside the caller's transaction; EmailTaken if it is used.
 
-        A clash aborts the caller's transaction: nothing it did is kept.
+        A clash aborts the caller's transaction: nothing it did is kept. A change is reported
+        (`user.updated`) in the same transaction.
         """
+        now = self._clock.now()
         try:
-            return await user_store.update_email(
-                conn, user_id=user_id, email=email, now=self._clock.now()
-            )
+            changed = await user_store.update_email(conn, user_id=user_id, email=email, now=now)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == user_store.EMAIL_CONSTRAINT:
                 raise EmailTaken(
                     "That email address now belongs to another account. Nothing was changed."
                 ) from exc
             raise
+        if changed:
+            await self._events.record_in(conn, [user_updated(user_id)], now=now)
+        return changed
 
     async def create_password_user_in(
         self, conn: Connection, prepared: PreparedSignup, *, first_organization: bool = True

@@ -245,3 +245,75 @@ async def get_password_hash(conn: Connection, user_id: uuid.UUID) -> str | None:
         PASSWORD_PROVIDER,
     )
     return password_hash
+
+
+async def update_username(
+    conn: Connection, *, user_id: uuid.UUID, username: str, now: datetime
+) -> bool:
+    """Rename a user; tell whether it changed (raises UniqueViolationError when taken)."""
+    status = await conn.execute(
+        """
+        UPDATE users SET username = $2, username_normalized = lower($2), updated_at = $3
+        WHERE id = $1 AND username IS DISTINCT FROM $2
+        """,
+        user_id,
+        username,
+        now,
+    )
+    return status == "UPDATE 1"
+
+
+async def lock_active_admins(conn: Connection) -> list[uuid.UUID]:
+    """Lock every admin role row of an enabled user until commit; return those users.
+
+    Callers that may remove the last admin take these locks first, so two such changes
+    run one after the other and the second sees the first's outcome.
+    """
+    records = await conn.fetch(
+        """
+        SELECT ur.user_id FROM user_platform_roles ur
+        JOIN platform_roles r ON r.id = ur.role_id
+        JOIN users u ON u.id = ur.user_id
+        WHERE r.name = 'admin' AND u.disabled_at IS NULL
+        ORDER BY ur.user_id
+        FOR UPDATE OF ur
+        """
+    )
+    return [record["user_id"] for record in records]
+
+
+async def replace_password_hash(
+    conn: Connection, *, user_id: uuid.UUID, old_hash: str, new_hash: str, now: datetime
+) -> bool:
+    """Replace a password hash only if it is still `old_hash` (compare-and-set)."""
+    status = await conn.execute(
+        """
+        UPDATE auth_providers SET password_hash = $3, updated_at = $4
+        WHERE user_id = $1 AND provider = 'password' AND password_hash = $2
+        """,
+        user_id,
+        old_hash,
+        new_hash,
+        now,
+    )
+    return status == "UPDATE 1"
+
+
+async def add_password_hash(
+    conn: Connection, *, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> bool:
+    """Give a user without a password one; tell whether it was added (False: they have one)."""
+    status = await conn.execute(
+        """
+        INSERT INTO auth_providers (user_id, provider, password_hash, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4)
+        ON CONFLICT (user_id, provider) DO UPDATE
+        SET password_hash = excluded.password_hash, updated_at = excluded.updated_at
+        WHERE auth_providers.password_hash IS NULL OR auth_providers.password_hash = ''
+        """,
+        user_id,
+        PASSWORD_PROVIDER,
+        password_hash,
+        now,
+    )
+    return status == "INSERT 0 1"

@@ -16,6 +16,7 @@ from authara_core.accounts.store import (
     get_user_by_email,
     get_user_with_roles,
     grant_role,
+    lock_active_admins,
     lock_user,
     revoke_role,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "get_user_by_email",
     "get_user_with_roles",
     "grant_role",
+    "lock_active_admins",
     "lock_user",
     "revoke_role",
 ]

@@ -55,7 +55,13 @@ from authara_core.platform.ratelimit import Throttle
 from authara_core.sessions.service import IssuedSession, SessionService, end_user_sessions_in
 from authara_core.settings import ChallengeSettings
 
-__all__ = ["ChallengeService", "Purpose", "ResendOutcome", "delete_user_challenges_in"]
+__all__ = [
+    "ChallengeService",
+    "Purpose",
+    "ResendOutcome",
+    "delete_password_resets_in",
+    "delete_user_challenges_in",
+]
 
 
 class Purpose(StrEnum):
@@ -492,3 +498,8 @@ def _check_open(challenge: ChallengeRow, now: datetime) -> None:
 async def delete_user_challenges_in(conn: Connection, user_id: uuid.UUID, email: str) -> int:
     """Delete a deleted user's challenges and those for their email, in the caller's transaction."""
     return await store.delete_for_user(conn, user_id, email)
+
+
+async def delete_password_resets_in(conn: Connection, user_id: uuid.UUID) -> int:
+    """Drop a user's pending password resets in the caller's transaction (a new password won)."""
+    return await store.delete_open_resets(conn, user_id)

@@ -320,3 +320,15 @@ async def delete_expired(conn: Connection, before: datetime) -> int:
     """Delete challenges that expired before `before`; return how many."""
     status = await conn.execute("DELETE FROM challenges WHERE expires_at < $1", before)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def delete_open_resets(conn: Connection, user_id: uuid.UUID) -> int:
+    """Delete a user's unverified password-reset challenges (their pending rows cascade)."""
+    status = await conn.execute(
+        """
+        DELETE FROM challenges
+        WHERE user_id = $1 AND purpose = 'password_reset' AND consumed_at IS NULL
+        """,
+        user_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])

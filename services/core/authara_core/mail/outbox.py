@@ -77,3 +77,11 @@ async def enqueue_in(
         now,
     )
     return job_id
+
+
+async def delete_mail_to_in(conn: Connection, email: str) -> int:
+    """Delete every queued or kept mail to an address (a deleted account's), in the caller's tx."""
+    status: str = await conn.execute(
+        "DELETE FROM email_jobs WHERE lower(to_email) = lower($1)", email
+    )
+    return int(status.rsplit(" ", 1)[-1])

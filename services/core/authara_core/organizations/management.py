@@ -9,13 +9,15 @@ remaining organization, or are deleted (signed out) when none remains.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from authara_contract.claims import OrganizationMode, OrganizationRole
 from authara_core.accounts import users
 from authara_core.accounts.events import user_deleted
+from authara_core.accounts.users import UserRow
 from authara_core.challenges.service import delete_user_challenges_in
+from authara_core.mail.outbox import delete_mail_to_in
 from authara_core.organizations import events, invitation_store
 from authara_core.organizations import management_store as store
 from authara_core.organizations.management_store import Membership, Organization
@@ -24,6 +26,7 @@ from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
     Forbidden,
     InvalidRequest,
+    LastAdmin,
     LastOwner,
     MembershipNotFound,
     NotOwner,
@@ -39,6 +42,7 @@ __all__ = ["Membership", "Organization", "OrganizationManagement", "Transfer"]
 TEAM = "team"
 PERSONAL = "personal"
 OWNER = OrganizationRole.OWNER
+DeletionGuard = Callable[[Connection, UserRow], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +151,14 @@ class OrganizationManagement:
             await self._events.record_in(conn, updated, now=now)
         return Transfer(locked.organization, demoted, new_owner)
 
-    async def delete_user(self, user_id: uuid.UUID) -> None:
+    async def delete_user(self, user_id: uuid.UUID, *, guard: DeletionGuard | None = None) -> None:
         """Delete a user, their sessions, memberships and invitations, and their lone organizations.
 
         Their personal organization and every organization they are the only member of go
         with them. If they are the last owner of an organization that has other members,
-        nothing is deleted (409 last_owner): transfer ownership or delete it first.
+        nothing is deleted (409 last_owner): transfer ownership or delete it first. The last
+        active admin is never deleted (422). `guard` runs first in the transaction, the user
+        locked, and may refuse (account self-service checks its confirmation there).
         """
         async with self._db.transaction() as conn:
             if not await users.lock_user(conn, user_id, exclusive=True):
@@ -160,6 +166,11 @@ class OrganizationManagement:
             user = await users.get_user(conn, user_id)
             if user is None:
                 raise UserNotFound
+            if guard is not None:
+                await guard(conn, user)
+            admins = await users.lock_active_admins(conn)
+            if admins == [user_id]:
+                raise LastAdmin
             doomed, kept = [], []
             for organization_id in await store.organization_ids_of(conn, user_id):
                 locked = await _lock(conn, organization_id)
@@ -181,6 +192,7 @@ class OrganizationManagement:
             await invitation_store.delete_for_user(conn, user_id, user.email)
             # And challenges: theirs, and any for their email (pending rows and mails cascade).
             await delete_user_challenges_in(conn, user_id, user.email)
+            await delete_mail_to_in(conn, user.email)  # invitation mails too
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
             await self._events.record_in(
                 conn, [*kept, user_deleted(user_id)], now=self._clock.now()

@@ -10,6 +10,15 @@ AuthError
 │   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
 │   ├── ProviderAlreadyLinked 409     (identity or provider slot taken)
 │   ├── LastSignInMethod      422
+│   ├── AccountChangeRefused  422   (account self-service: nothing was changed)
+│   │   ├── InvalidUsername
+│   │   ├── UsernameTaken
+│   │   ├── PasswordMismatch
+│   │   ├── WrongCurrentPassword
+│   │   ├── NoPassword
+│   │   ├── PasswordExists
+│   │   ├── SignInAgain               (deleting an account without a password: stale sign-in)
+│   │   └── LastAdmin                 (the last active admin cannot be deleted)
 │   └── ChallengeRefused              (an email code that cannot verify; one message in the API,
 │       ├── ChallengeUnknown           its own on the pages)
 │       ├── ChallengeCodeWrong
@@ -233,6 +242,63 @@ class LastSignInMethod(InvalidRequest):
 
     status = 422
     public_message = "You cannot remove your only way to sign in."
+
+
+class AccountChangeRefused(InvalidRequest):
+    """A change to one's own account was refused; nothing was changed."""
+
+    status = 422
+    public_message = "Nothing was changed."
+
+
+class InvalidUsername(AccountChangeRefused):
+    """The username breaks the rule (3 to 30 of A-Z, a-z, 0-9, _ and -)."""
+
+    public_message = "That is not a valid username."
+
+
+class UsernameTaken(AccountChangeRefused):
+    """Another account has this username (in any case)."""
+
+    public_message = "That username is taken."
+
+
+class PasswordMismatch(AccountChangeRefused):
+    """The new password and its confirmation differ."""
+
+    public_message = "The passwords do not match. Nothing was changed."
+
+
+class WrongCurrentPassword(AccountChangeRefused):
+    """The current password given to confirm a change is wrong."""
+
+    public_message = "Your current password is not correct. Nothing was changed."
+
+
+class NoPassword(AccountChangeRefused):
+    """A password change for an account without a password."""
+
+    public_message = "Your account has no password yet: add one instead."
+
+
+class PasswordExists(AccountChangeRefused):
+    """Adding a password to an account that has one."""
+
+    public_message = "Your account already has a password: change it instead."
+
+
+class SignInAgain(AccountChangeRefused):
+    """The change needs a recent sign-in and the session started too long ago."""
+
+    public_message = "For your security, sign in again, then delete your account."
+
+
+class LastAdmin(AccountChangeRefused):
+    """Deleting the last active admin would leave nobody to administer the server."""
+
+    public_message = (
+        "This account is the last active admin and cannot be deleted. Nothing was changed."
+    )
 
 
 class ChallengeRefused(InvalidRequest):

@@ -232,6 +232,16 @@ SCHEMAS: Final[JSONObject] = {
             "password": _text(min_length=1, note="Not re-checked against the signup rule."),
         },
     },
+    "SetPasswordRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["password"],
+        "properties": {
+            "password": _text(
+                min_length=8, max_length=128, note="8 to 128 characters; not trimmed."
+            ),
+        },
+    },
     "SignupRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -779,6 +789,17 @@ def openapi_document() -> JSONObject:
                 access="user",
                 ok=(200, "CurrentUser"),
                 errors={401: ["unauthorized"], **_DATABASE},
+            )
+        },
+        "/users/password": {
+            "put": _op(
+                "Create or replace the signed-in user's password; ends every session of the"
+                " user, this one included, and drops pending password resets",
+                csrf=True,
+                access="user",
+                ok=(204, None),
+                body="SetPasswordRequest",
+                errors={**_BAD, 401: ["unauthorized"], 403: ["forbidden"], **_DATABASE},
             )
         },
         **_organization_paths(app_audience),

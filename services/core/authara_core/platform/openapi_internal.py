@@ -183,10 +183,10 @@ def internal_openapi_document() -> JSONObject:
             "delete": _internal(
                 "Delete a user, their sessions and memberships, their personal organization and"
                 " every organization only they belong to (refused while they are the last"
-                " owner of one with other members)",
+                " owner of one with other members, or the last active admin)",
                 ok=(204, None),
                 params=[user],
-                errors={404: ["user_not_found"], 409: ["last_owner"]},
+                errors={404: ["user_not_found"], 409: ["last_owner"], 422: ["invalid_request"]},
             )
         },
         "/openapi.json": {

@@ -388,3 +388,19 @@ async def leave_organization_in(
             to_organization_id=fallback_id,
             now=now,
         )
+
+
+async def signed_in_at_in(
+    conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> datetime:
+    """Return when the caller's live session signed in; Unauthorized if it has ended.
+
+    An access token outlives its session's revocation by up to its lifetime: changes to an
+    account check the session itself, in their transaction.
+    """
+    started = await session_store.live_session_created_at(
+        conn, session_id=session_id, user_id=user_id, now=now
+    )
+    if started is None:
+        raise Unauthorized("Your session has ended. Sign in and try again.")
+    return started

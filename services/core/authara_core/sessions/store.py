@@ -271,3 +271,19 @@ async def delete_sessions_in(
         organization_id,
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def live_session_created_at(
+    conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> datetime | None:
+    """Return when a live session of this user started (its sign-in), or None."""
+    created_at: datetime | None = await conn.fetchval(
+        """
+        SELECT created_at FROM sessions
+        WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+        """,
+        session_id,
+        user_id,
+        now,
+    )
+    return created_at
