@@ -92,6 +92,7 @@ def route_table(
         cookie_writer=cookie_writer,
         renderer=renderer,
         default_return_to=settings.default_return_to,
+        trust_proxy_headers=trust_proxy,
     )
     provider_links = ProviderLinkPages(
         links=services.links,
@@ -121,7 +122,12 @@ def route_table(
         bodies=bodies,
         trust_proxy_headers=trust_proxy,
     )
-    google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
+    google_api = GoogleApi(
+        google=services.google,
+        cookie_writer=cookie_writer,
+        bodies=bodies,
+        trust_proxy_headers=trust_proxy,
+    )
     organization_api = OrganizationApi(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
     )
