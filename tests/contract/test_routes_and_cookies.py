@@ -41,6 +41,8 @@ EXPECTED_ROUTES = {
     ("POST", routes.PROVIDER_LINK_CONFIRM),
     ("GET", routes.ACCOUNT),
     ("POST", routes.PROVIDER_UNLINK),
+    ("POST", routes.SESSION_REVOKE),
+    ("POST", routes.SESSIONS_REVOKE_OTHER),
 }
 
 

@@ -23,6 +23,7 @@ from authara_contract import routes
 from authara_core.accounts.api import AccountApi
 from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
+from authara_core.accounts.sessions_section import SessionsSection
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
@@ -108,6 +109,9 @@ def route_table(
         renderer=renderer,
         email_change=settings.challenges.enabled,
     )
+    sessions_section = SessionsSection(
+        home=account, sessions=services.sessions, cookie_writer=cookie_writer, renderer=renderer
+    )
     challenge_pages = ChallengePages(
         challenges=services.challenges,
         sessions=services.sessions,
@@ -180,6 +184,9 @@ def route_table(
         web.post(routes.API_SESSIONS_REFRESH, session_api.sessions_refresh),
         web.post(routes.API_TOKENS_REFRESH, session_api.tokens_refresh),
         web.get(routes.API_USER, session_api.user),
+        web.get(routes.API_SESSIONS, session_api.sessions_list),
+        web.delete(routes.API_SESSION, session_api.session_revoke),
+        web.post(routes.API_SESSIONS_REVOKE_OTHERS, session_api.sessions_revoke_others),
         web.get(routes.API_OPENAPI, api_meta.openapi),
         web.get(routes.OAUTH_START, oauth.start),
         web.get(routes.OAUTH_CALLBACK, oauth.callback),
@@ -188,6 +195,8 @@ def route_table(
         web.post(routes.PROVIDER_LINK_CONFIRM, provider_links.confirm_submit),
         web.get(routes.ACCOUNT, account.account_page),
         web.post(routes.PROVIDER_UNLINK, account.unlink),
+        web.post(routes.SESSION_REVOKE, sessions_section.revoke),
+        web.post(routes.SESSIONS_REVOKE_OTHER, sessions_section.revoke_other),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
         web.get(routes.API_CAPABILITIES, organization_api.capabilities),

@@ -23,6 +23,7 @@ from authara_core.platform.errors import LastSignInMethod, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect
+from authara_core.sessions.listing import session_rows
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
@@ -108,7 +109,17 @@ class AccountHome:
         **extra: Any,
     ) -> web.Response:
         """Render the whole account page; `extra` carries a failed form's typed values."""
-        return await self._render_for(request, claims.user_id, status=status, error=error, **extra)
+        sessions = session_rows(await self._sessions.list_sessions(claims))
+        return await self._render_for(
+            request,
+            claims.user_id,
+            status=status,
+            error=error,
+            sessions=sessions,
+            revoke_other_url=routes.SESSIONS_REVOKE_OTHER,
+            sessions_notice=None,
+            **extra,
+        )
 
     async def _render_for(
         self,
