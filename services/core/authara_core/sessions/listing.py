@@ -51,7 +51,7 @@ class SessionRow:
     id: str
     current: bool
     title: str
-    device: str
+    device: str | None
     ip_address: str
     created: Moment
     last_used: Moment
@@ -84,7 +84,7 @@ def session_rows(views: list[SessionView]) -> list[SessionRow]:
                 id=str(view.id),
                 current=view.current,
                 title=title,
-                device=info.device or "Unknown device",
+                device=info.device,
                 ip_address=view.ip_address or "Unknown",
                 created=moment(view.created_at),
                 last_used=moment(view.last_used_at),
