@@ -188,9 +188,11 @@ class SessionService:
                 await session_store.revoke_session(conn, row.session_id, now)
             else:
                 issued = await self._reissue(conn, row, next_token, audience, now)
-                await session_store.touch_session(
-                    conn, row.session_id, now, resolution=LAST_USED_RESOLUTION
-                )
+                last_used = row.session_last_used_at
+                if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+                    await session_store.touch_session(
+                        conn, row.session_id, now, resolution=LAST_USED_RESOLUTION
+                    )
         if issued is None:  # the revocation above is committed by now
             raise RefreshTokenReused
         return issued

@@ -101,6 +101,7 @@ class RefreshRow:
     session_expires_at: datetime
     session_revoked_at: datetime | None
     user_disabled_at: datetime | None
+    session_last_used_at: datetime | None
 
     def is_usable(self, now: datetime) -> bool:
         """Tell whether token, session and user all still allow a refresh."""
@@ -123,7 +124,8 @@ async def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshRow | 
         SELECT t.id, t.session_id, s.user_id, s.active_organization_id AS organization_id,
                t.created_at, t.expires_at, t.consumed_at,
                t.successor_hash, s.expires_at AS session_expires_at,
-               s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at
+               s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at,
+               s.last_used_at AS session_last_used_at
         FROM refresh_tokens t
         JOIN sessions s ON s.id = t.session_id
         JOIN users u ON u.id = s.user_id
@@ -223,7 +225,8 @@ async def touch_session(
     """Move a session's `last_used_at` to now, unless it moved less than `resolution` ago.
 
     Called at refresh, inside its transaction: the row is written at most once per
-    resolution, however often a session refreshes.
+    resolution, however often a session refreshes (the condition also holds against a
+    concurrent refresh of another of the session's tokens).
     """
     await conn.execute(
         """
