@@ -23,6 +23,8 @@ from authara_core.platform.openapi import SCHEMAS
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import ClientFactory, csrf_token, signup
+from tests.integration.core.oauthsupport import at_provider, oauth_env, provider_env, start
+from tests.oauthstubs import Account, OidcStandIn
 
 Client = TestClient[object, Application]
 PASSWORD = "correct horse battery"
@@ -529,3 +531,39 @@ async def test_long_or_broken_user_agents_sign_in_on_html_and_json(
     # The account page lists them all.
     assert (await client.get("/auth/account")).status == 200
     assert len(await api_sessions(client)) == 3
+
+
+async def test_every_kind_of_sign_in_records_the_ip(
+    aiohttp_client: ClientFactory, db: DatabaseSettings, corp: OidcStandIn, conn: asyncpg.Connection
+) -> None:
+    env = oauth_env(
+        db, {"corp": provider_env("corp", corp.url)}, AUTHARA_TRUST_PROXY_HEADERS="true"
+    )
+    client = await aiohttp_client(create_app(load_settings(env), clock=FakeClock()))
+    # JSON signup, then JSON login
+    token = await csrf_token(client, "/auth/signup")
+    signup_api = await client.post(
+        "/auth/api/v1/signup/direct",
+        json={"email": "ada@example.com", "password": PASSWORD},
+        headers={"X-CSRF-Token": token, "X-Forwarded-For": "198.51.100.1"},
+    )
+    assert signup_api.status == 201
+    login_api = await client.post(
+        "/auth/api/v1/login",
+        json={"email": "ada@example.com", "password": PASSWORD},
+        headers={"X-CSRF-Token": csrf_of(client), "X-Forwarded-For": "198.51.100.2"},
+    )
+    assert login_api.status == 200
+    # An OpenID Connect redirect flow (its callback is the sign-in)
+    corp.account = Account("corp-grace", "grace@example.com")
+    callback = await at_provider(await start(client, "corp"))
+    signed_in = await client.get(
+        callback, headers={"X-Forwarded-For": "198.51.100.3"}, allow_redirects=False
+    )
+    assert signed_in.status == 303
+    rows = await conn.fetch("SELECT ip_address FROM sessions ORDER BY created_at, ip_address")
+    assert sorted(row["ip_address"] for row in rows) == [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+    ]
