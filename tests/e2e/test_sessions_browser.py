@@ -11,8 +11,9 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from authara_contract import cookies
 
-from .conftest import ContextOpener
+from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
+from .invitation_support import ROOMY_RATE_LIMITS, axe_violations
 from .mail_codes import enter_emailed_code
 
 pytestmark = pytest.mark.e2e
@@ -22,6 +23,12 @@ IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
+
+
+@pytest.fixture(scope="module")
+def stack(start_stack: StackStarter) -> DevStackProcess:
+    """A stack of its own: the package's shared one may have spent its per-IP signups."""
+    return start_stack(**ROOMY_RATE_LIMITS)
 
 
 def _fill(page: Page, email: str, button: str) -> None:
@@ -37,27 +44,31 @@ def _next_refresh(context: BrowserContext, page: Page) -> None:
 
 
 def test_one_browser_signs_the_other_out(
-    open_context: ContextOpener, dev_stack: DevStackProcess
+    open_context: ContextOpener, stack: DevStackProcess
 ) -> None:
     email = f"e2e-{uuid.uuid4().hex[:12]}@example.com"
-    laptop_context = open_context(dev_stack)
+    laptop_context = open_context(stack)
     laptop = laptop_context.new_page()
     laptop.goto("/auth/signup?return_to=/private")
     _fill(laptop, email, "Create account")
     enter_emailed_code(laptop, email)
-    laptop.wait_for_url(f"{dev_stack.base_url}/private")
+    laptop.wait_for_url(f"{stack.base_url}/private")
 
-    phone_context = open_context(dev_stack, user_agent=IPHONE)
+    phone_context = open_context(stack, user_agent=IPHONE)
     phone = phone_context.new_page()
     phone.goto("/auth/login?return_to=/private")
     _fill(phone, email, "Log in")
-    phone.wait_for_url(f"{dev_stack.base_url}/private")
+    phone.wait_for_url(f"{stack.base_url}/private")
 
     laptop.goto("/auth/account")
     sessions = laptop.get_by_test_id("session")
     expect(sessions).to_have_count(2)
     expect(sessions.first).to_contain_text("This device")
     expect(sessions.nth(1)).to_contain_text("iPhone")
+    assert axe_violations(laptop) == []
+    laptop.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing scrolls sideways
+    assert laptop.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(laptop) == []
     laptop.get_by_role("button", name="Sign out Mobile Safari 17 on iOS 17.4").click()
     expect(laptop.get_by_test_id("flash")).to_have_text("The session was signed out.")
     expect(laptop.get_by_test_id("session")).to_have_count(1)
