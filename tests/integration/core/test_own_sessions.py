@@ -567,3 +567,30 @@ async def test_every_kind_of_sign_in_records_the_ip(
         "198.51.100.2",
         "198.51.100.3",
     ]
+
+
+async def test_a_signed_out_browser_cannot_sign_out_the_others_with_its_access_token(
+    client: Client, phone: Browser, conn: asyncpg.Connection
+) -> None:
+    await signed_up(client)
+    await phone.login()
+    other = await other_session_id(client)
+    mine = next(s["id"] for s in await api_sessions(client) if s["current"])
+    revoked = await client.delete(
+        f"/auth/api/v1/sessions/{other}", headers={"X-CSRF-Token": csrf_of(client)}
+    )
+    assert revoked.status == 204
+    # The phone's access token is still valid for minutes, its session is not.
+    token = {"X-CSRF-Token": phone.cookie("authara_csrf") or ""}
+    answer = await phone.http.delete(f"/auth/api/v1/sessions/{mine}", headers=token)
+    assert answer.status == 401
+    answer = await phone.http.post("/auth/api/v1/sessions/revoke-others", headers=token)
+    assert answer.status == 401
+    for path in (f"/auth/sessions/{mine}/revoke", "/auth/sessions/revoke-other"):
+        page = await phone.http.post(
+            path, data={"csrf_token": phone.cookie("authara_csrf")}, allow_redirects=False
+        )
+        assert page.status == 303
+        assert page.headers["Location"].startswith("/auth/login")
+    assert await live_count(conn) == 1
+    assert (await client.get("/auth/api/v1/user")).status == 200

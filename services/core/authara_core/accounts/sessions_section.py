@@ -19,7 +19,7 @@ from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
 from authara_core.accounts.home import AccountHome
 from authara_core.platform.cookies import CookieWriter
-from authara_core.platform.errors import InvalidRequest
+from authara_core.platform.errors import InvalidRequest, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, is_htmx, redirect
@@ -59,6 +59,8 @@ class SessionsSection:
         try:
             session_id = session_id_of(request)
             await self._sessions.revoke_session(claims, session_id)
+        except Unauthorized:  # this browser's own session has been signed out meanwhile
+            return self._home.to_login(request)
         except InvalidRequest as exc:
             if is_htmx(request):
                 raise  # a toast, nothing swapped
@@ -75,7 +77,10 @@ class SessionsSection:
         claims = self._home.signed_in(request)
         if claims is None:
             return self._home.to_login(request)
-        count = await self._sessions.revoke_other_sessions(claims)
+        try:
+            count = await self._sessions.revoke_other_sessions(claims)
+        except Unauthorized:
+            return self._home.to_login(request)
         return await self._done(request, claims, _others_message(count))
 
     async def _done(

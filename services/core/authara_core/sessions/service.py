@@ -384,22 +384,37 @@ class SessionService:
         """Revoke one of the caller's own live sessions (its refresh tokens go with it).
 
         Another user's session, or an unknown, expired or already revoked one: SessionNotFound
-        (422), nothing changed. The caller may revoke their own current session too; its access
-        token lives on until it expires, its refresh fails.
+        (422), nothing changed; a caller whose own session has ended: Unauthorized. The caller
+        may revoke their own current session too: its access token lives on until it expires,
+        its refresh fails.
         """
+        now = self._clock.now()
         async with self._db.transaction() as conn:
+            await self._check_live(conn, claims, now)
             revoked = await session_store.revoke_own_session(
-                conn, user_id=claims.user_id, session_id=session_id, now=self._clock.now()
+                conn, user_id=claims.user_id, session_id=session_id, now=now
             )
         if not revoked:
             raise SessionNotFound
 
     async def revoke_other_sessions(self, claims: AccessClaims) -> int:
         """Revoke every live session of the caller but the current one; count them."""
+        now = self._clock.now()
         async with self._db.transaction() as conn:
-            return await end_user_sessions_in(
-                conn, claims.user_id, self._clock.now(), keep=claims.session_id
-            )
+            await self._check_live(conn, claims, now)
+            return await end_user_sessions_in(conn, claims.user_id, now, keep=claims.session_id)
+
+    @staticmethod
+    async def _check_live(conn: Connection, claims: AccessClaims, now: datetime) -> None:
+        """Refuse (401) a caller whose own session has ended though its access token lives on.
+
+        Otherwise a revoked browser (a lost laptop) could, until its access token expires,
+        sign out the very sessions that signed it out.
+        """
+        if not await session_store.is_live_session(
+            conn, user_id=claims.user_id, session_id=claims.session_id, now=now
+        ):
+            raise Unauthorized
 
     async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
         """Revoke the session behind a refresh token or access token; unknown ones are fine."""

@@ -179,7 +179,8 @@ async def revoke_user_sessions(
         """
         WITH revoked AS (
             UPDATE sessions SET revoked_at = $2, updated_at = $2
-            WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3
+            WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+              AND id IS DISTINCT FROM $3
             RETURNING id
         ), tokens AS (
             DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM revoked)
@@ -191,6 +192,24 @@ async def revoke_user_sessions(
         keep,
     )
     return count
+
+
+async def is_live_session(
+    conn: Connection, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> bool:
+    """Tell whether a session of this user is neither revoked nor expired."""
+    live: bool = await conn.fetchval(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM sessions
+            WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > $3
+        )
+        """,
+        user_id,
+        session_id,
+        now,
+    )
+    return live
 
 
 async def revoke_own_session(
