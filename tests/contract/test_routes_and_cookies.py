@@ -49,6 +49,8 @@ EXPECTED_ROUTES = {
     ("POST", routes.ACCOUNT_DELETE),
     ("GET", routes.ACCOUNT_DELETED),
     ("PUT", routes.API_USER_PASSWORD),
+    ("POST", routes.SESSION_REVOKE),
+    ("POST", routes.SESSIONS_REVOKE_OTHER),
 }
 
 

@@ -24,6 +24,7 @@ from authara_core.accounts.api import AccountApi
 from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
 from authara_core.accounts.selfpages import SelfServicePages
+from authara_core.accounts.sessions_section import SessionsSection
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
@@ -95,6 +96,7 @@ def route_table(
         cookie_writer=cookie_writer,
         renderer=renderer,
         default_return_to=settings.default_return_to,
+        trust_proxy_headers=trust_proxy,
     )
     provider_links = ProviderLinkPages(
         links=services.links,
@@ -117,6 +119,9 @@ def route_table(
         renderer=renderer,
         trust_proxy_headers=trust_proxy,
     )
+    sessions_section = SessionsSection(
+        home=account, sessions=services.sessions, cookie_writer=cookie_writer, renderer=renderer
+    )
     challenge_pages = ChallengePages(
         challenges=services.challenges,
         sessions=services.sessions,
@@ -131,7 +136,12 @@ def route_table(
         bodies=bodies,
         trust_proxy_headers=trust_proxy,
     )
-    google_api = GoogleApi(google=services.google, cookie_writer=cookie_writer, bodies=bodies)
+    google_api = GoogleApi(
+        google=services.google,
+        cookie_writer=cookie_writer,
+        bodies=bodies,
+        trust_proxy_headers=trust_proxy,
+    )
     organization_api = OrganizationApi(
         directory=services.directory, sessions=services.sessions, cookie_writer=cookie_writer
     )
@@ -184,6 +194,9 @@ def route_table(
         web.post(routes.API_SESSIONS_REFRESH, session_api.sessions_refresh),
         web.post(routes.API_TOKENS_REFRESH, session_api.tokens_refresh),
         web.get(routes.API_USER, session_api.user),
+        web.get(routes.API_SESSIONS, session_api.sessions_list),
+        web.delete(routes.API_SESSION, session_api.session_revoke),
+        web.post(routes.API_SESSIONS_REVOKE_OTHERS, session_api.sessions_revoke_others),
         web.get(routes.API_OPENAPI, api_meta.openapi),
         web.get(routes.OAUTH_START, oauth.start),
         web.get(routes.OAUTH_CALLBACK, oauth.callback),
@@ -200,6 +213,8 @@ def route_table(
         web.post(routes.ACCOUNT_DELETE, self_pages.delete),
         web.get(routes.ACCOUNT_DELETED, self_pages.deleted_page),
         web.put(routes.API_USER_PASSWORD, account_api.set_password),
+        web.post(routes.SESSION_REVOKE, sessions_section.revoke),
+        web.post(routes.SESSIONS_REVOKE_OTHER, sessions_section.revoke_other),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
         web.get(routes.API_CAPABILITIES, organization_api.capabilities),

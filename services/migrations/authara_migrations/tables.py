@@ -117,6 +117,8 @@ sessions = Table(
     _ts("expires_at", now_default=False),
     _ts("revoked_at", nullable=True),
     Column("user_agent", String(255), nullable=False, server_default=""),
+    _ts("last_used_at", nullable=True),  # null: started before revision 0009 (use created_at)
+    Column("ip_address", String(64), nullable=True),  # the client's, when the session started
     # With user_id it names a membership: one cannot be deleted while a session uses it.
     Column("active_organization_id", UUID(as_uuid=True), nullable=False),
     ForeignKeyConstraint(

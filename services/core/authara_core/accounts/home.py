@@ -25,6 +25,7 @@ from authara_core.platform.errors import LastSignInMethod, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect
+from authara_core.sessions.listing import session_rows
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
@@ -127,8 +128,17 @@ class AccountHome:
 
         `extra` carries a failed form's typed values and message, or a toast.
         """
+        sessions = session_rows(await self._sessions.list_sessions(claims))
         return await self._render_for(
-            request, claims.user_id, status=status, error=error, template=template, **extra
+            request,
+            claims.user_id,
+            status=status,
+            error=error,
+            template=template,
+            sessions=sessions,
+            revoke_other_url=routes.SESSIONS_REVOKE_OTHER,
+            sessions_notice=None,
+            **extra,
         )
 
     async def _render_for(

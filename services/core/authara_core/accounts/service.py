@@ -74,7 +74,7 @@ class AccountService:
         async with self._db.transaction() as conn:
             user = await self.create_password_user_in(conn, prepared)
             return await self._sessions.start_in(
-                conn, user, audience=audience, user_agent=user_agent
+                conn, user, audience=audience, user_agent=user_agent, client_ip=client_ip
             )
 
     async def prepare_signup(
@@ -143,7 +143,7 @@ class AccountService:
         user = await self.authenticate(email=email, password=password, client_ip=client_ip)
         async with self._db.transaction() as conn:
             return await self._sessions.start_in(
-                conn, user, audience=audience, user_agent=user_agent
+                conn, user, audience=audience, user_agent=user_agent, client_ip=client_ip
             )
 
     async def authenticate(self, *, email: str, password: str, client_ip: str | None) -> UserRow:

@@ -231,6 +231,7 @@ class ChallengeService:
                 user,
                 audience=audience,
                 user_agent=user_agent,
+                client_ip=client_ip,
                 organization_id=organization_id,
             )
 

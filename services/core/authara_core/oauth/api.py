@@ -11,6 +11,7 @@ from authara_contract.claims import Audience
 from authara_contract.headers import NO_STORE
 from authara_core.oauth.google import GoogleIdTokens
 from authara_core.platform.bodies import BodyReader, audience_param
+from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.render import json_response
 from authara_core.sessions.responses import auth_session_response
@@ -22,8 +23,14 @@ class GoogleApi:
     """Handlers for /auth/api/v1/oauth/google*."""
 
     def __init__(
-        self, *, google: GoogleIdTokens, cookie_writer: CookieWriter, bodies: BodyReader
+        self,
+        *,
+        google: GoogleIdTokens,
+        cookie_writer: CookieWriter,
+        bodies: BodyReader,
+        trust_proxy_headers: bool = False,
     ) -> None:
+        self._trust_proxy_headers = trust_proxy_headers
         self._google = google
         self._cookies = cookie_writer
         self._bodies = bodies
@@ -53,6 +60,7 @@ class GoogleApi:
             cookie_nonce=read_cookie(request, cookies.OAUTH_NONCE),
             audience=audience,
             user_agent=request.headers.get("User-Agent", ""),
+            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
         )
         response = auth_session_response(self._cookies, issued, status=200)
         self._cookies.clear_oauth_nonce(response)

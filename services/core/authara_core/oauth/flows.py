@@ -145,6 +145,7 @@ class OAuthFlows:
         code: str | None,
         error: str | None,
         user_agent: str,
+        client_ip: str | None = None,
         iss: str | None = None,
     ) -> FlowOutcome:
         """Consume the state (once, this browser only), redeem the code and apply the purpose."""
@@ -176,8 +177,8 @@ class OAuthFlows:
         if purpose is Purpose.LINK:
             return await self._link(identity, flow, provider.settings.display_name)
         if purpose is Purpose.PROOF:
-            return await self._proof(identity, flow, user_agent)
-        return await self._login(identity, flow.return_to, binding, user_agent)
+            return await self._proof(identity, flow, user_agent, client_ip)
+        return await self._login(identity, flow.return_to, binding, user_agent, client_ip)
 
     async def cleanup(self) -> int:
         """Delete expired flow states and pending links."""
@@ -219,14 +220,23 @@ class OAuthFlows:
         return url
 
     async def _login(
-        self, identity: ProviderIdentity, return_to: str, binding: str, user_agent: str
+        self,
+        identity: ProviderIdentity,
+        return_to: str,
+        binding: str,
+        user_agent: str,
+        client_ip: str | None,
     ) -> SignedIn | LinkRequired:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             found = await identities.resolve(conn, identity, accounts=self._accounts, now=now)
             if isinstance(found, identities.Known):
                 issued = await self._sessions.start_in(
-                    conn, found.user, audience=audience_for(return_to), user_agent=user_agent
+                    conn,
+                    found.user,
+                    audience=audience_for(return_to),
+                    user_agent=user_agent,
+                    client_ip=client_ip,
                 )
                 return SignedIn(issued, return_to)
             token = self._new_secret()
@@ -257,7 +267,7 @@ class OAuthFlows:
         return Linked(display)
 
     async def _proof(
-        self, identity: ProviderIdentity, flow: FlowState, user_agent: str
+        self, identity: ProviderIdentity, flow: FlowState, user_agent: str, client_ip: str | None
     ) -> SignedIn:
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -270,6 +280,11 @@ class OAuthFlows:
             if owner != link.user_id:
                 raise ProviderProofFailed
             issued = await identities.complete_link(
-                conn, link, sessions=self._sessions, now=now, user_agent=user_agent
+                conn,
+                link,
+                sessions=self._sessions,
+                now=now,
+                user_agent=user_agent,
+                client_ip=client_ip,
             )
         return SignedIn(issued, link.return_to)

@@ -59,6 +59,7 @@ class GoogleIdTokens:
         cookie_nonce: str | None,
         audience: Audience,
         user_agent: str,
+        client_ip: str | None = None,
     ) -> IssuedSession:
         """Verify the credential and sign its user in (409 when the email needs linking)."""
         google = self._providers.google()
@@ -84,5 +85,5 @@ class GoogleIdTokens:
             if isinstance(found, identities.Collision):
                 raise AccountLinkRequired
             return await self._sessions.start_in(
-                conn, found.user, audience=audience, user_agent=user_agent
+                conn, found.user, audience=audience, user_agent=user_agent, client_ip=client_ip
             )

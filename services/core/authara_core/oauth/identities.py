@@ -96,6 +96,7 @@ async def complete_link(
     sessions: SessionService,
     now: datetime,
     user_agent: str,
+    client_ip: str | None = None,
 ) -> IssuedSession:
     """Consume a pending link (once), link its identity and sign the account in."""
     if not await oauth_store.consume_pending_link(conn, link.id, now):
@@ -111,5 +112,9 @@ async def complete_link(
     )
     await attach(conn, user.id, identity, now)
     return await sessions.start_in(
-        conn, user, audience=audience_for(link.return_to), user_agent=user_agent
+        conn,
+        user,
+        audience=audience_for(link.return_to),
+        user_agent=user_agent,
+        client_ip=client_ip,
     )

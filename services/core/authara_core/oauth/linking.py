@@ -124,7 +124,12 @@ class ProviderLinks:
             raise InvalidCredentials("Invalid password.")
         async with self._db.transaction() as conn:
             issued = await identities.complete_link(
-                conn, link, sessions=self._sessions, now=self._clock.now(), user_agent=user_agent
+                conn,
+                link,
+                sessions=self._sessions,
+                now=self._clock.now(),
+                user_agent=user_agent,
+                client_ip=client_ip,
             )
         return SignedIn(issued, link.return_to)
 

@@ -27,6 +27,7 @@ from authara_core.oauth.flows import (
     SignedIn,
 )
 from authara_core.oauth.secrets import looks_like_secret
+from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
 from authara_core.platform.flash import Flash, set_flash
@@ -52,7 +53,9 @@ class OAuthRoutes:
         cookie_writer: CookieWriter,
         renderer: Renderer,
         default_return_to: str,
+        trust_proxy_headers: bool = False,
     ) -> None:
+        self._trust_proxy_headers = trust_proxy_headers
         self._flows = flows
         self._sessions = sessions
         self._cookies = cookie_writer
@@ -96,6 +99,7 @@ class OAuthRoutes:
             code=query.get("code"),
             error=query.get("error"),
             user_agent=request.headers.get("User-Agent", ""),
+            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             iss=query.get("iss"),
         )
         response = self._respond(request, outcome)

@@ -134,6 +134,7 @@ class InvitationAcceptance:
                 user,
                 audience=Audience.APP,
                 user_agent=user_agent,
+                client_ip=client_ip,
                 organization_id=invitation.organization_id,
             )
 
@@ -178,6 +179,7 @@ class InvitationAcceptance:
                 user,
                 audience=Audience.APP,
                 user_agent=user_agent,
+                client_ip=client_ip,
                 organization_id=locked.organization_id,
             )
 
@@ -222,7 +224,7 @@ class InvitationAcceptance:
             async with self._db.transaction() as conn:
                 user = await self._signup_in(conn, invitation, prepared)
                 return await self._sessions.start_in(
-                    conn, user, audience=audience, user_agent=user_agent
+                    conn, user, audience=audience, user_agent=user_agent, client_ip=client_ip
                 )
         except InvitationUnusable as exc:
             raise InvalidRequest(exc.message) from exc

@@ -19,6 +19,7 @@ AuthError
 │   │   ├── PasswordExists
 │   │   ├── SignInAgain               (deleting an account without a password: stale sign-in)
 │   │   └── LastAdmin                 (the last active admin cannot be deleted)
+│   ├── SessionNotFound       422     (not one of the caller's live sessions)
 │   └── ChallengeRefused              (an email code that cannot verify; one message in the API,
 │       ├── ChallengeUnknown           its own on the pages)
 │       ├── ChallengeCodeWrong
@@ -594,3 +595,10 @@ class AlreadyInOrganization(InvitationUnusable):
     code = ErrorCode.ALREADY_MEMBER
     status = 409
     public_message = "This account already belongs to an organization."
+
+
+class SessionNotFound(InvalidRequest):
+    """A session to revoke is not one of the caller's live sessions (nothing changed)."""
+
+    status = 422
+    public_message = "That session was not found or has already ended."

@@ -4,6 +4,8 @@ Request bodies are checked against the schemas below (JSON Schema 2020-12, which
 uses as is), so the document cannot drift from what the server accepts. `x-authara-csrf`
 marks operations that need the double-submit token; a contract test compares it with the
 CSRF middleware and the document's operations with the registered routes.
+`x-authara-addition: true` marks operations upstream Authara does not have (the signed-in
+user's own sessions).
 """
 
 from __future__ import annotations
@@ -207,6 +209,49 @@ _CHALLENGE_SCHEMAS: Final[JSONObject] = {
 }
 
 
+_NULLABLE_STRING: Final = {"type": ["string", "null"]}
+_SESSION_SCHEMAS: Final[JSONObject] = {
+    "Session": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "One of the signed-in user's live sessions (neither revoked nor expired).",
+        "required": [
+            "id", "current", "created_at", "last_used_at", "expires_at", "ip_address",
+            "user_agent", "device", "os", "browser",
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "current": {"type": "boolean", "description": "The session of this request."},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_used_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Its last refresh (moved at most once a minute); created_at if "
+                "it never refreshed.",
+            },
+            "expires_at": {"type": "string", "format": "date-time"},
+            "ip_address": _NULLABLE_STRING
+            | {"description": "The client's IP address when the session started."},
+            "user_agent": {"type": "string", "description": "As sent (at most 255 characters)."},
+            "device": _NULLABLE_STRING | {"description": "e.g. iPhone; null when unknown."},
+            "os": _NULLABLE_STRING | {"description": "e.g. iOS 17.4; null when unknown."},
+            "browser": _NULLABLE_STRING | {"description": "e.g. Chrome 124; null when unknown."},
+        },
+    },
+    "SessionList": _object(
+        ["sessions"],
+        {
+            "sessions": {
+                "type": "array",
+                "description": "The current session first, then by last use, newest first.",
+                "items": {"$ref": "#/components/schemas/Session"},
+            }
+        },
+    ),
+    "RevokedSessions": _object(["revoked"], {"revoked": {"type": "integer", "minimum": 0}}),
+}  # fmt: skip
+
+
 SCHEMAS: Final[JSONObject] = {
     "Error": {
         "type": "object",
@@ -407,6 +452,7 @@ SCHEMAS: Final[JSONObject] = {
     },
     **_MANAGEMENT_SCHEMAS,
     **_CHALLENGE_SCHEMAS,
+    **_SESSION_SCHEMAS,
 }
 
 
@@ -522,6 +568,67 @@ def _organization_paths(app_audience: list[JSONObject]) -> JSONObject:
                 ok=(200, "Tokens"),
                 params=[organization_id, *app_audience],
                 errors={400: ["invalid_request"], 403: ["forbidden"], **signed_in},
+            )
+        },
+    }
+
+
+def _addition(operation: JSONObject) -> JSONObject:
+    """Mark an operation upstream Authara does not have (`x-authara-addition: true`)."""
+    return operation | {"x-authara-addition": True}
+
+
+def _session_paths() -> JSONObject:
+    """Return the signed-in user's own sessions (this project's additions; app audience)."""
+    signed_in = {401: ["unauthorized"], **_DATABASE}
+    session_id = {
+        "name": "sessionID",
+        "in": "path",
+        "required": True,
+        "schema": _UUID_IN,
+    }
+    note = " This project's addition: upstream offers it on the HTML account page only."
+    return {
+        "/sessions": {
+            "get": _addition(
+                _op(
+                    "The signed-in user's live sessions, the current one first." + note,
+                    csrf=False,
+                    access="user",
+                    ok=(200, "SessionList"),
+                    errors=signed_in,
+                )
+            )
+        },
+        "/sessions/{sessionID}": {
+            "delete": _addition(
+                _op(
+                    "Revoke one of the signed-in user's sessions: it is signed out at its next"
+                    " refresh (its refresh tokens are deleted). 422 when the id names no live"
+                    " session of this user (another user's included); nothing changes." + note,
+                    csrf=True,
+                    access="user",
+                    ok=(204, None),
+                    params=[session_id],
+                    errors={
+                        400: ["invalid_request"],
+                        403: ["forbidden"],
+                        422: ["invalid_request"],
+                        **signed_in,
+                    },
+                )
+            )
+        },
+        "/sessions/revoke-others": {
+            "post": _addition(
+                _op(
+                    "Revoke every session of the signed-in user except the current one;"
+                    " answers how many were revoked." + note,
+                    csrf=True,
+                    access="user",
+                    ok=(200, "RevokedSessions"),
+                    errors={403: ["forbidden"], **signed_in},
+                )
             )
         },
     }
@@ -802,6 +909,7 @@ def openapi_document() -> JSONObject:
                 errors={**_BAD, 401: ["unauthorized"], 403: ["forbidden"], **_DATABASE},
             )
         },
+        **_session_paths(),
         **_organization_paths(app_audience),
         "/oauth/google/options": {
             "get": _op(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from authara_contract.claims import ROLE_PREFIX, Audience, PlatformRole
 from authara_contract.tokens import (
@@ -28,10 +29,12 @@ from authara_core.platform.errors import (
     InvalidRefreshToken,
     RefreshTokenMissing,
     RefreshTokenReused,
+    SessionNotFound,
     Unauthorized,
 )
 from authara_core.sessions import store as session_store
-from authara_core.sessions.store import RefreshRow, SessionRow
+from authara_core.sessions.devices import DeviceInfo, UserAgentParser
+from authara_core.sessions.store import LiveSession, RefreshRow, SessionRow
 from authara_core.sessions.tokens import (
     hash_refresh_token,
     new_refresh_token,
@@ -39,6 +42,15 @@ from authara_core.sessions.tokens import (
     successor_token,
 )
 from authara_core.settings import TokenSettings
+
+LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
+"""A session's `last_used_at` moves at refresh, at most this often."""
+MAX_IP_LENGTH: Final = 64  # sessions.ip_address
+
+
+def clean_ip(client_ip: str | None) -> str | None:
+    """Keep a client IP that fits its column; anything longer is not an address worth keeping."""
+    return client_ip if client_ip and len(client_ip) <= MAX_IP_LENGTH else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,20 @@ class IssuedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionView:
+    """One of the user's live sessions, as the account page and the JSON API show it."""
+
+    id: uuid.UUID
+    current: bool
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str
+    device: DeviceInfo
+
+
+@dataclass(frozen=True, slots=True)
 class CurrentUser:
     """The signed-in user as the API shows them, in the token's organization."""
 
@@ -65,10 +91,18 @@ class CurrentUser:
 class SessionService:
     """Create, identify and end sessions."""
 
-    def __init__(self, *, db: Database, clock: Clock, settings: TokenSettings) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        settings: TokenSettings,
+        user_agents: UserAgentParser | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
+        self._user_agents = user_agents or UserAgentParser()
         # Signature checks dominate GET /user; a token verified once is trusted until exp.
         self._verified: VerifiedTokenCache[AccessClaims] = VerifiedTokenCache()
 
@@ -79,12 +113,14 @@ class SessionService:
         *,
         audience: Audience,
         user_agent: str,
+        client_ip: str | None = None,
         organization_id: uuid.UUID | None = None,
     ) -> IssuedSession:
         """Create session, refresh token and access token inside the caller's transaction.
 
         The session starts in `organization_id` when given (the user must be a member),
-        else in the user's default organization.
+        else in the user's default organization. `client_ip` (platform/client.py) is kept
+        with the session for its owner to see.
         """
         if user.disabled_at is not None:
             raise AudienceNotAllowed("This account is disabled.")
@@ -105,6 +141,7 @@ class SessionService:
             organization_id=organization.organization_id,
             expires_at=session_expires,
             user_agent=clean_user_agent(user_agent),
+            ip_address=clean_ip(client_ip),
             now=now,
         )
         refresh_token = new_refresh_token()
@@ -151,6 +188,11 @@ class SessionService:
                 await session_store.revoke_session(conn, row.session_id, now)
             else:
                 issued = await self._reissue(conn, row, next_token, audience, now)
+                last_used = row.session_last_used_at
+                if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+                    await session_store.touch_session(
+                        conn, row.session_id, now, resolution=LAST_USED_RESOLUTION
+                    )
         if issued is None:  # the revocation above is committed by now
             raise RefreshTokenReused
         return issued
@@ -317,6 +359,62 @@ class SessionService:
         return CurrentUser(
             user=user, roles=tuple(ROLE_PREFIX + name for name in names), organization=organization
         )
+
+    async def list_sessions(self, claims: AccessClaims) -> list[SessionView]:
+        """List the caller's live sessions: theirs first (marked current), then by last use."""
+        async with self._db.connection() as conn:
+            rows = await session_store.live_sessions(conn, claims.user_id, self._clock.now())
+        views = [self._view(row, current=row.id == claims.session_id) for row in rows]
+        views.sort(key=lambda view: not view.current)  # stable: the rest keep their order
+        return views
+
+    def _view(self, row: LiveSession, *, current: bool) -> SessionView:
+        return SessionView(
+            id=row.id,
+            current=current,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            device=self._user_agents.describe(row.user_agent),
+        )
+
+    async def revoke_session(self, claims: AccessClaims, session_id: uuid.UUID) -> None:
+        """Revoke one of the caller's own live sessions (its refresh tokens go with it).
+
+        Another user's session, or an unknown, expired or already revoked one: SessionNotFound
+        (422), nothing changed; a caller whose own session has ended: Unauthorized. The caller
+        may revoke their own current session too: its access token lives on until it expires,
+        its refresh fails.
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await self._check_live(conn, claims, now)
+            revoked = await session_store.revoke_own_session(
+                conn, user_id=claims.user_id, session_id=session_id, now=now
+            )
+        if not revoked:
+            raise SessionNotFound
+
+    async def revoke_other_sessions(self, claims: AccessClaims) -> int:
+        """Revoke every live session of the caller but the current one; count them."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await self._check_live(conn, claims, now)
+            return await end_user_sessions_in(conn, claims.user_id, now, keep=claims.session_id)
+
+    @staticmethod
+    async def _check_live(conn: Connection, claims: AccessClaims, now: datetime) -> None:
+        """Refuse (401) a caller whose own session has ended though its access token lives on.
+
+        Otherwise a revoked browser (a lost laptop) could, until its access token expires,
+        sign out the very sessions that signed it out.
+        """
+        if not await session_store.is_live_session(
+            conn, user_id=claims.user_id, session_id=claims.session_id, now=now
+        ):
+            raise Unauthorized
 
     async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
         """Revoke the session behind a refresh token or access token; unknown ones are fine."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from authara_core.platform.db import Connection
 
@@ -16,19 +16,22 @@ async def insert_session(
     organization_id: uuid.UUID,
     expires_at: datetime,
     user_agent: str,
+    ip_address: str | None,
     now: datetime,
 ) -> uuid.UUID:
     """Insert a session, active in one of the user's organizations, and return its id."""
     session_id: uuid.UUID = await conn.fetchval(
         """
         INSERT INTO sessions
-            (user_id, active_organization_id, expires_at, user_agent, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id
+            (user_id, active_organization_id, expires_at, user_agent, ip_address,
+             created_at, updated_at, last_used_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id
         """,
         user_id,
         organization_id,
         expires_at,
         user_agent,
+        ip_address,
         now,
     )
     return session_id
@@ -98,6 +101,7 @@ class RefreshRow:
     session_expires_at: datetime
     session_revoked_at: datetime | None
     user_disabled_at: datetime | None
+    session_last_used_at: datetime | None
 
     def is_usable(self, now: datetime) -> bool:
         """Tell whether token, session and user all still allow a refresh."""
@@ -120,7 +124,8 @@ async def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshRow | 
         SELECT t.id, t.session_id, s.user_id, s.active_organization_id AS organization_id,
                t.created_at, t.expires_at, t.consumed_at,
                t.successor_hash, s.expires_at AS session_expires_at,
-               s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at
+               s.revoked_at AS session_revoked_at, u.disabled_at AS user_disabled_at,
+               s.last_used_at AS session_last_used_at
         FROM refresh_tokens t
         JOIN sessions s ON s.id = t.session_id
         JOIN users u ON u.id = s.user_id
@@ -165,17 +170,123 @@ async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
 async def revoke_user_sessions(
     conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID | None = None
 ) -> int:
-    """Revoke every live session of a user but `keep` (when given); return how many."""
-    status = await conn.execute(
+    """Revoke every live session of a user but `keep` (when given); return how many.
+
+    Their refresh tokens are deleted with them (upstream §5.4): a revoked session's token can
+    only be refused, and a later replay of it is simply unknown.
+    """
+    count: int = await conn.fetchval(
         """
-        UPDATE sessions SET revoked_at = $2, updated_at = $2
-        WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3
+        WITH revoked AS (
+            UPDATE sessions SET revoked_at = $2, updated_at = $2
+            WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+              AND id IS DISTINCT FROM $3
+            RETURNING id
+        ), tokens AS (
+            DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM revoked)
+        )
+        SELECT count(*) FROM revoked
         """,
         user_id,
         now,
         keep,
     )
-    return int(status.rsplit(" ", 1)[-1])
+    return count
+
+
+async def is_live_session(
+    conn: Connection, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> bool:
+    """Tell whether a session of this user is neither revoked nor expired."""
+    live: bool = await conn.fetchval(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM sessions
+            WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > $3
+        )
+        """,
+        user_id,
+        session_id,
+        now,
+    )
+    return live
+
+
+async def revoke_own_session(
+    conn: Connection, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> bool:
+    """Revoke one live session if it belongs to the user, deleting its refresh tokens.
+
+    Tell whether it did: another user's session, an unknown, expired or already revoked one
+    all change nothing.
+    """
+    revoked: bool = await conn.fetchval(
+        """
+        WITH revoked AS (
+            UPDATE sessions SET revoked_at = $3, updated_at = $3
+            WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > $3
+            RETURNING id
+        ), tokens AS (
+            DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM revoked)
+        )
+        SELECT count(*) = 1 FROM revoked
+        """,
+        user_id,
+        session_id,
+        now,
+    )
+    return revoked
+
+
+async def touch_session(
+    conn: Connection, session_id: uuid.UUID, now: datetime, *, resolution: timedelta
+) -> None:
+    """Move a session's `last_used_at` to now, unless it moved less than `resolution` ago.
+
+    Called at refresh, inside its transaction: the row is written at most once per
+    resolution, however often a session refreshes (the condition also holds against a
+    concurrent refresh of another of the session's tokens).
+    """
+    await conn.execute(
+        """
+        UPDATE sessions SET last_used_at = $2
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)
+        """,
+        session_id,
+        now,
+        now - resolution,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A session its user can see on their account page."""
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str
+
+
+async def live_sessions(conn: Connection, user_id: uuid.UUID, now: datetime) -> list[LiveSession]:
+    """List a user's sessions that are neither revoked nor expired, most recently used first.
+
+    Sessions from before `last_used_at` existed count as last used when they started.
+    """
+    records = await conn.fetch(
+        """
+        SELECT id, created_at, coalesce(last_used_at, created_at) AS last_used_at,
+               expires_at, ip_address, user_agent
+        FROM sessions
+        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+        ORDER BY coalesce(last_used_at, created_at) DESC, created_at DESC, id
+        """,
+        user_id,
+        now,
+    )
+    return [LiveSession(**dict(record)) for record in records]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,103 @@
+"""The account page's sessions section: sign out one other session, or all of them.
+
+Without JavaScript each form posts and is redirected (303) back to the account page with a
+flash message; an error re-renders the page with the message and its status. Under HTMX the
+answer is the section alone (`sessions/_sessions.html`, swapped over `#sessions`) with the
+message in it and as an `HX-Trigger` toast event; an error is the usual toast fragment with
+`HX-Reswap: none` (platform/error_render.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from aiohttp import web
+
+from authara_contract import routes
+from authara_contract.return_to import with_return_to
+from authara_contract.tokens import AccessClaims
+from authara_core.accounts.home import AccountHome
+from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.errors import InvalidRequest, Unauthorized
+from authara_core.platform.flash import Flash, set_flash
+from authara_core.platform.forms import FormRenderer
+from authara_core.platform.render import Renderer, is_htmx, redirect
+from authara_core.sessions.listing import session_id_of, session_rows
+from authara_core.sessions.service import SessionService
+
+TOAST_EVENT: Final = "authara:toast"
+
+
+def _others_message(count: int) -> str:
+    if count == 0:
+        return "There were no other sessions to sign out."
+    return f"Signed out {count} other session{'s' if count != 1 else ''}."
+
+
+class SessionsSection:
+    """Handlers for POST /auth/sessions/{sessionID}/revoke and /auth/sessions/revoke-other."""
+
+    def __init__(
+        self,
+        *,
+        home: AccountHome,
+        sessions: SessionService,
+        cookie_writer: CookieWriter,
+        renderer: Renderer,
+    ) -> None:
+        self._home = home
+        self._sessions = sessions
+        self._cookies = cookie_writer
+        self._forms = FormRenderer(renderer, cookie_writer)
+
+    async def revoke(self, request: web.Request) -> web.StreamResponse:
+        """Sign out one of the caller's sessions (422 if it is not theirs, 400 if malformed)."""
+        claims = self._home.signed_in(request)
+        if claims is None:
+            return self._home.to_login(request)
+        try:
+            session_id = session_id_of(request)
+            await self._sessions.revoke_session(claims, session_id)
+        except Unauthorized:  # this browser's own session has been signed out meanwhile
+            return self._home.to_login(request)
+        except InvalidRequest as exc:
+            if is_htmx(request):
+                raise  # a toast, nothing swapped
+            return await self._home.render(request, claims, status=exc.status, error=exc.message)
+        if session_id == claims.session_id:  # the caller signed themselves out here
+            response = redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
+            self._cookies.clear_session(response)
+            set_flash(response, Flash("success", "You signed out this device."))
+            return response
+        return await self._done(request, claims, "The session was signed out.")
+
+    async def revoke_other(self, request: web.Request) -> web.StreamResponse:
+        """Sign out every session of the caller but this one."""
+        claims = self._home.signed_in(request)
+        if claims is None:
+            return self._home.to_login(request)
+        try:
+            count = await self._sessions.revoke_other_sessions(claims)
+        except Unauthorized:
+            return self._home.to_login(request)
+        return await self._done(request, claims, _others_message(count))
+
+    async def _done(
+        self, request: web.Request, claims: AccessClaims, message: str
+    ) -> web.StreamResponse:
+        if not is_htmx(request):
+            response = redirect(request, routes.ACCOUNT)
+            set_flash(response, Flash("success", message))
+            return response
+        response = self._forms.page(
+            request,
+            "sessions/_sessions.html",
+            sessions=session_rows(await self._sessions.list_sessions(claims)),
+            revoke_other_url=routes.SESSIONS_REVOKE_OTHER,
+            sessions_notice=message,
+        )
+        response.headers["HX-Trigger"] = json.dumps(
+            {TOAST_EVENT: {"kind": "success", "message": message}}
+        )
+        return response
