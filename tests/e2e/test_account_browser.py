@@ -1,11 +1,19 @@
-"""The account page in a browser, through `authara dev`: username, password change, deletion.
+"""The account page in a browser, through `authara dev` (issue 14's check).
 
-Without JavaScript-only behaviour: every form posts and the page comes back. A password change
-signs the other browser out at its next refresh and keeps this one; deleting the account ends
-on /auth/successful-deletion, signed out. Each page passes axe and fits a phone's width.
+Two browsers signed in to one account: the account page of one lists both, and signing the
+other out there ends it at its next refresh. A username change, a password change (which signs
+the other browser out at its next refresh and keeps this one), and deleting the account, which
+ends on /auth/successful-deletion signed out, while the demo app's webhook page shows
+`user.deleted`. Every form posts and the page comes back (no JavaScript needed); each page
+passes axe and fits a phone's width.
 """
 
 from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -15,17 +23,22 @@ from authara_contract import cookies, routes
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import PASSWORD, ROOMY_RATE_LIMITS, axe_violations, fresh_email
-from .mail_codes import sign_up_through_api
+from .mail_codes import enter_emailed_code, sign_up_through_api
 
 pytestmark = pytest.mark.e2e
 
 NEW_PASSWORD = "a brand new passphrase"
+WEBHOOK_TIMEOUT_S = 20.0
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
 def stack(start_stack: StackStarter) -> DevStackProcess:
-    """Run `authara dev` (challenges on) with room for many logins from one IP."""
+    """Run `authara dev` (challenges on, webhooks to the demo) with room for many logins."""
     return start_stack(**ROOMY_RATE_LIMITS)
 
 
@@ -53,6 +66,20 @@ def _signed_out_at_next_refresh(tab: Page) -> None:
     assert cookies.REFRESH.name not in {c["name"] for c in tab.context.cookies()}
 
 
+def _demo_shows(page: Page, event_type: str, user_id: str) -> None:
+    """Reload the demo app's webhook page until it lists `event_type` for `user_id`."""
+    deadline = time.monotonic() + WEBHOOK_TIMEOUT_S
+    while True:
+        page.goto("/webhooks")
+        for event in page.get_by_test_id("events").locator("li").all():
+            if event.get_by_test_id("event-type").inner_text() == event_type:
+                data = json.loads(event.locator("pre").inner_text())
+                if data.get("user_id") == user_id:
+                    return
+        assert time.monotonic() < deadline, f"no {event_type} for {user_id} on the demo"
+        time.sleep(0.2)
+
+
 def test_username_password_change_and_deletion(
     stack: DevStackProcess, open_context: ContextOpener
 ) -> None:
@@ -64,6 +91,7 @@ def test_username_password_change_and_deletion(
 
     page = phone.new_page()
     page.goto(routes.ACCOUNT)
+    user_id = page.request.get(routes.API_USER).json()["id"]
     expect(page.get_by_test_id("account-email")).to_have_text(email)
     _fits(page)
 
@@ -106,3 +134,56 @@ def test_username_password_change_and_deletion(
     assert not {cookies.ACCESS.name, cookies.REFRESH.name} & {c["name"] for c in phone.cookies()}
     page.goto(routes.ACCOUNT)
     assert "/auth/login" in page.url
+    _demo_shows(page, "user.deleted", user_id)
+
+
+def _fill(page: Page, email: str, button: str) -> None:
+    page.locator('input[name="email"]').fill(email)
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+
+
+def _next_refresh(context: BrowserContext, page: Page) -> None:
+    """Let the access token "expire": the next page load goes through a refresh."""
+    context.clear_cookies(name=cookies.ACCESS.name)
+    page.goto("/private")
+
+
+def test_one_browser_signs_the_other_out(
+    open_context: ContextOpener, stack: DevStackProcess
+) -> None:
+    email = f"e2e-{uuid.uuid4().hex[:12]}@example.com"
+    laptop_context = open_context(stack)
+    laptop = laptop_context.new_page()
+    laptop.goto("/auth/signup?return_to=/private")
+    _fill(laptop, email, "Create account")
+    enter_emailed_code(laptop, email)
+    laptop.wait_for_url(f"{stack.base_url}/private")
+    user_id = laptop.request.get(routes.API_USER).json()["id"]
+    _demo_shows(laptop, "user.created", user_id)
+
+    phone_context = open_context(stack, user_agent=IPHONE)
+    phone = phone_context.new_page()
+    phone.goto("/auth/login?return_to=/private")
+    _fill(phone, email, "Log in")
+    phone.wait_for_url(f"{stack.base_url}/private")
+
+    laptop.goto("/auth/account")
+    sessions = laptop.get_by_test_id("session")
+    expect(sessions).to_have_count(2)
+    expect(sessions.first).to_contain_text("This device")
+    expect(sessions.nth(1)).to_contain_text("iPhone")
+    assert axe_violations(laptop) == []
+    laptop.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing scrolls sideways
+    assert laptop.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(laptop) == []
+    laptop.get_by_role("button", name="Sign out Mobile Safari 17 on iOS 17.4").click()
+    expect(laptop.get_by_test_id("flash")).to_have_text("The session was signed out.")
+    expect(laptop.get_by_test_id("session")).to_have_count(1)
+
+    _next_refresh(phone_context, phone)
+    assert urlsplit(phone.url).path == "/auth/login", phone.url
+
+    _next_refresh(laptop_context, laptop)  # the laptop stays signed in
+    assert urlsplit(laptop.url).path == "/private", laptop.url
+    expect(laptop.get_by_test_id("email")).to_have_text(email)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import re
 import smtplib
 import socket
 import time
-import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
-from authara_contract import headers, routes
+from authara_contract import headers
 from authara_devstack.embedded_pg import free_port
 
 from .devstack_process import (
@@ -145,46 +142,3 @@ def test_a_busy_port_is_reported_in_one_line(tmp_path: Path) -> None:
         f"authara dev: port {port} on 127.0.0.1 is already in use; "
         "stop what listens there or choose another port with --port"
     ]
-
-
-def test_a_signup_reaches_the_demo_apps_webhook_page(dev_stack: DevStackProcess) -> None:
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-
-    def call(path: str, body: dict[str, str] | None = None) -> Any:
-        request = urllib.request.Request(  # noqa: S310 (the stack's own http URL)
-            dev_stack.base_url + path,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Accept": "application/json", "Content-Type": "application/json"},
-        )
-        csrf = next((c.value for c in jar if c.name == "authara_csrf"), None)
-        if csrf is not None:
-            request.add_header("X-CSRF-Token", csrf)
-        with opener.open(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    call(routes.API_CSRF)
-    email = "e2e-webhooks@example.com"
-    started = call(
-        routes.API_SIGNUP_CHALLENGES, {"email": email, "password": "correct horse battery"}
-    )
-    deadline = time.monotonic() + 20
-    codes: list[str] = []
-    while not codes:
-        assert time.monotonic() < deadline, dev_stack.output_tail()
-        _, caught = get(dev_stack.base_url, "/_dev/mail.json")
-        codes = [mail["code"] for mail in json.loads(caught) if mail["to"] == email]
-        time.sleep(0.05)
-    user = call(
-        routes.API_SIGNUP_CHALLENGE_VERIFY,
-        {"challenge_id": started["challenge_id"], "code": codes[0]},
-    )["user"]
-
-    while True:
-        assert time.monotonic() < deadline, dev_stack.output_tail()
-        status, page = get(dev_stack.base_url, "/webhooks", headers={"Accept": "text/html"})
-        assert status == 200
-        if b">user.created<" in page and user["id"].encode() in page:
-            break
-        time.sleep(0.1)
-    assert b"organization.membership.created" in page
