@@ -826,6 +826,14 @@ class EnvReader:
             self.fail(name, f"{exc}, got {value!r}")
             return timedelta(0)
 
+    def positive_duration(self, name: str) -> timedelta:
+        """Read a Go duration that must be above zero (one second stands in for a refused one)."""
+        value = self.duration(name)
+        if value <= timedelta(0):
+            self.fail(name, "must be a positive duration")
+            return timedelta(seconds=1)
+        return value
+
     def host_port(self, name: str) -> tuple[str, int]:
         """Read a `host:port` address."""
         value = self.string(name)

@@ -171,10 +171,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         trust_proxy_headers=reader.boolean("AUTHARA_TRUST_PROXY_HEADERS"),
         shutdown_timeout=reader.duration("AUTHARA_SHUTDOWN_TIMEOUT"),
         workers=reader.integer("AUTHARA_WORKERS", minimum=1, maximum=MAX_WORKERS),
-        session_cleanup_interval=_positive(reader, "AUTHARA_SESSION_CLEANUP_INTERVAL"),
+        session_cleanup_interval=reader.positive_duration("AUTHARA_SESSION_CLEANUP_INTERVAL"),
         oauth=read_oauth_settings(reader, public_url=public_url, prod=app_env is AppEnv.PROD),
-        db_acquire_timeout=_positive(reader, "AUTHARA_DB_ACQUIRE_TIMEOUT"),
-        db_statement_timeout=_positive(reader, "AUTHARA_DB_STATEMENT_TIMEOUT"),
+        db_acquire_timeout=reader.positive_duration("AUTHARA_DB_ACQUIRE_TIMEOUT"),
+        db_statement_timeout=reader.positive_duration("AUTHARA_DB_STATEMENT_TIMEOUT"),
         hsts_max_age=reader.integer("AUTHARA_HSTS_MAX_AGE", minimum=0),
         hsts_include_subdomains=reader.boolean("AUTHARA_HSTS_INCLUDE_SUBDOMAINS"),
         organization_mode=OrganizationMode(
@@ -184,7 +184,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED"
         ),
         internal_api_token=(reader.optional("AUTHARA_INTERNAL_API_TOKEN") or "").strip(),
-        invitation_ttl=_positive(reader, "AUTHARA_ORGANIZATION_INVITATION_TTL"),
+        invitation_ttl=reader.positive_duration("AUTHARA_ORGANIZATION_INVITATION_TTL"),
         challenges=_challenge_settings(reader),
         invitation_email_include_code=reader.boolean("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE"),
         mail=read_mail_settings(reader, prod=app_env is AppEnv.PROD),
@@ -301,17 +301,9 @@ def _password_settings(reader: EnvReader) -> PasswordSettings:
     )
 
 
-def _positive(reader: EnvReader, name: str) -> timedelta:
-    value = reader.duration(name)
-    if value <= timedelta(0):
-        reader.fail(name, "must be a positive duration")
-        return timedelta(seconds=1)
-    return value
-
-
 def _limit(reader: EnvReader, kind: str) -> Limit:
     limit = reader.integer(f"AUTHARA_RATE_LIMIT_{kind}_LIMIT", minimum=1)
-    return Limit(limit, _positive(reader, f"AUTHARA_RATE_LIMIT_{kind}_WINDOW"))
+    return Limit(limit, reader.positive_duration(f"AUTHARA_RATE_LIMIT_{kind}_WINDOW"))
 
 
 def _rate_limits(reader: EnvReader) -> RateLimitSettings:
@@ -329,8 +321,8 @@ def _rate_limits(reader: EnvReader) -> RateLimitSettings:
 
 
 def _challenge_settings(reader: EnvReader) -> ChallengeSettings:
-    ttl = _positive(reader, "AUTHARA_CHALLENGE_TTL")
-    code_ttl = _positive(reader, "AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL")
+    ttl = reader.positive_duration("AUTHARA_CHALLENGE_TTL")
+    code_ttl = reader.positive_duration("AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL")
     if code_ttl > ttl:
         reader.fail(
             "AUTHARA_CHALLENGE_VERIFICATION_CODE_TTL", "must not exceed AUTHARA_CHALLENGE_TTL"

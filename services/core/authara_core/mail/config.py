@@ -94,12 +94,12 @@ def read_mail_settings(reader: EnvReader, *, prod: bool) -> MailSettings:
         provider=provider,
         sender=sender,
         smtp=smtp_settings if smtp else None,
-        timeout=_positive(reader, "AUTHARA_EMAIL_SMTP_TIMEOUT"),
+        timeout=reader.positive_duration("AUTHARA_EMAIL_SMTP_TIMEOUT"),
         worker_count=reader.integer("AUTHARA_EMAIL_WORKER_COUNT", minimum=1, maximum=MAX_WORKERS),
-        poll_interval=_positive(reader, "AUTHARA_EMAIL_WORKER_POLL_INTERVAL"),
+        poll_interval=reader.positive_duration("AUTHARA_EMAIL_WORKER_POLL_INTERVAL"),
         max_attempts=reader.integer("AUTHARA_EMAIL_JOB_MAX_ATTEMPTS", minimum=1),
-        cleanup_sent_after=_positive(reader, "AUTHARA_EMAIL_CLEANUP_SENT_AFTER"),
-        cleanup_failed_after=_positive(reader, "AUTHARA_EMAIL_CLEANUP_FAILED_AFTER"),
+        cleanup_sent_after=reader.positive_duration("AUTHARA_EMAIL_CLEANUP_SENT_AFTER"),
+        cleanup_failed_after=reader.positive_duration("AUTHARA_EMAIL_CLEANUP_FAILED_AFTER"),
     )
 
 
@@ -128,11 +128,3 @@ def _smtp_settings(reader: EnvReader, *, required: bool, prod: bool) -> SmtpSett
         tls=tls,
         ca_file=ca_file,
     )
-
-
-def _positive(reader: EnvReader, name: str) -> timedelta:
-    value = reader.duration(name)
-    if value <= timedelta(0):
-        reader.fail(name, "must be a positive duration")
-        return timedelta(seconds=1)
-    return value

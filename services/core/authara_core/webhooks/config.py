@@ -60,8 +60,8 @@ def read_webhook_settings(reader: EnvReader, *, prod: bool) -> WebhookSettings:
             f"must be at least {MIN_PROD_SECRET_LENGTH} characters when APP_ENV=prod",
         )
     before = len(reader.problems)
-    timeout = _positive(reader, "AUTHARA_WEBHOOK_TIMEOUT")
-    stale_after = _positive(reader, "AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER")
+    timeout = reader.positive_duration("AUTHARA_WEBHOOK_TIMEOUT")
+    stale_after = reader.positive_duration("AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER")
     if len(reader.problems) == before and timeout >= stale_after:
         reader.fail(
             "AUTHARA_WEBHOOK_TIMEOUT", "must be shorter than AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER"
@@ -74,10 +74,10 @@ def read_webhook_settings(reader: EnvReader, *, prod: bool) -> WebhookSettings:
         worker_count=reader.integer("AUTHARA_WEBHOOK_WORKER_COUNT", minimum=1, maximum=MAX_WORKERS),
         max_delivery_attempts=reader.integer("AUTHARA_WEBHOOK_MAX_DELIVERY_ATTEMPTS", minimum=1),
         processing_stale_after=stale_after,
-        stale_reaper_interval=_positive(reader, "AUTHARA_WEBHOOK_STALE_REAPER_INTERVAL"),
-        delivered_retention=_positive(reader, "AUTHARA_WEBHOOK_DELIVERED_RETENTION"),
-        failed_retention=_positive(reader, "AUTHARA_WEBHOOK_FAILED_RETENTION"),
-        cleanup_interval=_positive(reader, "AUTHARA_WEBHOOK_CLEANUP_INTERVAL"),
+        stale_reaper_interval=reader.positive_duration("AUTHARA_WEBHOOK_STALE_REAPER_INTERVAL"),
+        delivered_retention=reader.positive_duration("AUTHARA_WEBHOOK_DELIVERED_RETENTION"),
+        failed_retention=reader.positive_duration("AUTHARA_WEBHOOK_FAILED_RETENTION"),
+        cleanup_interval=reader.positive_duration("AUTHARA_WEBHOOK_CLEANUP_INTERVAL"),
         maintenance_batch_size=reader.integer("AUTHARA_WEBHOOK_MAINTENANCE_BATCH_SIZE", minimum=1),
     )
 
@@ -109,11 +109,3 @@ def _enabled_events(reader: EnvReader) -> frozenset[str]:
     if duplicates:
         reader.fail(name, f"names {duplicates[0]!r} twice")
     return frozenset(names)
-
-
-def _positive(reader: EnvReader, name: str) -> timedelta:
-    value = reader.duration(name)
-    if value <= timedelta(0):
-        reader.fail(name, "must be a positive duration")
-        return timedelta(seconds=1)
-    return value
