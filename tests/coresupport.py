@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
+
+from authara_contract import routes
 from authara_contract.database import DatabaseSettings
 
 BIN = Path(sys.executable).parent
@@ -82,3 +88,36 @@ def run_core(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+@asynccontextmanager
+async def core_process(
+    env: dict[str, str], *, port: int, wait_s: float = 30.0
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `authara-core` with `env` (bound to 127.0.0.1:port) until healthy; kill it at the end.
+
+    Yields the process, so a test can kill it itself (SIGKILL: no clean stop).
+    """
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "authara-core"),
+        env={"PATH": "/usr/bin:/bin", **env, "AUTHARA_BIND": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}{routes.HEALTH}"
+        async with asyncio.timeout(wait_s), aiohttp.ClientSession() as http:
+            while True:
+                assert process.returncode is None, f"core exited with {process.returncode}"
+                try:
+                    async with http.get(url) as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()

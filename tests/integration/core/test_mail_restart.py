@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-import aiohttp
 import asyncpg
 
-from authara_contract import routes
 from authara_contract.database import DatabaseSettings
 from authara_core.mail.outbox import MailTemplate, enqueue_in
 from authara_devstack.embedded_pg import free_port
-from tests.coresupport import core_env
+from tests.coresupport import core_env, core_process
 from tests.mailsupport import smtp_server
 
-BIN: Final = Path(sys.executable).parent
 WAIT: Final = 30.0
 JOBS: Final = 5
 
@@ -42,7 +37,6 @@ async def running_core(
     port = free_port()
     env = core_env(
         db,
-        AUTHARA_BIND=f"127.0.0.1:{port}",
         AUTHARA_EMAIL_PROVIDER="smtp",
         AUTHARA_EMAIL_FROM="no-reply@authara.test",
         AUTHARA_EMAIL_SMTP_HOST="127.0.0.1",
@@ -51,32 +45,8 @@ async def running_core(
         AUTHARA_EMAIL_SMTP_TIMEOUT="2s",
         AUTHARA_EMAIL_WORKER_POLL_INTERVAL="100ms",
     )
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "authara-core"),
-        env={"PATH": "/usr/bin:/bin", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await _wait_healthy(process, f"http://127.0.0.1:{port}{routes.HEALTH}")
+    async with core_process(env, port=port, wait_s=WAIT) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-
-
-async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
-    async with asyncio.timeout(WAIT), aiohttp.ClientSession() as http:
-        while True:
-            assert process.returncode is None, f"core exited with {process.returncode}"
-            try:
-                async with http.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 async def _statuses(conn: asyncpg.Connection) -> dict[str, tuple[str, int]]:

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
-import aiohttp
 import asyncpg
 
-from authara_contract import routes
 from authara_contract.database import DatabaseSettings
 from authara_core.platform.outbox import Event, Outbox
 from authara_devstack.embedded_pg import free_port
-from tests.coresupport import WEBHOOK_SECRET, core_env
+from tests.coresupport import WEBHOOK_SECRET, core_env, core_process
 from tests.webhooksupport import Receiver, Reply, until, verify_both
 
-BIN: Final = Path(sys.executable).parent
 WAIT: Final = 30.0
 EVENTS: Final = 5
 
@@ -41,40 +35,14 @@ async def running_core(
     port = free_port()
     env = core_env(
         db,
-        AUTHARA_BIND=f"127.0.0.1:{port}",
         AUTHARA_WEBHOOK_URL=receiver_url,
         AUTHARA_WEBHOOK_SECRET=WEBHOOK_SECRET,
         AUTHARA_WEBHOOK_TIMEOUT="4s",
         AUTHARA_WEBHOOK_PROCESSING_STALE_AFTER="5s",
         AUTHARA_WEBHOOK_STALE_REAPER_INTERVAL="500ms",
     )
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "authara-core"),
-        env={"PATH": "/usr/bin:/bin", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await _wait_healthy(process, f"http://127.0.0.1:{port}{routes.HEALTH}")
+    async with core_process(env, port=port, wait_s=WAIT) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-
-
-async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-
-        async def healthy() -> bool:
-            assert process.returncode is None, f"core exited with {process.returncode}"
-            try:
-                async with http.get(url) as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await until(healthy, WAIT)
 
 
 async def _statuses(conn: asyncpg.Connection) -> list[tuple[str, int]]:
