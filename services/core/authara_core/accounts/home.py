@@ -128,7 +128,10 @@ class AccountHome:
 
         `extra` carries a failed form's typed values and message, or a toast.
         """
-        sessions = session_rows(await self._sessions.list_sessions(claims))
+        try:
+            sessions = session_rows(await self._sessions.list_sessions(claims))
+        except Unauthorized:  # this session ended; its access token has not expired yet
+            return self.to_login(request)
         return await self._render_for(
             request,
             claims.user_id,

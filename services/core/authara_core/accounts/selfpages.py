@@ -194,12 +194,14 @@ class SelfServicePages:
             "error": None,
             "error_field": None,
             "toast": None,
+            "sign_in_again": None,
         }
         if error is not None:
             context.update(
                 error=error.message,
                 error_field=_field_of(error, adding=adding),
                 toast=Flash("error", error.message),
+                sign_in_again=SIGN_IN_AGAIN if isinstance(error, SignInAgain) else None,
             )
         return self._forms.page(
             request,

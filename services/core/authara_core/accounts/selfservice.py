@@ -31,6 +31,7 @@ from authara_core.platform.errors import (
     NoPassword,
     PasswordExists,
     PasswordMismatch,
+    ReauthenticationRequired,
     SignInAgain,
     Unauthorized,
     UsernameTaken,
@@ -44,7 +45,9 @@ from authara_core.sessions.service import end_user_sessions_in, signed_in_at_in
 # fullmatch: `$` would also match before a final newline.
 USERNAME: Final = re.compile(r"[A-Za-z0-9_-]{3,30}")
 RECENT_SIGN_IN: Final = timedelta(minutes=10)
-"""How recent a sign-in must be to delete an account that has no password to confirm with."""
+"""How recent a sign-in must be for a change no password confirms: deleting an account that
+has none, adding a password, PUT /users/password."""
+SIGN_IN_TO_ADD_PASSWORD: Final = "For your security, sign in again, then add your password."  # noqa: S105
 
 
 def validate_username(raw: str) -> str:
@@ -130,13 +133,20 @@ class SelfService:
             ):  # changed meanwhile: the current password given is no longer current
                 raise WrongCurrentPassword
             ended = await end_user_sessions_in(conn, user_id, now, keep=session_id)
+            # A reset started before the change would set an older password once verified.
+            await delete_password_resets_in(conn, user_id)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
         return ended
 
     async def add_password(
         self, *, user_id: uuid.UUID, session_id: uuid.UUID, new: str, confirmation: str
     ) -> None:
-        """Give an account without a password one (sessions are kept)."""
+        """Give an account without a password one (sessions are kept).
+
+        There is no password to confirm with, so the session must have signed in recently
+        (RECENT_SIGN_IN), as for deleting such an account: a session left open elsewhere
+        must not be able to add a password, sign in with it, and confirm anything later.
+        """
         check_new_password(new, confirmation)
         _, old_hash = await self._password_of(user_id)
         if old_hash is not None:
@@ -144,11 +154,14 @@ class SelfService:
         new_hash = await self._hasher.hash(new)
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            await signed_in_at_in(conn, session_id=session_id, user_id=user_id, now=now)
+            started = await signed_in_at_in(conn, session_id=session_id, user_id=user_id, now=now)
+            if not _recent(started, now):
+                raise SignInAgain(SIGN_IN_TO_ADD_PASSWORD)
             if not await store.add_password_hash(  # False: a concurrent add won
                 conn, user_id=user_id, password_hash=new_hash, now=now
             ):
                 raise PasswordExists
+            await delete_password_resets_in(conn, user_id)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
 
     async def set_password(
@@ -157,8 +170,10 @@ class SelfService:
         """Create or replace the password and end every session, the caller's included.
 
         Pending password resets are dropped: they would set an older password later. The
-        caller's session must still be live: a device signed out elsewhere keeps a valid
-        access token for minutes, and must not take the account over with it.
+        caller's session must still be live (a device signed out elsewhere keeps a valid
+        access token for minutes) and must have signed in within RECENT_SIGN_IN: the route
+        asks for no current password, so an old session left open must not take the account
+        over with it (ReauthenticationRequired, 403; upstream has no such check).
         """
         validate_password(password)
         new_hash = await self._hasher.hash(password)
@@ -166,7 +181,9 @@ class SelfService:
         async with self._db.transaction() as conn:
             if not await store.lock_user(conn, user_id, exclusive=True):
                 raise Unauthorized
-            await signed_in_at_in(conn, session_id=session_id, user_id=user_id, now=now)
+            started = await signed_in_at_in(conn, session_id=session_id, user_id=user_id, now=now)
+            if not _recent(started, now):
+                raise ReauthenticationRequired
             await store.set_password_hash(conn, user_id=user_id, password_hash=new_hash, now=now)
             await end_user_sessions_in(conn, user_id, now)
             await delete_password_resets_in(conn, user_id)

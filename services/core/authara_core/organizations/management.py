@@ -35,7 +35,7 @@ from authara_core.platform.errors import (
     UserNotFound,
 )
 from authara_core.platform.outbox import Event, Outbox
-from authara_core.sessions.service import leave_organization_in
+from authara_core.sessions.service import end_user_sessions_in, leave_organization_in
 
 __all__ = ["Membership", "Organization", "OrganizationManagement", "Transfer"]
 
@@ -171,6 +171,9 @@ class OrganizationManagement:
             admins = await users.lock_active_admins(conn)
             if admins == [user_id]:
                 raise LastAdmin
+            # End the sessions first: their refresh tokens are locked before any session or
+            # membership row, the order a refresh takes, so an in-flight one finishes first.
+            await end_user_sessions_in(conn, user_id, self._clock.now())
             doomed, kept = [], []
             for organization_id in await store.organization_ids_of(conn, user_id):
                 locked = await _lock(conn, organization_id)

@@ -17,7 +17,7 @@ AuthError
 │   │   ├── WrongCurrentPassword
 │   │   ├── NoPassword
 │   │   ├── PasswordExists
-│   │   ├── SignInAgain               (deleting an account without a password: stale sign-in)
+│   │   ├── SignInAgain               (no password confirms it and the sign-in is stale)
 │   │   └── LastAdmin                 (the last active admin cannot be deleted)
 │   ├── SessionNotFound       422     (not one of the caller's live sessions)
 │   └── ChallengeRefused              (an email code that cannot verify; one message in the API,
@@ -35,6 +35,7 @@ AuthError
 │   └── ProviderAnswerInvalid         (token exchange refused, ID token fails a check)
 ├── Forbidden                 403 forbidden
 │   ├── CsrfFailed
+│   ├── ReauthenticationRequired      (PUT /users/password from a stale sign-in)
 │   ├── AudienceNotAllowed
 │   ├── EmailNotVerified
 │   └── ProviderProofFailed
@@ -163,6 +164,12 @@ class Forbidden(AuthError):
     code = ErrorCode.FORBIDDEN
     status = 403
     public_message = "Forbidden"
+
+
+class ReauthenticationRequired(Forbidden):
+    """A change no password confirms, from a session that signed in too long ago."""
+
+    public_message = "Sign in again to change your password."
 
 
 class CsrfFailed(Forbidden):

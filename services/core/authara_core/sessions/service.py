@@ -361,9 +361,15 @@ class SessionService:
         )
 
     async def list_sessions(self, claims: AccessClaims) -> list[SessionView]:
-        """List the caller's live sessions: theirs first (marked current), then by last use."""
+        """List the caller's live sessions: theirs first (marked current), then by last use.
+
+        Unauthorized when the caller's own session is not among them (revoked or expired
+        while its access token lives on): a signed-out browser sees no one's devices or IPs.
+        """
         async with self._db.connection() as conn:
             rows = await session_store.live_sessions(conn, claims.user_id, self._clock.now())
+        if not any(row.id == claims.session_id for row in rows):
+            raise Unauthorized
         views = [self._view(row, current=row.id == claims.session_id) for row in rows]
         views.sort(key=lambda view: not view.current)  # stable: the rest keep their order
         return views

@@ -167,6 +167,26 @@ async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _lock_refresh_tokens(
+    conn: Connection, *, user_id: uuid.UUID, session_id: uuid.UUID | None
+) -> None:
+    """Lock a user's refresh tokens (one session's, or all) before touching their sessions.
+
+    A refresh locks its token first and its session row after; ending sessions takes the
+    locks in the same order, so the two wait for each other instead of deadlocking.
+    """
+    await conn.execute(
+        """
+        SELECT t.id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+        WHERE s.user_id = $1 AND ($2::uuid IS NULL OR s.id = $2)
+        ORDER BY t.id
+        FOR UPDATE OF t
+        """,
+        user_id,
+        session_id,
+    )
+
+
 async def revoke_user_sessions(
     conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID | None = None
 ) -> int:
@@ -175,6 +195,7 @@ async def revoke_user_sessions(
     Their refresh tokens are deleted with them (upstream §5.4): a revoked session's token can
     only be refused, and a later replay of it is simply unknown.
     """
+    await _lock_refresh_tokens(conn, user_id=user_id, session_id=None)
     count: int = await conn.fetchval(
         """
         WITH revoked AS (
@@ -220,6 +241,7 @@ async def revoke_own_session(
     Tell whether it did: another user's session, an unknown, expired or already revoked one
     all change nothing.
     """
+    await _lock_refresh_tokens(conn, user_id=user_id, session_id=session_id)
     revoked: bool = await conn.fetchval(
         """
         WITH revoked AS (
@@ -247,10 +269,17 @@ async def touch_session(
     resolution, however often a session refreshes (the condition also holds against a
     concurrent refresh of another of the session's tokens).
     """
+    # SKIP LOCKED: the write is best effort and must never wait. A revocation locks the
+    # session row and then deletes its refresh tokens, one of which this refresh holds;
+    # waiting here for the row would close the circle (a deadlock, PostgreSQL aborts one).
     await conn.execute(
         """
         UPDATE sessions SET last_used_at = $2
-        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)
+        WHERE id = (
+            SELECT id FROM sessions
+            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)
+            FOR NO KEY UPDATE SKIP LOCKED
+        )
         """,
         session_id,
         now,
