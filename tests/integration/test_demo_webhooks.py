@@ -6,6 +6,7 @@ receiver; the receiver refuses bad signatures, stale timestamps (replays) and no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -152,3 +153,45 @@ async def test_without_a_secret_the_receiver_says_so(aiohttp_client: Any) -> Non
     assert response.status == 503
     page = await client.get("/webhooks")
     assert "AUTHARA_WEBHOOK_SECRET" in await page.text()
+
+
+async def _raw(demo: TestServer, *pieces: bytes) -> bytes:
+    """Send a request in pieces over one connection (a pause between them); return the answer."""
+    reader, writer = await asyncio.open_connection(demo.host, demo.port)
+    try:
+        for index, piece in enumerate(pieces):
+            if index:
+                await asyncio.sleep(0.2)  # the receiver has read what came so far
+            writer.write(piece)
+            await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+def _head(length: int, headers: dict[str, str]) -> bytes:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (
+        f"POST {RECEIVER_PATH} HTTP/1.1\r\nHost: demo\r\nContent-Length: {length}\r\n{lines}"
+        "Connection: close\r\n\r\n"
+    ).encode()
+
+
+async def test_a_body_that_arrives_in_pieces_is_read_whole(demo: TestServer) -> None:
+    body = _envelope()
+    half = len(body) // 2
+    answer = await _raw(demo, _head(len(body), _signed(body)) + body[:half], body[half:])
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert [event.id for event in demo.app[INBOX_KEY].events] == ["e-1"]
+
+
+async def test_undecodable_signature_bytes_are_a_401(demo: TestServer) -> None:
+    head = _head(2, {}).replace(
+        b"Connection:", b"X-Authara-Signature: sha256=\xff\xfe\r\nConnection:"
+    )
+    answer = await _raw(demo, head + b"{}")
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    body = _envelope()
+    headers = _signed(body)
+    headers["webhook-timestamp"] = "\u00b2"  # a digit to str.isdigit, not to int()
+    assert (await _post(demo, body, headers))[0] == 401

@@ -70,18 +70,23 @@ class WebhookInbox:
         key = self._secret
         if key is None:
             return False
+        # Header values are text; bytes that are not ASCII cannot be a valid signature.
         upstream = headers.get(wire.SIGNATURE, "")
+        event_id = headers.get(wire.WEBHOOK_ID, "")
+        timestamp = headers.get(wire.WEBHOOK_TIMESTAMP, "")
+        offered = headers.get(wire.WEBHOOK_SIGNATURE, "")
+        if not all(value.isascii() for value in (upstream, event_id, timestamp, offered)):
+            return False
         expected = wire.SIGNATURE_PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(upstream.encode(), expected.encode()):
             return False
-        event_id = headers.get(wire.WEBHOOK_ID, "")
-        timestamp = headers.get(wire.WEBHOOK_TIMESTAMP, "")
         if not timestamp.isdigit() or abs(self._clock() - int(timestamp)) > TOLERANCE_S:
             return False
         signed = f"{event_id}.{timestamp}.".encode() + body
         standard = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-        offered = headers.get(wire.WEBHOOK_SIGNATURE, "").split(" ")
-        return any(hmac.compare_digest(standard.encode(), sig.encode()) for sig in offered)
+        return any(
+            hmac.compare_digest(standard.encode(), sig.encode()) for sig in offered.split(" ")
+        )
 
     def keep(self, envelope: Any) -> bool:
         """Store a verified envelope unless already seen; False when it is not an event."""
@@ -111,8 +116,8 @@ async def receive(request: web.Request) -> web.Response:
     inbox = request.app[INBOX_KEY]
     if not inbox.configured:
         return web.Response(status=503, text="AUTHARA_WEBHOOK_SECRET is not set\n")
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    body = await _read_at_most(request, MAX_BODY)
+    if body is None:
         return web.Response(status=413, text="body too large\n")
     if not inbox.verify(body, request.headers):
         return web.Response(status=401, text="invalid signature\n")
@@ -123,3 +128,15 @@ async def receive(request: web.Request) -> web.Response:
     if not inbox.keep(envelope):
         return web.Response(status=400, text="invalid event\n")
     return web.Response(text="ok\n")
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """Read the whole body (it may arrive in many pieces); None once it exceeds `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    return b"".join(chunks)
