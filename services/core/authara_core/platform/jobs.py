@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -249,8 +250,10 @@ class WorkerPool:
         poll_interval: timedelta,
         stop_grace: timedelta,
         maintenance: Sequence[Periodic] = (),
+        first_run_within: timedelta = timedelta(seconds=10),
     ) -> None:
         self._kind = kind
+        self._first_run_s = first_run_within.total_seconds()
         self._run_once = run_once
         self._count = count
         self._poll_s = poll_interval.total_seconds()
@@ -275,8 +278,15 @@ class WorkerPool:
                 await _sleep_unless(stop, self._poll_s)
 
     async def _maintain(self, task: Periodic, stop: asyncio.Event) -> None:
+        """Run `task` soon after the start (jittered: replicas start together), then every interval.
+
+        Not a whole interval after the start: a process restarted more often than that
+        (deploys, autoscaling) would otherwise never clean up.
+        """
         interval_s = task.interval.total_seconds()
-        while not await _sleep_unless(stop, interval_s):
+        wait_s = random.uniform(0, min(interval_s, self._first_run_s))  # noqa: S311 (jitter)
+        while not await _sleep_unless(stop, wait_s):
+            wait_s = interval_s
             try:
                 done = await task.run()
             except _DATABASE_ERRORS:
