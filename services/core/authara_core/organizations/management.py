@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from authara_contract.claims import OrganizationMode, OrganizationRole
+from authara_contract.claims import ROLE_PREFIX, OrganizationMode, OrganizationRole, PlatformRole
 from authara_core.accounts import users
 from authara_core.accounts.events import user_deleted
 from authara_core.accounts.users import UserRow
@@ -168,9 +168,12 @@ class OrganizationManagement:
                 raise UserNotFound
             if guard is not None:
                 await guard(conn, user)
-            admins = await users.lock_active_admins(conn)
-            if admins == [user_id]:
-                raise LastAdmin
+            # Only an admin's deletion takes the admin locks (and so waits for another's).
+            roles = await users.get_role_names(conn, user_id)
+            if PlatformRole.ADMIN.removeprefix(ROLE_PREFIX) in roles:
+                admins = await users.lock_active_admins(conn)
+                if admins == [user_id]:
+                    raise LastAdmin
             # End the sessions first: their refresh tokens are locked before any session or
             # membership row, the order a refresh takes, so an in-flight one finishes first.
             await end_user_sessions_in(conn, user_id, self._clock.now())
