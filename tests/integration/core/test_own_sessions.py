@@ -342,6 +342,17 @@ async def test_revoking_this_session_signs_this_browser_out(client: Client) -> N
     assert cookie(client, cookies.REFRESH.name) in (None, "")
 
 
+async def test_json_revoke_of_this_session_clears_its_cookies(client: Client) -> None:
+    await signed_up(client)
+    (mine,) = await api_sessions(client)
+    response = await client.delete(
+        f"/auth/api/v1/sessions/{mine['id']}", headers={"X-CSRF-Token": csrf_of(client)}
+    )
+    assert response.status == 204
+    assert cookie(client, cookies.ACCESS.name) in (None, "")
+    assert cookie(client, cookies.REFRESH.name) in (None, "")
+
+
 # Revoking the others
 
 

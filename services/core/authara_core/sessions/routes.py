@@ -81,10 +81,18 @@ class SessionApi:
         )
 
     async def session_revoke(self, request: web.Request) -> web.StreamResponse:
-        """Revoke one of the caller's sessions (204); someone else's or unknown: 422."""
+        """Revoke one of the caller's sessions (204); someone else's or unknown: 422.
+
+        Revoking the caller's own session signs this client out: its cookies are cleared,
+        as the page route and logout do.
+        """
         claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
-        await self._sessions.revoke_session(claims, session_id_of(request))
-        return web.Response(status=204)
+        session_id = session_id_of(request)
+        await self._sessions.revoke_session(claims, session_id)
+        response = web.Response(status=204)
+        if session_id == claims.session_id:
+            self._cookies.clear_session(response)
+        return response
 
     async def sessions_revoke_others(self, request: web.Request) -> web.StreamResponse:
         """Revoke every session of the caller but this one: 200 {"revoked": n}."""
