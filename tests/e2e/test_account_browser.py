@@ -275,6 +275,17 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     _still_the_same_document(page)
     _fits(page, javascript=True)
 
+    # An error (here a forged CSRF token: 403) is a toast alone; nothing is swapped.
+    token = page.locator('#profile input[name="csrf_token"]')
+    kept = token.input_value()
+    token.evaluate("(input) => { input.value = 'forged'; }")
+    page.get_by_label("New username").fill("forged_user")
+    page.get_by_role("button", name="Save username").click()
+    expect(_toast(page)).to_have_text("Security check failed. Please refresh and try again.")
+    expect(page.get_by_label("New username")).to_have_value("forged_user")
+    expect(page.locator("#username-error")).to_have_text("That is not a valid username.")
+    token.evaluate("(input, value) => { input.value = value; }", kept)
+
     page.get_by_label("New username").fill("htmx_user")
     page.get_by_role("button", name="Save username").click()
     expect(_toast(page)).to_have_text("Your username is now htmx_user.")
@@ -295,6 +306,26 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     _signed_out_at_next_refresh(other)
     _fits(page, javascript=True)
 
+    # The password page's form answers into the layout's body: a refusal in place, the
+    # change with the account page (its URL pushed) and a toast.
+    page.get_by_role("link", name="Change password").click()
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    page.evaluate("() => { window.__marker = 'set before'; }")
+    page.get_by_label("Current password").fill("not the password")
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(_toast(page)).to_contain_text("Your current password is not correct.")
+    expect(page.locator("#current_password-error")).to_be_visible()
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(_toast(page)).to_have_text("Your password was changed.")
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page).to_have_url(f"{stack.base_url}{routes.ACCOUNT}")
+    _still_the_same_document(page)
+
     # A refused deletion re-renders the page body in place; the right password leaves for
     # the goodbye page through HX-Redirect.
     page.get_by_label("Your password").fill("not the password")
@@ -302,7 +333,7 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     expect(page.locator("#delete-error")).to_contain_text("Your account was not deleted.")
     expect(_toast(page)).to_contain_text("Your account was not deleted.")
     _still_the_same_document(page)
-    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_label("Your password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Delete my account").click()
     page.wait_for_url(f"**{routes.ACCOUNT_DELETED}")
     expect(page.get_by_role("heading", name="Your account was deleted")).to_be_visible()
