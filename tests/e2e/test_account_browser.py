@@ -4,8 +4,10 @@ Two browsers signed in to one account: the account page of one lists both, and s
 other out there ends it at its next refresh. A username change, a password change (which signs
 the other browser out at its next refresh and keeps this one), and deleting the account, which
 ends on /auth/successful-deletion signed out, while the demo app's webhook page shows
-`user.deleted`. Every form posts and the page comes back (no JavaScript needed); each page
-passes axe and fits a phone's width.
+`user.deleted`. Those run with JavaScript off: every form posts and the page comes back with
+a flash message. The same page with JavaScript on goes through HTMX (vendored htmx, fragments
+swapped in place, toasts, HX-Redirect) under a policy without 'unsafe-inline'/'unsafe-eval'.
+Each page passes axe and fits a phone's width.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
 
 from authara_contract import cookies, routes
 
@@ -42,10 +44,29 @@ def stack(start_stack: StackStarter) -> DevStackProcess:
     return start_stack(**ROOMY_RATE_LIMITS)
 
 
-def _fits(page: Page) -> None:
+def _fits(page: Page, *, javascript: bool = False) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width
-    assert axe_violations(page) == []
+    assert (axe_violations(page) if javascript else _axe_on_a_copy(page)) == []
+
+
+def _axe_on_a_copy(page: Page) -> list[str]:
+    """Run axe on what a page without JavaScript shows (axe itself needs JavaScript).
+
+    The page's DOM is served again, at its own URL and the same size, to a tab with
+    JavaScript on; its stylesheet comes from the stack as before.
+    """
+    html = page.content()
+    browser = page.context.browser
+    assert browser is not None
+    copy_context = browser.new_context(viewport=page.viewport_size)
+    try:
+        copy = copy_context.new_page()
+        copy.route(page.url, lambda route: route.fulfill(body=html, content_type="text/html"))
+        copy.goto(page.url)
+        return axe_violations(copy)
+    finally:
+        copy_context.close()
 
 
 def _log_in(context: BrowserContext, email: str, password: str) -> Page:
@@ -84,9 +105,9 @@ def test_username_password_change_and_deletion(
     stack: DevStackProcess, open_context: ContextOpener
 ) -> None:
     email = fresh_email("account")
-    phone = open_context(stack, viewport=PHONE)
+    phone = open_context(stack, viewport=PHONE, java_script_enabled=False)
     sign_up_through_api(phone, email, PASSWORD)
-    laptop = open_context(stack)
+    laptop = open_context(stack, java_script_enabled=False)
     other = _log_in(laptop, email, PASSWORD)
 
     page = phone.new_page()
@@ -153,7 +174,7 @@ def test_one_browser_signs_the_other_out(
     open_context: ContextOpener, stack: DevStackProcess
 ) -> None:
     email = f"e2e-{uuid.uuid4().hex[:12]}@example.com"
-    laptop_context = open_context(stack)
+    laptop_context = open_context(stack, java_script_enabled=False)
     laptop = laptop_context.new_page()
     laptop.goto("/auth/signup?return_to=/private")
     _fill(laptop, email, "Create account")
@@ -162,7 +183,7 @@ def test_one_browser_signs_the_other_out(
     user_id = laptop.request.get(routes.API_USER).json()["id"]
     _demo_shows(laptop, "user.created", user_id)
 
-    phone_context = open_context(stack, user_agent=IPHONE)
+    phone_context = open_context(stack, user_agent=IPHONE, java_script_enabled=False)
     phone = phone_context.new_page()
     phone.goto("/auth/login?return_to=/private")
     _fill(phone, email, "Log in")
@@ -173,10 +194,10 @@ def test_one_browser_signs_the_other_out(
     expect(sessions).to_have_count(2)
     expect(sessions.first).to_contain_text("This device")
     expect(sessions.nth(1)).to_contain_text("iPhone")
-    assert axe_violations(laptop) == []
+    assert _axe_on_a_copy(laptop) == []
     laptop.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing scrolls sideways
     assert laptop.evaluate("document.documentElement.scrollWidth") <= 390
-    assert axe_violations(laptop) == []
+    assert _axe_on_a_copy(laptop) == []
     laptop.get_by_role("button", name="Sign out Mobile Safari 17 on iOS 17.4").click()
     expect(laptop.get_by_test_id("flash")).to_have_text("The session was signed out.")
     expect(laptop.get_by_test_id("session")).to_have_count(1)
@@ -187,3 +208,136 @@ def test_one_browser_signs_the_other_out(
     _next_refresh(laptop_context, laptop)  # the laptop stays signed in
     assert urlsplit(laptop.url).path == "/private", laptop.url
     expect(laptop.get_by_test_id("email")).to_have_text(email)
+
+
+# The policy upstream sends allows inline scripts and eval; the pages and the HTMX layer need
+# neither, so the HTMX check tightens it on every page this browser loads and fails on any
+# violation.
+STRICT_SCRIPTS = {"'unsafe-inline'", "'unsafe-eval'"}
+_RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def _strict_policy(policy: str) -> str:
+    return "; ".join(
+        " ".join(word for word in directive.split() if word not in STRICT_SCRIPTS)
+        for directive in policy.split(";")
+    )
+
+
+def _tighten_csp(route: Route) -> None:
+    if route.request.resource_type != "document":
+        route.continue_()
+        return
+    response = route.fetch(max_redirects=0)
+    headers = dict(response.headers)
+    policy = headers.get("content-security-policy")
+    assert policy is not None and "'unsafe-inline'" in policy  # what upstream sends
+    headers["content-security-policy"] = _strict_policy(policy)
+    route.fulfill(response=response, headers=headers)
+
+
+def _toast(page: Page) -> Locator:
+    return page.get_by_test_id("toast").get_by_role("paragraph")
+
+
+def _still_the_same_document(page: Page) -> None:
+    assert page.evaluate("() => window.__marker") == "set before", "the page was reloaded"
+
+
+def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: ContextOpener) -> None:
+    email = fresh_email("htmx")
+    phone = open_context(stack, viewport=PHONE)  # JavaScript on
+    sign_up_through_api(phone, email, PASSWORD)
+    laptop = open_context(stack, java_script_enabled=False)
+    other = _log_in(laptop, email, PASSWORD)
+
+    page = phone.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.add_init_script(_RECORD_VIOLATIONS)
+    page.route("**/*", _tighten_csp)
+    page.goto(routes.ACCOUNT)
+    page.wait_for_function("() => window.htmx && window.htmx.config.allowEval === false")
+    page.evaluate("() => { window.__marker = 'set before'; }")
+
+    # A refused username: the 422 answer is swapped in (message at the field, typed value
+    # kept) and the toast says it too.
+    page.get_by_label("New username").fill("bad name!")
+    page.get_by_role("button", name="Save username").click()
+    expect(_toast(page)).to_have_text("That is not a valid username.")
+    expect(page.locator("#username-error")).to_have_text("That is not a valid username.")
+    expect(page.get_by_label("New username")).to_have_value("bad name!")
+    _still_the_same_document(page)
+    _fits(page, javascript=True)
+
+    # An error (here a forged CSRF token: 403) is a toast alone; nothing is swapped.
+    token = page.locator('#profile input[name="csrf_token"]')
+    kept = token.input_value()
+    token.evaluate("(input) => { input.value = 'forged'; }")
+    page.get_by_label("New username").fill("forged_user")
+    page.get_by_role("button", name="Save username").click()
+    expect(_toast(page)).to_have_text("Security check failed. Please refresh and try again.")
+    expect(page.get_by_label("New username")).to_have_value("forged_user")
+    expect(page.locator("#username-error")).to_have_text("That is not a valid username.")
+    token.evaluate("(input, value) => { input.value = value; }", kept)
+
+    page.get_by_label("New username").fill("htmx_user")
+    page.get_by_role("button", name="Save username").click()
+    expect(_toast(page)).to_have_text("Your username is now htmx_user.")
+    expect(page.get_by_test_id("account-username")).to_have_text("htmx_user")
+    expect(page.get_by_test_id("flash")).to_have_count(0)
+    _still_the_same_document(page)
+    page.get_by_role("button", name="Dismiss this message").click()
+    expect(page.get_by_test_id("toast")).to_have_count(0)
+
+    # Sign the other browser out from the sessions section (its fragment swapped in place,
+    # with a fresh CSRF token in the new forms).
+    expect(page.get_by_test_id("session")).to_have_count(2)
+    page.get_by_test_id("revoke-session").click()
+    expect(page.get_by_test_id("sessions-notice")).to_have_text("The session was signed out.")
+    expect(_toast(page)).to_have_text("The session was signed out.")
+    expect(page.get_by_test_id("session")).to_have_count(1)
+    _still_the_same_document(page)
+    _signed_out_at_next_refresh(other)
+    _fits(page, javascript=True)
+
+    # The password page's form answers into the layout's body: a refusal in place, the
+    # change with the account page (its URL pushed) and a toast.
+    page.get_by_role("link", name="Change password").click()
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    page.evaluate("() => { window.__marker = 'set before'; }")
+    page.get_by_label("Current password").fill("not the password")
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(_toast(page)).to_contain_text("Your current password is not correct.")
+    expect(page.locator("#current_password-error")).to_be_visible()
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(_toast(page)).to_have_text("Your password was changed.")
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page).to_have_url(f"{stack.base_url}{routes.ACCOUNT}")
+    _still_the_same_document(page)
+
+    # A refused deletion re-renders the page body in place; the right password leaves for
+    # the goodbye page through HX-Redirect.
+    page.get_by_label("Your password").fill("not the password")
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#delete-error")).to_contain_text("Your account was not deleted.")
+    expect(_toast(page)).to_contain_text("Your account was not deleted.")
+    _still_the_same_document(page)
+    page.get_by_label("Your password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Delete my account").click()
+    page.wait_for_url(f"**{routes.ACCOUNT_DELETED}")
+    expect(page.get_by_role("heading", name="Your account was deleted")).to_be_visible()
+    assert not {cookies.ACCESS.name, cookies.REFRESH.name} & {c["name"] for c in phone.cookies()}
+
+    assert page.evaluate("() => window.__cspViolations") == []
+    assert [line for line in console if "Content Security Policy" in line] == []

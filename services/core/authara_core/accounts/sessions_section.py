@@ -3,14 +3,11 @@
 Without JavaScript each form posts and is redirected (303) back to the account page with a
 flash message; an error re-renders the page with the message and its status. Under HTMX the
 answer is the section alone (`sessions/_sessions.html`, swapped over `#sessions`) with the
-message in it and as an `HX-Trigger` toast event; an error is the usual toast fragment with
-`HX-Reswap: none` (platform/error_render.py).
+message in it and as a toast (platform/_toast.html, out of band); an error is the usual toast
+fragment with `HX-Reswap: none` (platform/error_render.py).
 """
 
 from __future__ import annotations
-
-import json
-from typing import Final
 
 from aiohttp import web
 
@@ -25,8 +22,6 @@ from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, is_htmx, redirect
 from authara_core.sessions.listing import session_id_of, session_rows
 from authara_core.sessions.service import SessionService
-
-TOAST_EVENT: Final = "authara:toast"
 
 
 def _others_message(count: int) -> str:
@@ -90,14 +85,11 @@ class SessionsSection:
             response = redirect(request, routes.ACCOUNT)
             set_flash(response, Flash("success", message))
             return response
-        response = self._forms.page(
+        return self._forms.page(
             request,
-            "sessions/_sessions.html",
+            "sessions/sessions_update.html",
             sessions=session_rows(await self._sessions.list_sessions(claims)),
             revoke_other_url=routes.SESSIONS_REVOKE_OTHER,
             sessions_notice=message,
+            toast=Flash("success", message),
         )
-        response.headers["HX-Trigger"] = json.dumps(
-            {TOAST_EVENT: {"kind": "success", "message": message}}
-        )
-        return response

@@ -1,7 +1,8 @@
 """The one place domain errors and HTTP exceptions become responses.
 
-JSON API paths get the envelope; pages get an HTML error page (or, for HTMX, a toast
-fragment with HX-Reswap: none). Anything unexpected is logged with the request id and
+JSON API paths get the envelope; pages get an HTML error page (or, for HTMX, the toast
+fragment, platform/_toast.html swapped out of band into #toasts, with HX-Reswap: none and the
+same status). Anything unexpected is logged with the request id and
 answered as internal_error without detail.
 """
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from authara_contract import routes
 from authara_contract.errors import JSON_CONTENT_TYPE, ErrorCode, error_body
 from authara_core.platform.errors import AuthError, DatabaseUnavailable, Overloaded, RateLimited
+from authara_core.platform.flash import Flash
 from authara_core.platform.render import Renderer, is_htmx, set_retry_after
 from authara_core.platform.request_id import REQUEST_ID_KEY
 
@@ -91,12 +93,14 @@ class ErrorRenderer:
     ) -> web.Response:
         if routes.is_api_path(request.path) or not routes.is_auth_path(request.path):
             return json_error(status, code, message)
+        text = html_message or message
         response = self._renderer.page(
             request,
             "platform/error.html",
             status=status,
-            message=html_message or message,
+            message=text,
             code=code.value,
+            toast=Flash("error", text),
         )
         if is_htmx(request):
             response.headers["HX-Reswap"] = "none"
