@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from authara_contract import routes
+from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.sessions import store as session_store
 from tests.coresupport import FakeClock
@@ -186,3 +186,51 @@ async def test_two_last_admins_deleting_themselves_at_once_leave_one(
     )
     assert sorted(answer.status for answer in answers) == [303, 422]
     assert await conn.fetchval("SELECT count(*) FROM users") == 1
+
+
+def _drop_access_cookie(client: Any) -> None:
+    """What the browser does once the access token expires: it stops sending it."""
+    client.session.cookie_jar.clear(lambda morsel: morsel.key == cookies.ACCESS.name)
+
+
+async def test_a_form_posted_after_the_access_token_expired_is_not_lost(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock, conn: asyncpg.Connection
+) -> None:
+    client = await _browser(aiohttp_client, env, clock)
+    await _signed_up(client)
+    _drop_access_cookie(client)
+    renamed = await _post(client, routes.USERNAME_CHANGE, {"username": "ada_after_a_pause"})
+    assert renamed.status == 303 and renamed.headers["Location"] == routes.ACCOUNT
+    assert renamed.cookies[cookies.ACCESS.name].value  # the renewed session's cookies
+    assert renamed.cookies[cookies.REFRESH.name].value
+    assert await conn.fetchval("SELECT username FROM users") == "ada_after_a_pause"
+    _drop_access_cookie(client)
+    page = await client.get(routes.ACCOUNT, allow_redirects=False)
+    assert page.status == 200 and "ada_after_a_pause" in await page.text()
+
+
+async def test_a_form_posted_with_a_dead_session_goes_to_the_login_page_signed_out(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock, conn: asyncpg.Connection
+) -> None:
+    client = await _browser(aiohttp_client, env, clock)
+    await _signed_up(client)
+    await conn.execute("UPDATE sessions SET revoked_at = now()")
+    _drop_access_cookie(client)
+    refused = await _post(client, routes.USERNAME_CHANGE, {"username": "never_applied"})
+    assert refused.status == 303 and refused.headers["Location"].startswith(routes.LOGIN)
+    assert refused.cookies[cookies.REFRESH.name].value == ""  # cleared
+    assert await conn.fetchval("SELECT username FROM users") != "never_applied"
+
+
+async def test_deleting_after_the_access_token_expired_still_signs_out(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock, conn: asyncpg.Connection
+) -> None:
+    """The renewed session's cookies must not undo the deletion's cleared ones."""
+    client = await _browser(aiohttp_client, env, clock)
+    await _signed_up(client)
+    _drop_access_cookie(client)
+    deleted = await _post(client, routes.ACCOUNT_DELETE, {"password": PASSWORD})
+    assert deleted.status == 303 and deleted.headers["Location"] == routes.ACCOUNT_DELETED
+    assert deleted.cookies[cookies.ACCESS.name].value == ""
+    assert deleted.cookies[cookies.REFRESH.name].value == ""
+    assert await conn.fetchval("SELECT count(*) FROM users") == 0

@@ -8,6 +8,7 @@ that answer with it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,7 +22,7 @@ from authara_core.accounts.selfservice import RECENT_SIGN_IN
 from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.platform.cookies import CookieWriter, read_cookie
-from authara_core.platform.errors import LastSignInMethod, Unauthorized
+from authara_core.platform.errors import Forbidden, LastSignInMethod, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect
@@ -29,6 +30,8 @@ from authara_core.sessions.listing import session_rows
 from authara_core.sessions.service import SessionService
 
 APP_ONLY: Final = (Audience.APP,)
+# A handler for a signed-in user: the request and the caller's (app-audience) claims.
+AccountHandler = Callable[[web.Request, AccessClaims], Awaitable[web.StreamResponse]]
 ACCOUNT_PAGE: Final = "accounts/account.html"
 # What the account page's own forms show when nothing was submitted (selfpages.py fills them).
 FORM_DEFAULTS: Final[dict[str, Any]] = {
@@ -75,6 +78,7 @@ class AccountHome:
     ) -> None:
         self._links = links
         self._sessions = sessions
+        self._cookies = cookie_writer
         self._forms = FormRenderer(renderer, cookie_writer)
         self._email_change = email_change
 
@@ -90,18 +94,44 @@ class AccountHome:
         """Send an anonymous caller to the login page, back here afterwards."""
         return redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
 
-    async def account_page(self, request: web.Request) -> web.StreamResponse:
-        """Show the signed-in user's account (anonymous: to the login page)."""
-        claims = self.signed_in(request)
-        if claims is None:
-            return self.to_login(request)
+    def signed_in_only(
+        self, handler: AccountHandler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """Serve `handler` to a signed-in user, refreshing an expired access token first.
+
+        Contract §1.2 "A(app, refresh)": an access token that expired while the page was
+        open is renewed from the refresh cookie and the request goes on (the new cookies on
+        its answer), so a form posted after a pause is not lost. No usable session: to the
+        login page (a refused refresh token clears the cookies).
+        """
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            claims = self.signed_in(request)
+            if claims is not None:
+                return await handler(request, claims)
+            refresh_token = read_cookie(request, cookies.REFRESH)
+            if not refresh_token:
+                return self.to_login(request)
+            try:
+                issued = await self._sessions.refresh(refresh_token, audience=Audience.APP)
+            except (Unauthorized, Forbidden):
+                refused = self.to_login(request)
+                self._cookies.clear_session(refused)
+                return refused
+            claims = self._sessions.identify(issued.access_token, audiences=APP_ONLY)
+            response = await handler(request, claims)
+            if cookies.ACCESS.name not in response.cookies:  # the handler did not sign out
+                self._cookies.set_session(response, issued)
+            return response
+
+        return serve
+
+    async def account_page(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
+        """Show the signed-in user's account."""
         return await self.render(request, claims)
 
-    async def unlink(self, request: web.Request) -> web.StreamResponse:
+    async def unlink(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Remove a sign-in method; refuse (422) to remove the last one."""
-        claims = self.signed_in(request)
-        if claims is None:
-            return self.to_login(request)
         try:
             label = await self._links.unlink(
                 user_id=claims.user_id,

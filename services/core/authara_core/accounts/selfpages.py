@@ -59,11 +59,8 @@ class SelfServicePages:
         self._forms = FormRenderer(renderer, cookie_writer)
         self._trust_proxy_headers = trust_proxy_headers
 
-    async def username(self, request: web.Request) -> web.StreamResponse:
+    async def username(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Change the username (POST /auth/user/username)."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         typed = field(await read_form(request), "username")
         try:
             username = await self._service.change_username(
@@ -91,19 +88,22 @@ class SelfServicePages:
             )
         return _done(request, message)
 
-    async def password_change_page(self, request: web.Request) -> web.StreamResponse:
+    async def password_change_page(
+        self, request: web.Request, claims: AccessClaims
+    ) -> web.StreamResponse:
         """Show the change-password form (GET /auth/providers/password/change)."""
-        return await self._password_page(request, adding=False)
+        return await self._password_page(request, claims, adding=False)
 
-    async def password_add_page(self, request: web.Request) -> web.StreamResponse:
+    async def password_add_page(
+        self, request: web.Request, claims: AccessClaims
+    ) -> web.StreamResponse:
         """Show the add-a-password form (GET /auth/providers/password/add)."""
-        return await self._password_page(request, adding=True)
+        return await self._password_page(request, claims, adding=True)
 
-    async def password_change(self, request: web.Request) -> web.StreamResponse:
+    async def password_change(
+        self, request: web.Request, claims: AccessClaims
+    ) -> web.StreamResponse:
         """Replace the password; every other session of the user ends."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         form = await read_form(request)
         try:
             ended = await self._service.change_password(
@@ -119,11 +119,8 @@ class SelfServicePages:
         others = "" if ended == 0 else f" You were signed out on {_count(ended, 'other session')}."
         return await self._to_account(request, claims, f"Your password was changed.{others}")
 
-    async def password_link(self, request: web.Request) -> web.StreamResponse:
+    async def password_link(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Add a password to an account that has none (POST /auth/providers/password/link)."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         form = await read_form(request)
         try:
             await self._service.add_password(
@@ -138,11 +135,8 @@ class SelfServicePages:
             request, claims, "Your password was added: you can now sign in with it."
         )
 
-    async def delete(self, request: web.Request) -> web.StreamResponse:
+    async def delete(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Delete the account, then clear the cookies and say goodbye (POST /auth/user/delete)."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         form = await read_form(request)
         try:
             await self._service.delete_account(
@@ -170,10 +164,9 @@ class SelfServicePages:
         """Tell a former user their account is gone (GET /auth/successful-deletion)."""
         return self._renderer.page(request, "accounts/deleted.html")
 
-    async def _password_page(self, request: web.Request, *, adding: bool) -> web.StreamResponse:
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
+    async def _password_page(
+        self, request: web.Request, claims: AccessClaims, *, adding: bool
+    ) -> web.StreamResponse:
         has_password = await self._service.has_password(claims.user_id)
         if has_password == adding:  # the other form is the one this account can use
             target = routes.PASSWORD_CHANGE if has_password else routes.PASSWORD_ADD

@@ -46,11 +46,8 @@ class SessionsSection:
         self._cookies = cookie_writer
         self._forms = FormRenderer(renderer, cookie_writer)
 
-    async def revoke(self, request: web.Request) -> web.StreamResponse:
+    async def revoke(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Sign out one of the caller's sessions (422 if it is not theirs, 400 if malformed)."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         try:
             session_id = session_id_of(request)
             await self._sessions.revoke_session(claims, session_id)
@@ -67,11 +64,8 @@ class SessionsSection:
             return response
         return await self._done(request, claims, "The session was signed out.")
 
-    async def revoke_other(self, request: web.Request) -> web.StreamResponse:
+    async def revoke_other(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Sign out every session of the caller but this one."""
-        claims = self._home.signed_in(request)
-        if claims is None:
-            return self._home.to_login(request)
         try:
             count = await self._sessions.revoke_other_sessions(claims)
         except Unauthorized:
