@@ -62,7 +62,10 @@ async def test_deliveries_in_flight_when_core_is_killed_are_redelivered_after_a_
             ids = await Outbox(["user.created"]).record_in(conn, events, now=datetime.now(UTC))
 
             async def two_in_flight() -> bool:
-                return [s for s, _ in await _statuses(conn)].count("processing") == 2
+                # A row is `processing` from its claim, a moment before its request reaches
+                # the receiver: wait for both, or the kill can land in between.
+                claimed = [s for s, _ in await _statuses(conn)].count("processing")
+                return claimed == 2 and len(hung.received) == 2
 
             await until(two_in_flight, WAIT)
             core.send_signal(signal.SIGKILL)
