@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
+from authara_contract.env import ENV_VARS
 from authara_contract.tokens import parse_jwt_keys
+from authara_core.settings import load_settings as load_settings_of_core
 from authara_demo.app import load_settings
 from authara_devstack.dev_env import (
     DevPorts,
@@ -20,6 +22,7 @@ from authara_devstack.dev_env import (
 )
 from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
 
+ENV_VARS_BY_NAME = {var.name for var in ENV_VARS}
 PORTS = DevPorts(gateway=3000, core=41001, demo=41002, mail=41003)
 
 
@@ -85,6 +88,27 @@ def test_the_callers_environment_wins_over_dev_defaults(tmp_path: Path) -> None:
     # The upstreams follow an overridden bind address.
     assert env["AUTHARA_UPSTREAM"] == "127.0.0.1:9090"
     assert env["AUTHARA_BASE_URL"] == "http://127.0.0.1:9090"
+
+
+def test_the_dev_stack_has_generous_rate_limits_that_the_caller_can_override(
+    tmp_path: Path,
+) -> None:
+    limits = {name for name in ENV_VARS_BY_NAME if name.startswith("AUTHARA_RATE_LIMIT_")}
+    limits = {name for name in limits if name.endswith("_LIMIT")}
+    assert limits, "the env table names the rate limits"
+
+    env = _env({"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT": "2"}, tmp_path)
+    database = {
+        "POSTGRESQL_HOST": "127.0.0.1",
+        "POSTGRESQL_DATABASE": "postgres",
+        "POSTGRESQL_USERNAME": "postgres",
+        "POSTGRESQL_PASSWORD": "",
+    }
+    load_settings_of_core({**database, **env})  # core accepts the dev values
+
+    assert env["AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT"] == "2"
+    for name in limits - {"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT"}:
+        assert int(env[name]) >= 1000, name
 
 
 def test_the_stack_says_mail_is_caught_only_while_core_sends_to_its_sink(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ SMTP server instead. Email challenges are on (signup verified by a code, email c
 the flows a production deployment offers are the ones a developer tries; codes are read from
 the stack's output or /_dev/mail. `AUTHARA_CHALLENGE_ENABLED=false authara dev` turns them off.
 Webhooks are on: core delivers every event to the demo app, which shows the last ones at
-/webhooks.
+/webhooks. Rate limits are generous (DEV_RATE_LIMITS) so that trying things out, failed
+attempts included, is not locked out for an hour; set any AUTHARA_RATE_LIMIT_* to test them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ LOOPBACK: Final = "127.0.0.1"
 JWT_ISSUER: Final = "authara"
 DEV_MAIL_FROM: Final = "Authara (dev) <no-reply@authara.localhost>"
 _WILDCARDS: Final = {"0.0.0.0": LOOPBACK, "::": "::1"}
+# Attempts per window on the dev stack; production's defaults (e.g. 3 signups an hour per IP,
+# failed ones included) would stop a developer trying the pages within minutes.
+DEV_RATE_LIMITS: Final = {
+    f"AUTHARA_RATE_LIMIT_{name}_LIMIT": "1000"
+    for name in (
+        "LOGIN_IP",
+        "LOGIN_EMAIL",
+        "SIGNUP_IP",
+        "SIGNUP_EMAIL",
+        "PASSWORD_RESET_IP",
+        "PASSWORD_RESET_EMAIL",
+        "CHALLENGE_VERIFY_IP",
+        "CHALLENGE_RESEND_IP",
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +119,7 @@ def build_env(
         "AUTHARA_EMAIL_SMTP_TLS": "false",
         "AUTHARA_EMAIL_WORKER_POLL_INTERVAL": "500ms",
         "AUTHARA_CHALLENGE_ENABLED": "true",
+        **DEV_RATE_LIMITS,
         "AUTHARA_DEV_MAIL_DIR": str(mail_dir),
         # Core delivers its webhooks to the demo app (not through the gateway); both sides
         # get the same secret: core signs, the demo verifies and lists events at /webhooks.

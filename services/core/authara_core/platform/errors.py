@@ -201,13 +201,27 @@ class RateLimited(AuthError):
     public_message = "Too many attempts. Please try again later."
 
     def __init__(self, message: str | None = None, *, resets_in: float = 60.0) -> None:
-        super().__init__(message)
+        super().__init__(
+            message or f"Too many attempts. Please try again {wait_wording(resets_in)}."
+        )
         self.resets_in = resets_in
 
     @property
     def retry_after_s(self) -> int:
         """Whole seconds for the Retry-After header (at least 1)."""
         return max(1, math.ceil(self.resets_in))
+
+
+def wait_wording(seconds: float) -> str:
+    """Say when a wait of `seconds` ends, rounded up: "in 56 minutes", "in 2 hours"."""
+    whole = max(1, math.ceil(seconds))
+    if whole < 60:
+        amount, unit = whole, "second"
+    elif whole < 2 * 3600:
+        amount, unit = math.ceil(whole / 60), "minute"
+    else:
+        amount, unit = math.ceil(whole / 3600), "hour"
+    return f"in {amount} {unit}{'' if amount == 1 else 's'}"
 
 
 class Overloaded(AuthError):
