@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from authara_contract import headers
@@ -55,6 +56,24 @@ def test_demo_app_is_served_behind_the_gateway(dev_stack: DevStackProcess) -> No
         "organization_id": None,
         "organization_role": None,
     }
+
+
+def test_the_stack_starts_without_warnings_and_says_where_to_go(
+    dev_stack: DevStackProcess,
+) -> None:
+    ready = dev_stack.lines.index(f"Authara is running at {dev_stack.base_url}")
+    start_up = dev_stack.lines[:ready]
+    assert [line for line in start_up if re.search(r" (WARNING|ERROR) ", line)] == []
+    after = dev_stack.lines[ready : ready + 8]
+    assert f"  account    {dev_stack.base_url}/auth/account" in after, after
+    assert any(line.startswith(f"  try it     {dev_stack.base_url}/private") for line in after)
+    assert any("authara admin grant EMAIL" in line for line in after), after
+    database = next(line for line in after if line.startswith("  database   "))
+    url = database.split()[1]
+    # The printed connection string reaches the stack's database, migrated.
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        row = conn.execute("select count(*) from authara.users").fetchone()
+    assert row is not None
 
 
 def test_the_mail_sink_prints_what_it_catches_and_the_dev_page_shows_it(

@@ -16,6 +16,7 @@ from authara_demo.app import load_settings
 from authara_devstack.dev_env import (
     DevPorts,
     build_env,
+    database_url,
     gateway_url,
     mail_is_caught,
     reachable_address,
@@ -189,3 +190,15 @@ def test_core_follows_a_moved_mail_sink_and_a_real_smtp_server_wins(tmp_path: Pa
         "smtp.example.com",
         "true",
     )
+
+
+def test_the_printed_database_url_hides_the_password() -> None:
+    env = {
+        "POSTGRESQL_HOST": "::1",
+        "POSTGRESQL_PORT": "5432",
+        "POSTGRESQL_USERNAME": "authara",
+        "POSTGRESQL_PASSWORD": "s3cret",
+        "POSTGRESQL_DATABASE": "auth",
+    }
+    assert database_url(env) == "postgresql://authara:***@[::1]:5432/auth"
+    assert database_url({**env, "POSTGRESQL_PASSWORD": ""}).startswith("postgresql://authara@")

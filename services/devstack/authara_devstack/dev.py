@@ -31,7 +31,7 @@ from .dev_database import (
     port_is_free,
     uses_external_database,
 )
-from .dev_env import LOOPBACK, DevPorts, build_env, gateway_url, mail_is_caught
+from .dev_env import LOOPBACK, DevPorts, build_env, gateway_url, reachable_address, ready_lines
 from .dev_secrets import DevSecrets, DevSecretsError, load_or_create_secrets
 from .embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, free_port
 from .supervisor import Child, Supervisor
@@ -148,13 +148,14 @@ async def _run_stack(
         return 1
     for name, script in SERVICES:
         await supervisor.start(name, [_script_path(script)], env)
-    base_url = gateway_url(env)
-    early_exit = await _until_stopped(_wait_healthy(base_url + routes.HEALTH, supervisor), stop)
-    if early_exit is not None:
-        return _child_failed(early_exit, "during startup")
-    out.write(f"Authara is running at {base_url}\n")
-    if mail_is_caught(env):
-        out.write(f"Mail is caught, not delivered: codes and links at {base_url}/_dev/mail\n")
+    # Core first, directly: probing through the gateway while core boots would make the
+    # gateway log a failed upstream at WARNING on every start.
+    core_url = f"http://{reachable_address(env['AUTHARA_BIND'])}"
+    for url in (core_url + routes.HEALTH, gateway_url(env) + routes.HEALTH):
+        early_exit = await _until_stopped(_wait_healthy(url, supervisor), stop)
+        if early_exit is not None:
+            return _child_failed(early_exit, "during startup")
+    out.write("".join(f"{line}\n" for line in ready_lines(env)))
     out.flush()
     return _child_failed(await _until_stopped(supervisor.wait_any_exit(), stop), "unexpectedly")
 

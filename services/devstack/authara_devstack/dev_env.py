@@ -128,3 +128,30 @@ def build_env(
         "PYTHONUNBUFFERED": "1",
     }
     return {**defaults, **environ}
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    """Return a connection string for the stack's database (the password is not shown)."""
+    host = env.get("POSTGRESQL_HOST", "")
+    host = f"[{host}]" if ":" in host else host
+    password = ":***" if env.get("POSTGRESQL_PASSWORD") else ""
+    return (
+        f"postgresql://{env.get('POSTGRESQL_USERNAME', '')}{password}@{host}:"
+        f"{env.get('POSTGRESQL_PORT', '')}/{env.get('POSTGRESQL_DATABASE', '')}"
+    )
+
+
+def ready_lines(env: Mapping[str, str]) -> list[str]:
+    """Say what a developer needs once the stack answers: where to go and what to run."""
+    base = gateway_url(env)
+    lines = [f"Authara is running at {base}"]
+    if mail_is_caught(env):
+        lines.append(f"Mail is caught, not delivered: codes and links at {base}/_dev/mail")
+    lines += [
+        f"  try it     {base}/private  (sign up; {base}/whoami shows what your app receives)",
+        f"  account    {base}/auth/account",
+        f"  database   {database_url(env)}  (schema {env.get('POSTGRESQL_SCHEMA', 'authara')})",
+        "  admin      .venv/bin/authara admin grant EMAIL  (in another terminal, after signing up)",
+        "  stop       Ctrl-C",
+    ]
+    return lines
