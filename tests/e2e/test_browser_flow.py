@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .devstack_process import DevStackProcess
+from .invitation_support import axe_violations
 from .mail_codes import enter_emailed_code
 
 pytestmark = pytest.mark.e2e
@@ -61,6 +62,14 @@ def test_sign_up_log_out_and_log_in_again(
     screenshot = tmp_path / "private.png"
     page.screenshot(path=screenshot, full_page=True)
     assert screenshot.stat().st_size > 0
+    # The demo's page wears the auth pages' look and leads to the account, /whoami and logout.
+    expect(page.locator("main.card")).to_have_css("border-radius", "12px")
+    expect(page.get_by_role("link", name="/whoami").first).to_have_attribute("href", "/whoami")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Your account").click()
+    page.wait_for_url(f"{dev_stack.base_url}/auth/account")
+    page.go_back()
+    page.wait_for_url(f"{dev_stack.base_url}/private")
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(lambda url: urlsplit(url).path != "/private")
