@@ -17,12 +17,13 @@ install: $(STAMP) ## create .venv (if missing) and install every package plus de
 $(STAMP): $(PYPROJECTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing dependencies into $(VENV) (about a minute the first time)..."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt $(PACKAGES)
 	@touch $(STAMP)
 
 dev: install ## run the stack (embedded PostgreSQL, migrations, core, gateway, demo app, mail sink at /_dev/mail) on PORT
-	$(BIN)/authara dev --port $(PORT)
+	AUTHARA_DEV_VIA_MAKE=1 $(BIN)/authara dev --port $(PORT)
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .

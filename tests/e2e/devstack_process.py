@@ -30,6 +30,7 @@ _EXTRA_STACK_VARS: Final = (
     "AUTHARA_BASE_URL",
     "AUTHARA_DEV_MAIL_BIND",
     "AUTHARA_DEV_MAIL_DIR",
+    "AUTHARA_DEV_VIA_MAKE",
 )
 # argon2id at the OWASP floor: signup and login in the browser tests stay quick.
 FAST_HASHING: Final = {

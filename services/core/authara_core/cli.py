@@ -6,6 +6,7 @@ authara_runtime's; core adds its app, the schema gate and one-line start-up erro
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import os
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_contract.env import SettingsError, exit_on_settings_error, parse_host_port
-from authara_core.admin.cli import run_admin
+from authara_core.admin import cli as admin_cli
 from authara_core.app import check_database, create_app
 from authara_core.platform.errors import (
     DatabaseUnavailable,
@@ -39,20 +40,44 @@ PROGRAM: Final = "authara-core"
 _DEFAULT_BIND: Final = "0.0.0.0:8080"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line: `[serve|healthcheck|admin ...]`, serve by default."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Authara's core service. Without a command it serves (like `serve`).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "serve",
+        help="serve until SIGINT/SIGTERM (the default)",
+        description="Serve the core API until SIGINT/SIGTERM; configured by AUTHARA_* variables.",
+    )
+    commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the local server answers its health check, 1 if not",
+        description=(
+            "Ask the server at AUTHARA_BIND for its health: exit 0 when it answers, 1 when "
+            "not, 2 for a bad AUTHARA_BIND."
+        ),
+    )
+    admin = commands.add_parser(
+        "admin", help="grant or revoke a platform role", description=admin_cli.DESCRIPTION
+    )
+    admin_cli.add_arguments(admin)
+    return parser
+
+
 def run(argv: Sequence[str] | None, stop: StopRequest) -> None:
     """Run the command line; exit with the command's status."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args else "serve"
-    if command == "serve":
+    # --help and usage errors exit here, before any settings are read.
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "serve"):
         sys.exit(serve(os.environ, stop))
     # The other commands do not serve: a stop signal acts as it would without us.
     stop.release()
-    if command == "healthcheck":
+    if args.command == "healthcheck":
         sys.exit(healthcheck(os.environ))
-    if command == "admin":
-        sys.exit(run_admin(args[1:], os.environ, prog=f"{PROGRAM} admin"))
-    print(f"usage: {PROGRAM} [serve|healthcheck|admin]", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(admin_cli.run_parsed_admin(args, os.environ, prog=f"{PROGRAM} admin"))
 
 
 def serve(environ: Mapping[str, str], stop: StopRequest) -> int:

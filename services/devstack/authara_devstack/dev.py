@@ -49,6 +49,8 @@ SERVICES: Final = (
 )
 MAIL_FOLDER: Final = "mail"  # in the data dir: one .eml file per caught mail
 MIGRATE: Final = ("migrate", "authara-migrate")
+# Set by `make dev`: the port is chosen there with PORT=..., not with --port.
+VIA_MAKE_VARIABLE: Final = "AUTHARA_DEV_VIA_MAKE"
 
 _T = TypeVar("_T")
 
@@ -74,7 +76,7 @@ def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
     server: EmbeddedPostgres | None = None
     try:
         with _sigterm_interrupts():
-            ports, secrets = _prepare(options)
+            ports, secrets = _prepare(options, environ)
             database: dict[str, str] = {}
             if not uses_external_database(environ):
                 server = embedded_server(options.data_dir)
@@ -94,12 +96,25 @@ def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
                 server.stop()
 
 
-def _prepare(options: DevOptions) -> tuple[DevPorts, DevSecrets]:
+def port_in_use_message(port: int, environ: Mapping[str, str]) -> str:
+    """Say that `port` is taken and how to choose another: `make dev` or `authara dev`."""
+    if environ.get(VIA_MAKE_VARIABLE) == "1":
+        how = f"PORT={_another_port(port)} make dev"
+    else:
+        how = "--port"
+    return (
+        f"port {port} on {LOOPBACK} is already in use; "
+        f"stop what listens there or choose another port with {how}"
+    )
+
+
+def _another_port(port: int) -> int:
+    return port + 1 if port < 65535 else port - 1
+
+
+def _prepare(options: DevOptions, environ: Mapping[str, str]) -> tuple[DevPorts, DevSecrets]:
     if not port_is_free(options.port):
-        raise DevStackError(
-            f"port {options.port} on {LOOPBACK} is already in use; "
-            "stop what listens there or choose another port with --port"
-        )
+        raise DevStackError(port_in_use_message(options.port, environ))
     for _, script in (*SERVICES, MIGRATE):
         _script_path(script)
     options.data_dir.mkdir(parents=True, exist_ok=True)

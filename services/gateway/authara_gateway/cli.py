@@ -24,11 +24,29 @@ PROGRAM: Final = "authara-gateway"
 _LOGGER = logging.getLogger(__name__)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line: `[serve|healthcheck]`, serve by default."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Authara's gateway. Without a command it serves (like `serve`).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "serve",
+        help="serve until SIGINT/SIGTERM (the default)",
+        description="Serve until SIGINT/SIGTERM; configured by AUTHARA_* variables.",
+    )
+    commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the local gateway answers its health check, 1 if not",
+        description="Ask the gateway at GATEWAY_BIND for its health: exit 0 if it answers, else 1.",
+    )
+    return parser
+
+
 def run(argv: Sequence[str] | None, stop: StopRequest) -> None:
     """Run the command line; configuration errors exit 2 with one line, never a traceback."""
-    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("serve", "healthcheck"), default="serve")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "healthcheck":
         stop.release()
         raise SystemExit(healthcheck(os.environ))

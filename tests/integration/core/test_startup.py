@@ -211,4 +211,6 @@ def test_python_m_runs_the_same_command_line() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "usage: authara-core" in _one_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: authara-core"), result.stderr
+    assert "invalid choice: 'no-such-command'" in result.stderr

@@ -16,19 +16,30 @@ from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database
 from authara_core.platform.errors import DatabaseUnavailable, NotFound
 
+DESCRIPTION = "Grant or revoke platform roles (database in POSTGRESQL_*)."
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    """Describe `admin grant|revoke EMAIL [--role ROLE]`."""
-    parser = argparse.ArgumentParser(prog=prog, description="Grant or revoke platform roles.")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `grant|revoke EMAIL [--role ROLE]` to `parser`."""
     parser.add_argument("action", choices=("grant", "revoke"))
     parser.add_argument("email", help="the account's email address")
     parser.add_argument("--role", choices=ROLE_NAMES, default="admin", help="(default: admin)")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """Describe `admin grant|revoke EMAIL [--role ROLE]`."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
 def run_admin(argv: Sequence[str], environ: Mapping[str, str], *, prog: str) -> int:
     """Run one admin command against the database in POSTGRESQL_*; return the exit status."""
-    args = build_parser(prog).parse_args(argv)
+    return run_parsed_admin(build_parser(prog).parse_args(argv), environ, prog=prog)
+
+
+def run_parsed_admin(args: argparse.Namespace, environ: Mapping[str, str], *, prog: str) -> int:
+    """Run an admin command parsed by a parser that `add_arguments` described."""
     reader = EnvReader(environ, Service.CORE)
     database = read_database_settings(reader)
     try:
