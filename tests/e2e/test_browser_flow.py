@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from .devstack_process import DevStackProcess
 from .invitation_support import axe_violations
@@ -103,3 +103,26 @@ def test_a_too_short_password_shows_the_form_again(page: Page) -> None:
     expect(page.get_by_role("alert")).not_to_be_empty()
     expect(page.locator('input[name="email"]')).to_have_value(email)
     expect(page.get_by_role("button", name="Create account")).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-js"])
+def test_a_refused_login_ties_the_error_to_the_password_and_focuses_it(
+    browser: Browser, dev_stack: DevStackProcess, javascript: bool
+) -> None:
+    context = browser.new_context(base_url=dev_stack.base_url, java_script_enabled=javascript)
+    page = context.new_page()
+    try:
+        page.goto("/auth/login")
+        expect(page.locator("#email")).to_be_focused()
+        _submit_credentials(page, _fresh_email(), "not-the-password", "Log in")
+
+        password = page.locator("#password")
+        expect(page.get_by_role("alert")).to_have_text("Invalid email or password.")
+        expect(password).to_have_attribute("aria-invalid", "true")
+        expect(password).to_have_attribute("aria-describedby", "form-error")
+        expect(page.locator("#email")).not_to_have_attribute("aria-invalid", "true")
+        expect(password).to_be_focused()
+        if javascript:  # axe waits on timers, which do not run in a page without JavaScript
+            assert axe_violations(page) == []
+    finally:
+        context.close()

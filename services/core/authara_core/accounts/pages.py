@@ -19,7 +19,10 @@ from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import (
     AudienceNotAllowed,
     AuthError,
+    EmailTaken,
     InvalidCredentials,
+    InvalidEmail,
+    InvalidPassword,
     InvalidRequest,
     RateLimited,
     Unauthorized,
@@ -83,6 +86,7 @@ class AuthPages:
                 return_to=return_to,
                 email=email,
                 error="Enter your email and password.",
+                error_field="password" if email else "email",
             )
         try:
             issued = await self._accounts.login(
@@ -193,7 +197,13 @@ class AuthPages:
     ) -> web.Response:
         status = exc.status if isinstance(exc, RateLimited) else FORM_ERROR_STATUS
         response = self._form(
-            request, template, status=status, return_to=return_to, email=email, error=exc.message
+            request,
+            template,
+            status=status,
+            return_to=return_to,
+            email=email,
+            error=exc.message,
+            error_field=_field_at_fault(exc, email),
         )
         if isinstance(exc, RateLimited):
             set_retry_after(response, exc)
@@ -208,6 +218,7 @@ class AuthPages:
         return_to: str,
         email: str = "",
         error: str | None = None,
+        error_field: str | None = None,
     ) -> web.Response:
         return self._forms.page(
             request,
@@ -217,6 +228,7 @@ class AuthPages:
             no_store=False,
             email=email,
             error=error,
+            error_field=error_field,
             return_to=return_to,
             login_url=with_return_to(routes.LOGIN, return_to),
             signup_url=with_return_to(routes.SIGNUP, return_to),
@@ -229,3 +241,14 @@ class AuthPages:
                 for p in self._providers
             ],
         )
+
+
+def _field_at_fault(exc: AuthError, email: str) -> str | None:
+    """Name the input a refused login or signup points at: it gets the focus and aria-invalid."""
+    if isinstance(exc, InvalidEmail | EmailTaken) or (
+        isinstance(exc, InvalidRequest) and not email
+    ):
+        return "email"
+    if isinstance(exc, InvalidPassword | InvalidCredentials):
+        return "password"
+    return None
