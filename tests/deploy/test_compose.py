@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from authara_contract import VERSION
 from authara_contract.env import parse_duration, parse_host_port, vars_for
 from authara_core.settings import load_settings as load_core_settings
 from authara_demo.app import load_settings as load_demo_settings
@@ -168,7 +169,15 @@ def test_start_order_is_postgres_migrations_core_gateway(raw: dict[str, Any]) ->
         assert depends["migrations"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
     assert services["gateway"]["depends_on"]["core"]["condition"] == "service_healthy"
-    assert services["gateway"]["depends_on"]["app"]["condition"] == "service_started"
+    # The app is replaceable: deleting the demo `app` service must leave a valid file.
+    assert set(services["gateway"]["depends_on"]) == {"core"}
+
+
+def test_the_demo_app_can_be_removed(raw: dict[str, Any]) -> None:
+    others = {name: service for name, service in raw["services"].items() if name != "app"}
+    for name, service in others.items():
+        assert "app" not in service.get("depends_on", {}), name
+        assert "app" not in service.get("links", []), name
 
 
 def test_every_depended_on_service_runs_without_a_profile(raw: dict[str, Any]) -> None:
@@ -336,3 +345,15 @@ def test_interpolation_follows_compose_rules() -> None:
     with pytest.raises(ValueError, match="EMPTY: needed"):
         interpolate("${EMPTY:?needed}", variables)
     assert interpolate("${EMPTY?needed}", variables) == ""
+
+
+def test_the_images_default_to_the_version_core_reports(raw: dict[str, Any]) -> None:
+    ours = [s["image"] for s in raw["services"].values() if s["image"].startswith("authara-")]
+    assert {image.split(":")[0] for image in ours} == {
+        "authara-core",
+        "authara-gateway",
+        "authara-migrations",
+        "authara-demo",
+    }
+    for image in ours:
+        assert image.endswith(f":${{AUTHARA_IMAGE_TAG:-{VERSION}}}"), image
