@@ -562,7 +562,8 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "ip/cidr list",
         None,
         [GATEWAY],
-        "peers whose X-Forwarded-* the gateway extends instead of replacing; none by default",
+        "proxies whose X-Forwarded-* the gateway keeps; the client is the right-most"
+        " X-Forwarded-For address outside these ranges; none by default",
     ),
     _v(
         "GATEWAY_PROTECTED_PATHS",

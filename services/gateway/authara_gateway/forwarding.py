@@ -2,8 +2,9 @@
 
 Hop-by-hop headers describe one connection and never cross the proxy, in either direction.
 Forwarding headers (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `True-Client-IP`) are only
-believed from a configured trusted proxy; core reads the first X-Forwarded-For entry when it
-trusts proxy headers, so a client must never be able to choose it.
+believed from a configured trusted proxy; core reads the last X-Forwarded-For entry when it
+trusts proxy headers, so that entry is always the client as the gateway and its trusted proxies
+saw it, never a value a client chose.
 """
 
 import functools
@@ -46,7 +47,7 @@ FORWARDING: Final = frozenset(
 # The gateway's server already answered `Expect: 100-continue`; the upstream must not wait
 # for a second handshake. The request id is rebuilt so a client cannot inject a bad one.
 _REQUEST_ONLY: Final = frozenset({"expect", contract_headers.REQUEST_ID.lower()})
-# From a trusted proxy the forwarding headers stay, except X-Forwarded-For: it is extended.
+# From a trusted proxy the forwarding headers stay, except X-Forwarded-For: it is rebuilt.
 _CHAIN: Final = frozenset({hdrs.X_FORWARDED_FOR.lower()})
 _NOTHING: Final[frozenset[str]] = frozenset()
 
@@ -63,7 +64,11 @@ def is_trusted_peer(remote: str | None, networks: Sequence[IPNetwork]) -> bool:
 
 
 def upstream_request_headers(
-    request: web.BaseRequest, *, request_id: str, trusted_peer: bool
+    request: web.BaseRequest,
+    *,
+    request_id: str,
+    trusted_peer: bool,
+    trusted_networks: Sequence[IPNetwork] = (),
 ) -> CIMultiDict[str]:
     """Copy the client's headers for the upstream, rebuilding the forwarding ones.
 
@@ -82,7 +87,7 @@ def upstream_request_headers(
             kept.append((name, value))
     if trusted_peer:
         headers = CIMultiDict(kept)
-        _set_forwarded(headers, request)
+        _set_forwarded(headers, request, trusted_networks)
         headers[contract_headers.REQUEST_ID] = request_id
         return headers
     # Every forwarding header and the request id were dropped: append them in one go.
@@ -145,10 +150,25 @@ def _classify(name: str) -> tuple[str, bool]:
     return lowered, dropped
 
 
-def _set_forwarded(headers: CIMultiDict[str], request: web.BaseRequest) -> None:
-    """Extend a trusted proxy's X-Forwarded-For; keep its X-Forwarded-Proto and -Host."""
-    client_ip = request.remote or ""
-    chain = request.headers.getall(hdrs.X_FORWARDED_FOR, ())
-    headers[hdrs.X_FORWARDED_FOR] = ", ".join([*chain, client_ip])
+def _set_forwarded(
+    headers: CIMultiDict[str], request: web.BaseRequest, networks: Sequence[IPNetwork]
+) -> None:
+    """Name the client last in X-Forwarded-For; keep a trusted proxy's -Proto and -Host.
+
+    The hops are the proxy's chain plus the proxy itself. Trailing hops inside the trusted
+    networks are our own proxies, not the client: they are dropped, so that the last entry,
+    the one core reads, is the right-most address no trusted proxy vouches for (nginx's
+    `real_ip_recursive`). Entries left of it came from the client and stay for the app.
+    """
+    hops = [
+        hop.strip()
+        for value in request.headers.getall(hdrs.X_FORWARDED_FOR, ())
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    hops.append(request.remote or "")
+    while len(hops) > 1 and is_trusted_peer(hops[-1], networks):
+        hops.pop()
+    headers[hdrs.X_FORWARDED_FOR] = ", ".join(hops)
     headers.setdefault(hdrs.X_FORWARDED_PROTO, "https" if request.secure else "http")
     headers.setdefault(hdrs.X_FORWARDED_HOST, request.host)

@@ -113,7 +113,10 @@ class Proxy:
             request.remote, self._trusted_proxies
         )
         return forwarding.upstream_request_headers(
-            request, request_id=request_id, trusted_peer=trusted
+            request,
+            request_id=request_id,
+            trusted_peer=trusted,
+            trusted_networks=self._trusted_proxies,
         )
 
     async def _authenticate(

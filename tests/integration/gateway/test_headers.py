@@ -4,6 +4,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from authara_gateway.settings import Upstream
 from tests.integration.gateway.support import (
@@ -95,7 +96,7 @@ async def test_forwarded_headers_are_rebuilt_and_host_kept(
         assert name not in sent, name
 
 
-async def test_a_trusted_proxy_forwarded_headers_are_extended(
+async def test_a_trusted_proxy_forwarded_headers_name_its_client_last(
     make_gateway: MakeGateway, control: Control
 ) -> None:
     import ipaddress
@@ -113,9 +114,38 @@ async def test_a_trusted_proxy_forwarded_headers_are_extended(
     )
 
     sent = control.only().headers
-    assert sent["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+    # Core rate-limits by the last entry: it is the proxy's client, not the proxy (127.0.0.1).
+    assert sent["X-Forwarded-For"] == "203.0.113.9"
     assert sent["X-Forwarded-Proto"] == "https"
     assert sent["X-Forwarded-Host"] == "public.example.test"
+
+
+@pytest.mark.parametrize(
+    ("chain", "sent_chain"),
+    [
+        # A client's own X-Forwarded-For stays left of the address the proxy saw.
+        (["6.6.6.6, 203.0.113.9"], "6.6.6.6, 203.0.113.9"),
+        # Several trusted proxies in a row: all are dropped from the end, recursively.
+        (["203.0.113.9, 127.0.0.9", "127.0.0.7"], "203.0.113.9"),
+        # A client cannot pass as a trusted hop by naming one left of its address.
+        (["127.0.0.5, 203.0.113.9"], "127.0.0.5, 203.0.113.9"),
+        # Only trusted hops: the first one is all there is to name.
+        (["127.0.0.9"], "127.0.0.9"),
+        # No chain at all: the proxy itself is the client.
+        ([], "127.0.0.1"),
+    ],
+)
+async def test_the_last_forwarded_entry_is_the_right_most_untrusted_hop(
+    make_gateway: MakeGateway, control: Control, chain: list[str], sent_chain: str
+) -> None:
+    import ipaddress
+
+    gateway = await make_gateway(trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),))
+    headers = [("Host", "app.example.test"), *(("X-Forwarded-For", value) for value in chain)]
+
+    await gateway.get("/page", headers=CIMultiDict(headers))
+
+    assert control.only().headers["X-Forwarded-For"] == sent_chain
 
 
 async def test_sane_request_id_is_kept_end_to_end(
