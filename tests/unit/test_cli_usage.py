@@ -27,6 +27,10 @@ HELP_CASES: Final = [
     pytest.param(program, args, id=" ".join((program, *args)))
     for program, subcommands in PROGRAMS
     for args in [("--help",), *((sub, "--help") for sub in subcommands)]
+] + [
+    pytest.param(program, ("admin", action, "--help"), id=f"{program} admin {action}")
+    for program in ("authara-core", "authara")
+    for action in ("grant", "revoke", "set-password", "list")
 ]
 
 

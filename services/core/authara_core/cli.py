@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     admin = commands.add_parser(
-        "admin", help="grant or revoke a platform role", description=admin_cli.DESCRIPTION
+        "admin",
+        help="platform roles and password recovery",
+        description=admin_cli.DESCRIPTION,
     )
     admin_cli.add_arguments(admin)
     return parser

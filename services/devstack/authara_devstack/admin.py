@@ -1,4 +1,4 @@
-"""`authara admin grant|revoke EMAIL`: platform roles on the dev stack's database.
+"""`authara admin ...`: platform roles and password recovery on the dev stack's database.
 
 With POSTGRESQL_HOST set, that database is used. Otherwise the embedded one in the data
 dir: reached on its port while `authara dev` runs, or started just for this command.
@@ -6,13 +6,14 @@ dir: reached on its port while `authara dev` runs, or started just for this comm
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from authara_core.admin.cli import run_admin
+from authara_core.admin.cli import run_parsed_admin
 
 from .dev_database import embedded_env, embedded_server, uses_external_database
 from .embedded_pg import EmbeddedPostgres
@@ -20,15 +21,15 @@ from .embedded_pg import EmbeddedPostgres
 PROG = "authara admin"
 
 
-def run_admin_command(argv: Sequence[str], data_dir: Path, environ: Mapping[str, str]) -> int:
-    """Grant or revoke a role; return the exit status."""
+def run_admin_command(args: argparse.Namespace, data_dir: Path, environ: Mapping[str, str]) -> int:
+    """Run a parsed admin command; return the exit status."""
     if uses_external_database(environ):
-        return run_admin(argv, environ, prog=PROG)
+        return run_parsed_admin(args, environ, prog=PROG)
     if not (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists():
         print(f"{PROG}: no dev database in {data_dir}: run `authara dev` first", file=sys.stderr)
         return 1
     with _embedded(data_dir) as server:
-        return run_admin(argv, {**environ, **embedded_env(server)}, prog=PROG)
+        return run_parsed_admin(args, {**environ, **embedded_env(server)}, prog=PROG)
 
 
 @contextlib.contextmanager

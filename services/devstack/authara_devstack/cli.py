@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from authara_core.admin.service import ROLE_NAMES
+from authara_core.admin.cli import add_arguments as add_admin_arguments
 
 from .admin import run_admin_command
 from .dev import DevOptions, run_dev
@@ -51,16 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin = commands.add_parser(
         "admin",
-        help="grant or revoke a platform role (make the first admin)",
-        description="Grant or revoke a platform role on the dev database (or POSTGRESQL_*).",
+        help="platform roles and password recovery (make the first admin)",
+        description=(
+            "Grant or revoke a platform role, list who holds one, or set a password, on the "
+            "dev database (or the one in POSTGRESQL_*)."
+        ),
     )
-    admin.add_argument("action", choices=("grant", "revoke"))
-    admin.add_argument("email", help="the account's email address")
-    admin.add_argument("--role", choices=ROLE_NAMES, default="admin", help="(default: admin)")
-    admin.add_argument(
+    add_admin_arguments(admin, each=_data_dir_option)
+    return parser
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the dev stack's data folder"
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -70,5 +74,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         options = DevOptions(port=args.port, data_dir=args.data_dir.absolute())
         sys.exit(run_dev(options, os.environ))
     if args.command == "admin":
-        argv_admin = [args.action, args.email, "--role", args.role]
-        sys.exit(run_admin_command(argv_admin, args.data_dir.absolute(), os.environ))
+        sys.exit(run_admin_command(args, args.data_dir.absolute(), os.environ))

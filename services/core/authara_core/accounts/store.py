@@ -190,6 +190,19 @@ async def get_role_names(conn: Connection, user_id: uuid.UUID) -> list[str]:
     return [record["name"] for record in records]
 
 
+async def list_role_holders(conn: Connection) -> list[tuple[str, str]]:
+    """Return (email, role name) for every platform role held, by email then role."""
+    records = await conn.fetch(
+        """
+        SELECT u.email, r.name FROM user_platform_roles ur
+        JOIN platform_roles r ON r.id = ur.role_id
+        JOIN users u ON u.id = ur.user_id
+        ORDER BY u.email, r.name
+        """
+    )
+    return [(record["email"], record["name"]) for record in records]
+
+
 async def find_user_id_by_email(conn: Connection, email: str) -> uuid.UUID | None:
     """Return the id of the user with this normalized email."""
     user_id: uuid.UUID | None = await conn.fetchval("SELECT id FROM users WHERE email = $1", email)

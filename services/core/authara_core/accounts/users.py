@@ -16,9 +16,11 @@ from authara_core.accounts.store import (
     get_user_by_email,
     get_user_with_roles,
     grant_role,
+    list_role_holders,
     lock_active_admins,
     lock_user,
     revoke_role,
+    set_password_hash,
 )
 
 __all__ = [
@@ -32,7 +34,9 @@ __all__ = [
     "get_user_by_email",
     "get_user_with_roles",
     "grant_role",
+    "list_role_holders",
     "lock_active_admins",
     "lock_user",
     "revoke_role",
+    "set_password_hash",
 ]

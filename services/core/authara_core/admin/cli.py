@@ -1,33 +1,67 @@
-"""`authara-core admin grant|revoke EMAIL [--role ROLE]`: manage platform roles."""
+"""`authara-core admin grant|revoke|set-password|list`: roles and recovery from the shell."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TextIO, TypeVar
 
 import asyncpg
 
 from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, SettingsError, exit_on_settings_error
+from authara_core.accounts.validation import validate_password
 from authara_core.admin.service import ROLE_NAMES, AdminService
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database
-from authara_core.platform.errors import DatabaseUnavailable, NotFound
+from authara_core.platform.errors import DatabaseUnavailable, InvalidRequest, NotFound
+from authara_core.platform.hasher import PasswordHasher, PasswordSettings
 
-DESCRIPTION = "Grant or revoke platform roles (database in POSTGRESQL_*)."
+_T = TypeVar("_T")
+
+DESCRIPTION = (
+    "Grant or revoke platform roles, list who holds them, or set a password for recovery "
+    "(database in POSTGRESQL_*)."
+)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `grant|revoke EMAIL [--role ROLE]` to `parser`."""
-    parser.add_argument("action", choices=("grant", "revoke"))
-    parser.add_argument("email", help="the account's email address")
-    parser.add_argument("--role", choices=ROLE_NAMES, default="admin", help="(default: admin)")
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    each: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Add the admin subcommands to `parser`; `each` adds options every subcommand takes."""
+    commands = parser.add_subparsers(dest="action", required=True, metavar="COMMAND")
+    for action, verb in (("grant", "give"), ("revoke", "take away")):
+        command = commands.add_parser(
+            action, help=f"{verb} a platform role", description=f"{verb.capitalize()} a role."
+        )
+        command.add_argument("email", help="the account's email address")
+        command.add_argument("--role", choices=ROLE_NAMES, default="admin", help="(default: admin)")
+    recover = commands.add_parser(
+        "set-password",
+        help="set an account's password and end its sessions (recovery)",
+        description=(
+            "Set the password of the account with this email and end all its sessions. "
+            "The password is asked for twice on a terminal, or read as one line from stdin."
+        ),
+    )
+    recover.add_argument("email", help="the account's email address")
+    listing = commands.add_parser(
+        "list", help="list the accounts holding platform roles", description="List role holders."
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if each is not None:
+        for command in commands.choices.values():
+            each(command)
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    """Describe `admin grant|revoke EMAIL [--role ROLE]`."""
+    """Describe `admin COMMAND ...`."""
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(parser)
     return parser
@@ -38,7 +72,13 @@ def run_admin(argv: Sequence[str], environ: Mapping[str, str], *, prog: str) -> 
     return run_parsed_admin(build_parser(prog).parse_args(argv), environ, prog=prog)
 
 
-def run_parsed_admin(args: argparse.Namespace, environ: Mapping[str, str], *, prog: str) -> int:
+def run_parsed_admin(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    prog: str,
+    stdin: TextIO | None = None,
+) -> int:
     """Run an admin command parsed by a parser that `add_arguments` described."""
     reader = EnvReader(environ, Service.CORE)
     database = read_database_settings(reader)
@@ -47,8 +87,18 @@ def run_parsed_admin(args: argparse.Namespace, environ: Mapping[str, str], *, pr
     except SettingsError as exc:
         exit_on_settings_error(exc, prog)
     try:
+        if args.action == "set-password":
+            password = _read_password(stdin or sys.stdin)
+            validate_password(password)
+            ended = asyncio.run(_set_password(database, args.email, password))
+            print(f"{args.email}: password set; {ended} session(s) ended")
+            return 0
+        if args.action == "list":
+            holders = asyncio.run(_run(database, lambda service: service.list_roles()))
+            _print_holders(holders, as_json=args.json)
+            return 0
         changed = asyncio.run(_apply(database, args.action, args.email, args.role))
-    except NotFound as exc:
+    except (NotFound, InvalidRequest) as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
@@ -60,13 +110,48 @@ def run_parsed_admin(args: argparse.Namespace, environ: Mapping[str, str], *, pr
     return 0
 
 
-async def _apply(database: DatabaseSettings, action: str, email: str, role: str) -> bool:
+def _read_password(stdin: TextIO) -> str:
+    """Ask twice on a terminal; otherwise take the first line of stdin."""
+    if stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise InvalidRequest("The passwords do not match.")
+        return first
+    return stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+def _print_holders(holders: list[tuple[str, str]], *, as_json: bool) -> None:
+    if as_json:
+        grouped: dict[str, list[str]] = {}
+        for email, role in holders:
+            grouped.setdefault(email, []).append(role)
+        print(json.dumps([{"email": e, "roles": r} for e, r in grouped.items()]))
+        return
+    if not holders:
+        print("no account holds a platform role (grant one with: admin grant EMAIL)")
+    for email, role in holders:
+        print(f"{email}\t{role}")
+
+
+async def _run(database: DatabaseSettings, work: Callable[[AdminService], Awaitable[_T]]) -> _T:
     db = Database(database, pool_size=1)
     await db.open()
     try:
-        service = AdminService(db=db, clock=SystemClock())
-        if action == "grant":
-            return await service.grant(email, role)
-        return await service.revoke(email, role)
+        return await work(AdminService(db=db, clock=SystemClock()))
     finally:
         await db.close()
+
+
+async def _set_password(database: DatabaseSettings, email: str, password: str) -> int:
+    hasher = PasswordHasher(PasswordSettings(workers=1))
+    try:
+        password_hash = await hasher.hash(password)
+    finally:
+        hasher.close()
+    return await _run(database, lambda service: service.set_password(email, password_hash))
+
+
+async def _apply(database: DatabaseSettings, action: str, email: str, role: str) -> bool:
+    if action == "grant":
+        return await _run(database, lambda service: service.grant(email, role))
+    return await _run(database, lambda service: service.revoke(email, role))

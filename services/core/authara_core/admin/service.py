@@ -37,6 +37,25 @@ class AdminService:
                 await end_user_sessions_in(conn, user_id, self._clock.now())
             return removed
 
+    async def list_roles(self) -> list[tuple[str, str]]:
+        """Return (email, role) for every platform role held, by email."""
+        async with self._db.connection() as conn:
+            return await users.list_role_holders(conn)
+
+    async def set_password(self, email: str, password_hash: str) -> int:
+        """Set an account's password (recovery) and end all its sessions; return how many.
+
+        The password sign-in method is added when the account had none (an OAuth-only
+        account). Ending the sessions logs out whoever used the old password.
+        """
+        async with self._db.transaction() as conn:
+            user_id = await self._user_id(conn, email)
+            now = self._clock.now()
+            await users.set_password_hash(
+                conn, user_id=user_id, password_hash=password_hash, now=now
+            )
+            return await end_user_sessions_in(conn, user_id, now)
+
     async def _user_id(self, conn: Connection, email: str) -> uuid.UUID:
         user_id = await users.find_user_id_by_email(conn, normalize_email(email))
         if user_id is None:
