@@ -19,10 +19,13 @@ from tests.integration.core.conftest import csrf_token, signup
 BIN = Path(sys.executable).parent
 
 
-def _run(command: list[str], db: DatabaseSettings) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], db: DatabaseSettings, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command,
         env={"PATH": "/usr/bin:/bin", **core_env(db)},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
@@ -76,20 +79,6 @@ async def login(client: TestClient, email: str, password: str) -> ClientResponse
     )
 
 
-def _run_with_stdin(
-    command: list[str], db: DatabaseSettings, stdin: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        env={"PATH": "/usr/bin:/bin", **core_env(db)},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("program", [["authara-core", "admin"], ["authara", "admin"]])
 async def test_set_password_recovers_an_account_and_ends_its_sessions(
     client: TestClient, conn: asyncpg.Connection, db: DatabaseSettings, program: list[str]
@@ -97,7 +86,7 @@ async def test_set_password_recovers_an_account_and_ends_its_sessions(
     await signup(client)
     command = [str(BIN / program[0]), *program[1:], "set-password", "Ada@Example.com"]
 
-    result = _run_with_stdin(command, db, "a brand new passphrase\n")
+    result = _run(command, db, "a brand new passphrase\n")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Ada@Example.com: password set; 1 session(s) ended"
@@ -115,7 +104,7 @@ async def test_set_password_refuses_a_short_password_and_changes_nothing(
     before = await conn.fetchval("SELECT password_hash FROM auth_providers")
     command = [str(BIN / "authara-core"), "admin", "set-password", "ada@example.com"]
 
-    result = _run_with_stdin(command, db, "short\n")
+    result = _run(command, db, "short\n")
 
     assert result.returncode == 1
     assert result.stderr.strip() == (
