@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := -e shared -e shared/runtime -e services/core -e services/gateway -e services/migrations -e services/devstack -e examples/demo
 PYPROJECTS := pyproject.toml requirements-dev.txt shared/pyproject.toml shared/runtime/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
 
-.PHONY: help install dev test lint typecheck test-unit test-db e2e migrate clean
+.PHONY: help install dev test lint typecheck test-unit test-db e2e migrate images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test: install lint typecheck ## everything: lint, types, unit, contract, integra
 
 migrate: install ## apply migrations to the database in POSTGRESQL_* (see README)
 	$(BIN)/authara-migrate up
+
+images: ## build and tag the core, gateway and migrations images (REGISTRY=ghcr.io/you, PUSH=1, DRY_RUN=1)
+	@REGISTRY='$(REGISTRY)' PUSH='$(PUSH)' DRY_RUN='$(DRY_RUN)' $(PYTHON) deploy/docker/build_images.py
 
 clean: ## remove the virtualenv and caches (keeps .authara dev data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
