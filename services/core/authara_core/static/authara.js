@@ -2,7 +2,9 @@
 // - a toast's close button removes it;
 // - an HTMX answer that is not HTML (a proxy's JSON or plain-text error) is not swapped
 //   into the page: a generic toast says what happened instead;
-// - a request that never reached the server says so in a toast.
+// - a request that never reached the server says so in a toast;
+// - each password input gets a "Show password" button after it (also in content HTMX swaps
+//   in); without JavaScript there is no button and the input stays a plain password field.
 // Loaded from our own origin with `defer`: no inline script, no eval (CSP script-src 'self').
 (function () {
   "use strict";
@@ -42,6 +44,48 @@
     if (type.indexOf("text/html") === 0) return; // the server's own re-render or toast
     event.detail.shouldSwap = false;
     showToast("Something went wrong (" + xhr.status + "). Please try again.");
+  });
+
+  // The button's text is its name and says what a press does ("Show password", "Hide
+  // password"). No aria-pressed: a toggle whose name changes with its state reads wrong
+  // ("Hide password, pressed"), so the name carries the state, as GOV.UK's password input does.
+  var SHOW = "Show password";
+  var HIDE = "Hide password";
+
+  function setShown(input, button, shown) {
+    input.type = shown ? "text" : "password";
+    button.textContent = shown ? HIDE : SHOW;
+  }
+
+  function addPasswordToggles(root) {
+    var inputs = root.querySelectorAll("input[type=password]:not([data-password-toggle])");
+    Array.prototype.forEach.call(inputs, function (input) {
+      if (!input.id) return; // aria-controls needs an id
+      input.setAttribute("data-password-toggle", "");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "password-toggle";
+      button.setAttribute("aria-controls", input.id);
+      button.setAttribute("data-testid", "password-toggle");
+      button.textContent = SHOW;
+      button.addEventListener("click", function () {
+        setShown(input, button, input.type === "password");
+      });
+      // A shown password is hidden again before its form is sent, so the browser neither
+      // offers it as a remembered text entry nor leaves it on screen during the request.
+      if (input.form) {
+        input.form.addEventListener("submit", function () {
+          setShown(input, button, false);
+        });
+      }
+      input.insertAdjacentElement("afterend", button);
+    });
+  }
+
+  addPasswordToggles(document);
+  document.addEventListener("htmx:load", function (event) {
+    var element = event.detail && event.detail.elt;
+    if (element instanceof Element) addPasswordToggles(element);
   });
 
   document.addEventListener("htmx:sendError", function () {
