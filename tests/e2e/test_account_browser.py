@@ -18,11 +18,12 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from authara_contract import cookies, routes
 
 from .conftest import ContextOpener, StackStarter
+from .csp_support import RECORD_VIOLATIONS, tighten_csp
 from .devstack_process import DevStackProcess
 from .invitation_support import PASSWORD, ROOMY_RATE_LIMITS, axe_violations, fresh_email
 from .mail_codes import enter_emailed_code, sign_up_through_api
@@ -210,37 +211,6 @@ def test_one_browser_signs_the_other_out(
     expect(laptop.get_by_test_id("email")).to_have_text(email)
 
 
-# The policy upstream sends allows inline scripts and eval; the pages and the HTMX layer need
-# neither, so the HTMX check tightens it on every page this browser loads and fails on any
-# violation.
-STRICT_SCRIPTS = {"'unsafe-inline'", "'unsafe-eval'"}
-_RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
-
-
-def _strict_policy(policy: str) -> str:
-    return "; ".join(
-        " ".join(word for word in directive.split() if word not in STRICT_SCRIPTS)
-        for directive in policy.split(";")
-    )
-
-
-def _tighten_csp(route: Route) -> None:
-    if route.request.resource_type != "document":
-        route.continue_()
-        return
-    response = route.fetch(max_redirects=0)
-    headers = dict(response.headers)
-    policy = headers.get("content-security-policy")
-    assert policy is not None and "'unsafe-inline'" in policy  # what upstream sends
-    headers["content-security-policy"] = _strict_policy(policy)
-    route.fulfill(response=response, headers=headers)
-
-
 def _toast(page: Page) -> Locator:
     return page.get_by_test_id("toast").get_by_role("paragraph")
 
@@ -259,8 +229,8 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     page = phone.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
-    page.add_init_script(_RECORD_VIOLATIONS)
-    page.route("**/*", _tighten_csp)
+    page.add_init_script(RECORD_VIOLATIONS)
+    page.route("**/*", tighten_csp)
     page.goto(routes.ACCOUNT)
     page.wait_for_function("() => window.htmx && window.htmx.config.allowEval === false")
     page.evaluate("() => { window.__marker = 'set before'; }")
