@@ -1,0 +1,3 @@
+module example.com/authara-snippet
+
+go 1.22
