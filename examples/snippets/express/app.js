@@ -24,7 +24,8 @@ app.get("/me", async (req, res) => {
   const text = `User ${userId} <${email}>, roles [${roles}], organization ${org} (${orgRole})`;
   res.send(
     `<p>${escape(text)}</p><form method="post" action="/auth/sessions/logout">` +
-      `<input type="hidden" name="csrf_token" value="${escape(csrf)}"><button>Log out</button></form>`,
+      `<input type="hidden" name="csrf_token" value="${escape(csrf)}">` +
+      `<button>Log out</button></form>`,
   );
 });
 

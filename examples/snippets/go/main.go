@@ -36,9 +36,9 @@ func me(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie("authara_csrf"); err == nil {
 		csrf = c.Value // logout wants it back as csrf_token
 	}
+	roles := strings.FieldsFunc(r.Header.Get("X-Authara-Roles"), func(c rune) bool { return c == ',' })
 	page.Execute(w, map[string]any{
-		"ID": id, "Email": user.Email, "CSRF": csrf,
-		"Roles":   strings.FieldsFunc(r.Header.Get("X-Authara-Roles"), func(c rune) bool { return c == ',' }),
+		"ID": id, "Email": user.Email, "CSRF": csrf, "Roles": roles,
 		"Org":     r.Header.Get("X-Authara-Organization-Id"),
 		"OrgRole": r.Header.Get("X-Authara-Organization-Role"),
 	})
