@@ -67,5 +67,6 @@ def test_the_readme_documents_every_identity_header() -> None:
         "/auth/api/v1/user",
         "csrf_token",
         "authara_csrf",
+        "docs/integrating.md",
     ):
         assert fact in section
