@@ -368,6 +368,36 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "deadline for each call to a sign-in provider (discovery, keys, token, user info), > 0",
     ),
     _v(
+        "AUTHARA_APP_NAME",
+        "string",
+        None,
+        [CORE],
+        "name in the pages' header and titles and the mail sender's display name; at most "
+        "60 characters; unset: titles say Authara and pages have no header",
+    ),
+    _v(
+        "AUTHARA_BRAND_LOGO_URL",
+        "string",
+        None,
+        [CORE],
+        "logo in the pages' header: an https URL (http only for localhost), a path on this "
+        "origin, or /auth/brand/<file> with AUTHARA_BRAND_DIR",
+    ),
+    _v(
+        "AUTHARA_BRAND_COLOR",
+        "string",
+        None,
+        [CORE],
+        "#rrggbb for buttons (text color chosen for 4.5:1 contrast) and links where readable",
+    ),
+    _v(
+        "AUTHARA_BRAND_DIR",
+        "path",
+        None,
+        [CORE],
+        "directory of images (png, jpg, webp, svg, ico) core serves under /auth/brand/",
+    ),
+    _v(
         "AUTHARA_EMAIL_PROVIDER",
         "enum noop|smtp",
         "noop",

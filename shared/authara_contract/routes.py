@@ -6,6 +6,9 @@ AUTH_PREFIX: Final = "/auth"
 API_PREFIX: Final = "/auth/api/v1"
 INTERNAL_PREFIX: Final = "/auth/internal/v1"
 STATIC_PREFIX: Final = "/auth/static"
+# Branding (AUTHARA_BRAND_*): the color stylesheet and the images of AUTHARA_BRAND_DIR.
+BRAND_CSS: Final = "/auth/brand.css"
+BRAND_FILE: Final = "/auth/brand/{name}"
 
 HEALTH: Final = "/auth/health"
 READY: Final = "/auth/ready"

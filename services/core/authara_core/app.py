@@ -31,6 +31,7 @@ from authara_core.organizations.invitations import Invitations
 from authara_core.organizations.management import OrganizationManagement
 from authara_core.organizations.public_management import PublicManagement
 from authara_core.organizations.service import OrganizationService
+from authara_core.platform.brand_assets import BrandAssets
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.csp import security_headers
@@ -166,6 +167,7 @@ def build_services(
         settings=settings.mail,
         sender=sender_for(settings.mail),
         composers=mail_composers,
+        display_name=settings.brand.app_name,
     )
     management = OrganizationManagement(
         db=database, clock=clock, events=events, mode=settings.organization_mode
@@ -247,7 +249,8 @@ def create_app(
     """
     clock = clock or SystemClock()
     services = build_services(settings, clock=clock, oauth_secrets=oauth_secrets)
-    renderer = Renderer()
+    brand_assets = BrandAssets(settings.brand)
+    renderer = Renderer(settings.brand, brand_css_url=brand_assets.css_url)
     cookie_writer = CookieWriter(
         secure=settings.secure_cookies,
         access_ttl=settings.tokens.access_ttl,
@@ -257,7 +260,11 @@ def create_app(
     envelope = RequestEnvelope(
         ErrorRenderer(renderer),
         CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
-        security_headers(google=settings.oauth.google is not None, hsts=settings.hsts),
+        security_headers(
+            google=settings.oauth.google is not None,
+            hsts=settings.hsts,
+            logo_origin=settings.brand.logo_origin,
+        ),
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
@@ -270,7 +277,13 @@ def create_app(
         deliver_webhooks=deliver_webhooks,
     )
     app.router.add_routes(
-        route_table(services, settings, renderer=renderer, cookie_writer=cookie_writer)
+        route_table(
+            services,
+            settings,
+            renderer=renderer,
+            cookie_writer=cookie_writer,
+            brand_assets=brand_assets,
+        )
     )
     return app
 

@@ -37,6 +37,7 @@ from authara_core.organizations.management_api import ManagementApi
 from authara_core.organizations.pages import InvitationPages
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
+from authara_core.platform.brand_assets import BrandAssets
 from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.openapi_internal import INTERNAL_SCHEMAS
 from authara_core.platform.render import Renderer
@@ -48,7 +49,12 @@ if TYPE_CHECKING:  # app.py builds the services and mounts this table
 
 
 def route_table(
-    services: Services, settings: Settings, *, renderer: Renderer, cookie_writer: CookieWriter
+    services: Services,
+    settings: Settings,
+    *,
+    renderer: Renderer,
+    cookie_writer: CookieWriter,
+    brand_assets: BrandAssets,
 ) -> list[web.AbstractRouteDef]:
     """Build every handler from the services and list the routes they serve."""
     bodies = BodyReader()
@@ -239,5 +245,7 @@ def route_table(
         web.delete(routes.INTERNAL_USER, internal.delete_user),
         web.post(routes.INTERNAL_INVITATIONS, internal.create_invitation),
         web.post(routes.INTERNAL_INVITATION_RESEND, internal.resend_invitation),
+        web.get(routes.BRAND_CSS, brand_assets.stylesheet),
+        web.get(routes.BRAND_FILE, brand_assets.file),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
     ]

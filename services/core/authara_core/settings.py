@@ -6,6 +6,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from authara_contract.return_to import is_safe_return_to
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
 from authara_core.mail.config import EmailProvider, MailSettings, read_mail_settings
 from authara_core.oauth.config import OAuthSettings, read_oauth_settings
+from authara_core.platform import brand as branding
+from authara_core.platform.brand import Brand
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
 from authara_core.webhooks.config import WebhookSettings, read_webhook_settings
@@ -131,6 +134,7 @@ class Settings:
     invitation_email_include_code: bool = False
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    brand: Brand = field(default_factory=Brand)
 
     @property
     def secure_cookies(self) -> bool:
@@ -189,6 +193,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         invitation_email_include_code=reader.boolean("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE"),
         mail=read_mail_settings(reader, prod=app_env is AppEnv.PROD),
         webhooks=read_webhook_settings(reader, prod=app_env is AppEnv.PROD),
+        brand=_brand(reader),
     )
     _validate_cross(reader, settings)
     reader.finish()
@@ -338,6 +343,55 @@ def _challenge_settings(reader: EnvReader) -> ChallengeSettings:
         max_resends=reader.integer("AUTHARA_CHALLENGE_MAX_RESENDS", minimum=0),
         min_resend_interval=max(interval, timedelta(0)),
     )
+
+
+def _brand(reader: EnvReader) -> Brand:
+    name = reader.optional("AUTHARA_APP_NAME")
+    if name is not None and (problem := branding.name_problem(name)):
+        reader.fail("AUTHARA_APP_NAME", problem)
+        name = None
+    color = reader.optional("AUTHARA_BRAND_COLOR")
+    if color is not None and not branding.is_hex_color(color):
+        reader.fail("AUTHARA_BRAND_COLOR", f"must be a color such as #1a7f37, got {color!r}")
+        color = None
+    directory = _brand_dir(reader)
+    logo = reader.optional("AUTHARA_BRAND_LOGO_URL")
+    if logo is not None and (problem := _logo_problem(logo, directory)):
+        reader.fail("AUTHARA_BRAND_LOGO_URL", problem)
+        logo = None
+    return Brand(
+        app_name=name,
+        logo_url=logo,
+        color=color.lower() if color else None,
+        directory=directory,
+    )
+
+
+def _brand_dir(reader: EnvReader) -> Path | None:
+    raw = reader.optional("AUTHARA_BRAND_DIR")
+    if raw is None:
+        return None
+    directory = Path(raw)
+    if not directory.is_absolute() or not directory.is_dir():
+        reader.fail("AUTHARA_BRAND_DIR", f"must be the absolute path of a directory, got {raw!r}")
+        return None
+    return directory.resolve()
+
+
+def _logo_problem(logo: str, directory: Path | None) -> str | None:
+    if problem := branding.logo_url_problem(logo):
+        return problem
+    if not logo.startswith(branding.BRAND_FILE_PREFIX):
+        return None
+    name = branding.brand_file_name(logo)
+    if name is None:
+        types = ", ".join(sorted(branding.IMAGE_TYPES))
+        return f"must name one image file ({types}) directly under /auth/brand/, got {logo!r}"
+    if directory is None:
+        return "a /auth/brand/ path needs AUTHARA_BRAND_DIR"
+    if not (directory / name).is_file():
+        return f"{name!r} is not a file in AUTHARA_BRAND_DIR"
+    return None
 
 
 def _validate_cross(reader: EnvReader, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
@@ -55,11 +56,25 @@ def _check_recipient(message: EmailMessage) -> None:
         raise ValueError("To must be one address")
 
 
-class MessageBuilder:
-    """Render a template's two versions and wrap them in a message from AUTHARA_EMAIL_FROM."""
+def with_display_name(sender: str, name: str | None) -> str | Address:
+    """Return the From: `sender`, named `name` when it has no display name of its own."""
+    if not name or not sender:
+        return sender
+    addresses = HeaderRegistry()("From", sender).addresses  # type: ignore[attr-defined]
+    if len(addresses) != 1 or addresses[0].display_name:
+        return sender
+    address = addresses[0]
+    return Address(display_name=name, username=address.username, domain=address.domain)
 
-    def __init__(self, sender: str) -> None:
-        self._sender = sender
+
+class MessageBuilder:
+    """Render a template's two versions and wrap them in a message from AUTHARA_EMAIL_FROM.
+
+    `display_name` (AUTHARA_APP_NAME) names a sender address that has no display name.
+    """
+
+    def __init__(self, sender: str, *, display_name: str | None = None) -> None:
+        self._sender = with_display_name(sender, display_name)
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("authara_core", "templates/mail"),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),

@@ -59,12 +59,13 @@ class MailWorkers:
         sender: Sender,
         composers: Mapping[MailTemplate, Composer],
         backoff: Backoff | None = None,
+        display_name: str | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
         self._sender = sender
-        self._builder = MessageBuilder(settings.sender)
+        self._builder = MessageBuilder(settings.sender, display_name=display_name)
         self._composers = dict(composers)
         self._backoff = backoff or Doubling()
         self._pool = WorkerPool(

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from authara_contract import headers
 from authara_contract.errors import JSON_CONTENT_TYPE
+from authara_core.platform.brand import Brand
 from authara_core.platform.errors import Overloaded, RateLimited
 
 _JSON: Final = {"Content-Type": JSON_CONTENT_TYPE}  # copied into each response's headers
@@ -52,13 +53,16 @@ def redirect(request: web.Request, location: str) -> web.Response:
 class Renderer:
     """Render the package's templates with autoescaping."""
 
-    def __init__(self) -> None:
+    def __init__(self, brand: Brand | None = None, *, brand_css_url: str = "") -> None:
+        """`brand` is every page's `brand`; `brand_css_url` its stylesheet (empty: none)."""
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("authara_core", "templates"),
             autoescape=jinja2.select_autoescape(default=True),
             undefined=jinja2.StrictUndefined,
             enable_async=False,
         )
+        self._env.globals["brand"] = brand or Brand()
+        self._env.globals["brand_css_url"] = brand_css_url
 
     def page(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any
