@@ -22,6 +22,8 @@ DB_FOR_COOKIES = DatabaseSettings(
 )
 EXPECTED_ROUTES = {
     ("GET", routes.HEALTH),
+    ("GET", routes.BRAND_CSS),
+    ("GET", routes.BRAND_FILE),
     ("GET", routes.VERSION),
     ("GET", routes.LOGIN),
     ("POST", routes.LOGIN),
