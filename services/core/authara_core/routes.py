@@ -116,6 +116,7 @@ def route_table(
         sessions=services.sessions,
         cookie_writer=cookie_writer,
         renderer=renderer,
+        back_url=settings.default_return_to,
         email_change=settings.challenges.enabled,
     )
     self_pages = SelfServicePages(
@@ -213,9 +214,9 @@ def route_table(
         web.get(routes.ACCOUNT, signed_in(account.account_page)),
         web.post(routes.PROVIDER_UNLINK, signed_in(account.unlink)),
         web.post(routes.USERNAME_CHANGE, signed_in(self_pages.username)),
-        web.get(routes.PASSWORD_CHANGE, signed_in(self_pages.password_change_page)),
+        web.get(routes.PASSWORD_CHANGE, signed_in(self_pages.password_page)),
         web.post(routes.PASSWORD_CHANGE, signed_in(self_pages.password_change)),
-        web.get(routes.PASSWORD_ADD, signed_in(self_pages.password_add_page)),
+        web.get(routes.PASSWORD_ADD, signed_in(self_pages.password_page)),
         web.post(routes.PASSWORD_LINK, signed_in(self_pages.password_link)),
         web.post(routes.ACCOUNT_DELETE, signed_in(self_pages.delete)),
         web.get(routes.ACCOUNT_DELETED, self_pages.deleted_page),

@@ -1,8 +1,9 @@
 """Account self-service on a real database: username, password change and add, deletion.
 
 Every refusal changes nothing and records no event; every change records `user.updated`
-(or `user.deleted`) in its own transaction. Both the no-JavaScript flow (303 + flash, or the
-page again with 422) and the HTMX flow (fragments, toasts, HX-* headers) are covered.
+(or `user.deleted`) in its own transaction. Both the no-JavaScript flow (303 to the account
+page with a flash, a refusal's shown next to its field) and the HTMX flow (fragments, toasts,
+HX-* headers) are covered.
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ async def _post(
     )
 
 
+async def _shown(client: Client, answer: Any) -> str:
+    """Follow a form's answer back to the account page (303) and return what it shows."""
+    assert answer.status == 303, answer.status
+    assert answer.headers["Location"] == routes.ACCOUNT
+    page = await client.get(routes.ACCOUNT, allow_redirects=False)
+    assert page.status == 200
+    return str(await page.text())
+
+
 async def _signed_up(client: Client, email: str = "ada@example.com") -> None:
     response = await signup(client, email=email, password=PASSWORD, return_to="/")
     assert response.status == 303, await response.text()
@@ -117,7 +127,7 @@ async def test_the_account_page_is_the_users_home(
     assert re.search(r'data-testid="account-username">ada-\d{5}<', text)
     for heading in ("Profile", "Ways to sign in", "Password", "Delete account"):
         assert f">{heading}</h2>" in text
-    assert f'href="{routes.PASSWORD_CHANGE}"' in text
+    assert f'action="{routes.PASSWORD_CHANGE}"' in text and 'id="current_password"' in text
     assert 'id="delete-password" name="password" type="password"' in text
     assert '<label for="username">' in text and '<label for="delete-password">' in text
     # Every form posts its CSRF token.
@@ -206,10 +216,8 @@ async def test_an_invalid_username_is_refused_with_the_typed_value_kept(
     await _signed_up(client)
     before = await conn.fetchval("SELECT username FROM users")
 
-    refused = await _post(client, routes.USERNAME_CHANGE, {"username": typed})
+    text = await _shown(client, await _post(client, routes.USERNAME_CHANGE, {"username": typed}))
 
-    text = await refused.text()
-    assert refused.status == 422
     assert "That is not a valid username." in text
     assert 'id="username-hint">3 to 30 letters, digits, underscores or hyphens.<' in text
     assert 'aria-describedby="username-hint username-error" aria-invalid="true"' in text
@@ -230,10 +238,8 @@ async def test_a_username_taken_in_another_case_is_refused(
     await _signed_up(ada)
     before = await _events(conn)
 
-    refused = await _post(ada, routes.USERNAME_CHANGE, {"username": "gRACE"})
+    text = await _shown(ada, await _post(ada, routes.USERNAME_CHANGE, {"username": "gRACE"}))
 
-    assert refused.status == 422
-    text = await refused.text()
     assert "That username is taken." in text and 'value="gRACE"' in text
     assert (
         await conn.fetchval("SELECT username FROM users WHERE email = 'ada@example.com'") != "gRACE"
@@ -256,7 +262,9 @@ async def test_of_two_concurrent_renames_to_one_name_exactly_one_wins(
         _post(second, routes.USERNAME_CHANGE, {"username": "WINNER"}),
     )
 
-    assert sorted(answer.status for answer in answers) == [303, 422]
+    assert [answer.status for answer in answers] == [303, 303]
+    shown = [await (await c.get(routes.ACCOUNT)).text() for c in (first, second)]
+    assert sorted("That username is taken." in text for text in shown) == [False, True]
     assert (
         await conn.fetchval("SELECT count(*) FROM users WHERE username_normalized = 'winner'") == 1
     )
@@ -296,8 +304,8 @@ async def test_a_wrong_current_password_changes_nothing(
     other = await _browser(aiohttp_client, env, clock)
     assert await _login(other, "ada@example.com", PASSWORD) == 303
     hash_before = await conn.fetchval("SELECT password_hash FROM auth_providers")
-    page = await client.get(routes.PASSWORD_CHANGE)
-    assert page.status == 200 and 'autocomplete="current-password"' in await page.text()
+    page = await client.get(routes.PASSWORD_CHANGE, allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == f"{routes.ACCOUNT}#password-section"
 
     cases = [
         ({"current_password": "wrong password!"}, "current_password", "not correct"),
@@ -311,9 +319,7 @@ async def test_a_wrong_current_password_changes_nothing(
             "confirm_password": NEW_PASSWORD,
             **override,
         }
-        refused = await _post(client, routes.PASSWORD_CHANGE, form)
-        text = await refused.text()
-        assert refused.status == 422, field
+        text = await _shown(client, await _post(client, routes.PASSWORD_CHANGE, form))
         assert message in text
         assert f'aria-describedby="{field}-error"' in text or f'{field}-error"' in text
         assert f'<p class="field-error" id="{field}-error" role="alert">' in text
@@ -371,7 +377,11 @@ async def test_password_change_with_htmx_answers_with_the_account_page(
         client, routes.PASSWORD_CHANGE, {**form, "confirm_password": "x"}, headers=HTMX
     )
     assert refused.status == 422
-    assert 'role="alert" data-testid="toast"><p>' in await refused.text()
+    assert refused.headers["HX-Retarget"] == "#body"
+    assert refused.headers["HX-Push-Url"] == routes.ACCOUNT
+    refused_text = await refused.text()
+    assert 'role="alert" data-testid="toast"><p>' in refused_text
+    assert '<p class="field-error" id="confirm_password-error" role="alert">' in refused_text
 
     done = await _post(client, routes.PASSWORD_CHANGE, form, headers=HTMX)
 
@@ -388,9 +398,7 @@ async def test_an_account_without_a_password_cannot_change_it(
 ) -> None:
     client = await _browser(aiohttp_client, env, clock)
     assert (await sign_in(client, "corp")).status == 303
-    page = await client.get(routes.PASSWORD_CHANGE, allow_redirects=False)
-    assert page.status == 303 and page.headers["Location"] == routes.PASSWORD_ADD
-    await csrf_token(client, routes.PASSWORD_ADD)
+    await csrf_token(client, routes.ACCOUNT)
 
     refused = await _post(
         client,
@@ -398,8 +406,10 @@ async def test_an_account_without_a_password_cannot_change_it(
         {"current_password": "x", "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
     )
 
-    assert refused.status == 422
-    assert "no password yet" in await refused.text()
+    text = await _shown(client, refused)
+    # Shown at the form this account has: adding a password.
+    assert '<p class="field-error" id="password-error" role="alert">' in text
+    assert "no password yet" in text
     assert (
         await conn.fetchval("SELECT count(*) FROM auth_providers WHERE provider = 'password'") == 0
     )
@@ -418,17 +428,17 @@ async def test_an_oauth_only_account_adds_a_password_and_signs_in_with_it(
     other = await _browser(aiohttp_client, env, clock)
     assert (await sign_in(other, "corp")).status == 303
     account = await (await client.get(routes.ACCOUNT)).text()
-    assert f'href="{routes.PASSWORD_ADD}"' in account
+    assert f'action="{routes.PASSWORD_LINK}"' in account and "Add password</button>" in account
+    assert 'id="current_password"' not in account
     assert 'id="delete-password"' not in account and "within the last 10 minutes" in account
-    page = await client.get(routes.PASSWORD_ADD)
-    assert page.status == 200 and "<h1>Add a password</h1>" in await page.text()
+    page = await client.get(routes.PASSWORD_ADD, allow_redirects=False)
+    assert page.headers["Location"] == f"{routes.ACCOUNT}#password-section"
 
     for form, message in (
         ({"password": NEW_PASSWORD, "confirm_password": "different one"}, "do not match"),
         ({"password": "short", "confirm_password": "short"}, "8 and 128"),
     ):
-        refused = await _post(client, routes.PASSWORD_LINK, form)
-        assert refused.status == 422 and message in await refused.text()
+        assert message in await _shown(client, await _post(client, routes.PASSWORD_LINK, form))
     assert await _events(conn) == []
 
     done = await _post(
@@ -444,10 +454,9 @@ async def test_an_oauth_only_account_adds_a_password_and_signs_in_with_it(
     again = await _post(
         client, routes.PASSWORD_LINK, {"password": PASSWORD, "confirm_password": PASSWORD}
     )
-    assert again.status == 422 and "already has a password" in await again.text()
-    assert (await client.get(routes.PASSWORD_ADD, allow_redirects=False)).headers[
-        "Location"
-    ] == routes.PASSWORD_CHANGE
+    text = await _shown(client, again)
+    # Shown at the form this account has now: changing the password.
+    assert "already has a password" in text and 'id="current_password-error"' in text
 
 
 # Deleting the account ----------------------------------------------------------------------
@@ -459,11 +468,12 @@ async def test_delete_with_a_wrong_password_is_refused(
     client = await _browser(aiohttp_client, env, clock)
     await _signed_up(client)
 
-    refused = await _post(client, routes.ACCOUNT_DELETE, {"password": "not my password"})
-    empty = await _post(client, routes.ACCOUNT_DELETE, {})
+    empty = await _shown(client, await _post(client, routes.ACCOUNT_DELETE, {}))
+    text = await _shown(
+        client, await _post(client, routes.ACCOUNT_DELETE, {"password": "not my password"})
+    )
 
-    assert refused.status == empty.status == 422
-    text = await refused.text()
+    assert "Your account was not deleted." in empty
     assert "Your password is not correct. Your account was not deleted." in text
     assert 'aria-describedby="delete-hint delete-error" aria-invalid="true"' in text
     assert await conn.fetchval("SELECT count(*) FROM users") == 1
@@ -564,8 +574,7 @@ async def test_the_last_active_admin_cannot_delete_their_account(
 
     refused = await _post(client, routes.ACCOUNT_DELETE, {"password": PASSWORD})
 
-    assert refused.status == 422
-    assert "last active admin" in await refused.text()
+    assert "last active admin" in await _shown(client, refused)
     assert await conn.fetchval("SELECT count(*) FROM users") == 2
     assert await _events(conn) == []
 
@@ -583,10 +592,8 @@ async def test_without_a_password_deleting_needs_a_recent_sign_in(
     clock.advance(minutes=11)
     assert await _refresh(client) == 200  # a fresh access token, the same old sign-in
 
-    refused = await _post(client, routes.ACCOUNT_DELETE, {})
+    text = await _shown(client, await _post(client, routes.ACCOUNT_DELETE, {}))
 
-    text = await refused.text()
-    assert refused.status == 422
     assert "sign in again" in text
     sign_in_again = (
         "/auth/sessions/logout?return_to=%2Fauth%2Flogin%3Freturn_to%3D%252Fauth%252Faccount"
@@ -700,10 +707,8 @@ async def test_the_last_owner_of_a_shared_organization_is_told_to_hand_it_over(
     team = await create_team(client, await _user_id(conn, "ada@example.com"))
     await add_member(conn, team, await _user_id(conn, "grace@example.com"), "member")
 
-    refused = await _post(client, routes.ACCOUNT_DELETE, {"password": PASSWORD})
+    text = await _shown(client, await _post(client, routes.ACCOUNT_DELETE, {"password": PASSWORD}))
 
-    assert refused.status == 409
-    text = await refused.text()
     assert "last owner of organization" in text and 'id="delete-error"' in text
     assert await conn.fetchval("SELECT count(*) FROM users") == 2
     assert await _events(conn) == []

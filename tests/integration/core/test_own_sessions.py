@@ -281,14 +281,17 @@ async def test_revoking_another_users_session_changes_nothing(
     await phone.login()
     before = await live_count(conn)
     response = await post_form(client, f"/auth/sessions/{grace_session}/revoke", htmx=htmx)
-    assert response.status == 422
-    html = await response.text()
-    assert "That session was not found or has already ended." in html
     if htmx:
+        assert response.status == 422
+        html = await response.text()
         assert response.headers["HX-Reswap"] == "none"
         assert "<html" not in html
-    else:
-        assert '<h2 id="sessions-heading">' in html  # the account page again
+    else:  # back to the account page, the message in a flash
+        assert response.status == 303 and response.headers["Location"] == "/auth/account"
+        html = await (await client.get("/auth/account", allow_redirects=False)).text()
+        assert '<h2 id="sessions-heading">' in html
+        assert 'role="alert" data-testid="flash"' in html
+    assert "That session was not found or has already ended." in html
     response = await client.delete(
         f"/auth/api/v1/sessions/{grace_session}", headers={"X-CSRF-Token": csrf_of(client)}
     )
@@ -306,13 +309,17 @@ async def test_revoking_another_users_session_changes_nothing(
 async def test_unknown_and_malformed_ids(client: Client, htmx: bool) -> None:
     await signed_up(client)
     unknown = await post_form(client, f"/auth/sessions/{uuid.uuid4()}/revoke", htmx=htmx)
-    assert unknown.status == 422
+    assert unknown.status == (422 if htmx else 303)
     for bad in ("not-a-uuid", f"urn:uuid:{uuid.uuid4()}", uuid.uuid4().hex, "%00", "1" * 500):
         response = await post_form(client, f"/auth/sessions/{bad}/revoke", htmx=htmx)
-        assert response.status == 400, bad
-        assert "The session id must be a UUID." in await response.text()
         if htmx:
+            assert response.status == 400, bad
             assert response.headers["HX-Reswap"] == "none"
+            assert "The session id must be a UUID." in await response.text()
+        else:
+            assert response.status == 303, bad
+            page = await client.get("/auth/account", allow_redirects=False)
+            assert "The session id must be a UUID." in await page.text()
     token = {"X-CSRF-Token": csrf_of(client)}
     response = await client.delete(f"/auth/api/v1/sessions/{uuid.uuid4()}", headers=token)
     assert response.status == 422

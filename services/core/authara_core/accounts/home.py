@@ -23,7 +23,7 @@ from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Forbidden, LastSignInMethod, Unauthorized
-from authara_core.platform.flash import Flash, set_flash
+from authara_core.platform.flash import Flash, read_flash, set_flash
 from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer, redirect
 from authara_core.sessions.listing import session_rows
@@ -33,17 +33,26 @@ APP_ONLY: Final = (Audience.APP,)
 # A handler for a signed-in user: the request and the caller's (app-audience) claims.
 AccountHandler = Callable[[web.Request, AccessClaims], Awaitable[web.StreamResponse]]
 ACCOUNT_PAGE: Final = "accounts/account.html"
+# Where "sign in again" goes: out, then to the login page, then back to the account page.
+SIGN_IN_AGAIN: Final = with_return_to(routes.LOGOUT, with_return_to(routes.LOGIN, routes.ACCOUNT))
+# The password forms' fields, named as they post them (selfpages.py names the one at fault).
+CHANGE_FIELDS: Final = ("current_password", "new_password", "confirm_password")
+ADD_FIELDS: Final = ("password", "confirm_password")
+PASSWORD_FIELDS: Final = frozenset(CHANGE_FIELDS + ADD_FIELDS)
 # What the account page's own forms show when nothing was submitted (selfpages.py fills them).
 FORM_DEFAULTS: Final[dict[str, Any]] = {
     "username_error": None,
     "delete_error": None,
     "sign_in_again": None,
+    "password_error": None,
+    "password_error_field": None,
+    "password_sign_in_again": None,
     "toast": None,
     "recent_minutes": int(RECENT_SIGN_IN.total_seconds() // 60),
     "username_url": routes.USERNAME_CHANGE,
     "delete_url": routes.ACCOUNT_DELETE,
     "password_change_url": routes.PASSWORD_CHANGE,
-    "password_add_url": routes.PASSWORD_ADD,
+    "password_link_url": routes.PASSWORD_LINK,
 }
 
 
@@ -74,9 +83,11 @@ class AccountHome:
         sessions: SessionService,
         cookie_writer: CookieWriter,
         renderer: Renderer,
+        back_url: str = "/",
         email_change: bool = False,
     ) -> None:
         self._links = links
+        self._back_url = back_url
         self._sessions = sessions
         self._cookies = cookie_writer
         self._forms = FormRenderer(renderer, cookie_writer)
@@ -139,10 +150,8 @@ class AccountHome:
                 provider=request.match_info["provider"],
             )
         except LastSignInMethod as exc:
-            return await self.render(request, claims, status=exc.status, error=exc.message)
-        response = redirect(request, routes.ACCOUNT)
-        set_flash(response, Flash("success", f"{label} was removed."))
-        return response
+            return back_to_account(request, Flash("error", exc.message))
+        return back_to_account(request, Flash("success", f"{label} was removed."))
 
     async def render(
         self,
@@ -185,16 +194,24 @@ class AccountHome:
         **extra: Any,
     ) -> web.Response:
         view = await self._links.account(user_id)
-        forms = {**FORM_DEFAULTS, "username_value": view.user.username, **extra}
+        flash = read_flash(request)
+        at_field = _at_its_field(flash)
+        forms = {**FORM_DEFAULTS, "username_value": view.user.username, **at_field, **extra}
+        has_password = any(m.provider == PASSWORD_PROVIDER for m in view.methods)
+        fields = CHANGE_FIELDS if has_password else ADD_FIELDS
+        if forms["password_error_field"] not in (None, *fields):  # the other form's field
+            forms["password_error_field"] = fields[0]
         return self._forms.page(
             request,
             template,
             status=status,
             show_flash=True,
+            flash=None if at_field else flash,
+            back_url=self._back_url,
             error=error,
             email=view.user.email,
             username=view.user.username,
-            has_password=any(m.provider == PASSWORD_PROVIDER for m in view.methods),
+            has_password=has_password,
             methods=[
                 MethodRow(m.provider, m.label, routes.PROVIDER_UNLINK.format(provider=m.provider))
                 for m in view.methods
@@ -207,3 +224,37 @@ class AccountHome:
             email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
             **forms,
         )
+
+
+def back_to_account(request: web.Request, flash: Flash) -> web.Response:
+    """End an action on the account page: 303 to /auth/account, the message in a flash.
+
+    A refusal names its field (and the non-secret value typed there) so the page shows it
+    next to that field; reloading the page then shows it without posting anything again.
+    """
+    response = redirect(request, routes.ACCOUNT)
+    set_flash(response, flash)
+    return response
+
+
+def _at_its_field(flash: Flash | None) -> dict[str, Any]:
+    """Put a refused form's flash next to its field (see `back_to_account`)."""
+    if flash is None or flash.field is None:
+        return {}
+    if flash.field == "username":
+        shown: dict[str, Any] = {"username_error": flash.message}
+        if flash.value is not None:
+            shown["username_value"] = flash.value
+        return shown
+    if flash.field == "delete":
+        return {
+            "delete_error": flash.message,
+            "sign_in_again": SIGN_IN_AGAIN if flash.reauth else None,
+        }
+    if flash.field in PASSWORD_FIELDS:
+        return {
+            "password_error": flash.message,
+            "password_error_field": flash.field,
+            "password_sign_in_again": SIGN_IN_AGAIN if flash.reauth else None,
+        }
+    return {}

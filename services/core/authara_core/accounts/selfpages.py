@@ -1,22 +1,23 @@
 """The account page's own forms: change username, change or add a password, delete the account.
 
-Without JavaScript a success redirects to the account page with a flash message (303) and a
-refusal shows the page again (422) with the message next to its field and the typed values
-(never passwords). With HTMX (`HX-Request: true`) the username form answers with the profile
-fragment and a toast, the other forms with the page's body (`HX-Retarget: #body`) and a toast;
-redirects become `HX-Redirect`.
+Every form ends at /auth/account. Without JavaScript a success and a refusal alike redirect
+there (303) with a flash message: a refusal's names its field, so the page shows it next to
+that field with the typed value (never a password), and a reload posts nothing again. With
+HTMX (`HX-Request: true`) the username form answers with the profile fragment and a toast, the
+other forms with the account page's body (`HX-Retarget: #body`, `HX-Push-Url: /auth/account`)
+and a toast; a refusal comes back 422 in place; redirects become `HX-Redirect`.
+The old password pages (GET /auth/providers/password/change, /add) lead to the page's form.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from authara_contract import routes
-from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
-from authara_core.accounts.home import AccountHome
+from authara_core.accounts.home import SIGN_IN_AGAIN, AccountHome, back_to_account
 from authara_core.accounts.selfservice import SelfService
 from authara_core.platform.bodies import FORM_ERROR_STATUS, field, read_form
 from authara_core.platform.client import client_ip
@@ -30,13 +31,11 @@ from authara_core.platform.errors import (
     SignInAgain,
     WrongCurrentPassword,
 )
-from authara_core.platform.flash import Flash, set_flash
-from authara_core.platform.forms import FormRenderer
+from authara_core.platform.flash import Flash
 from authara_core.platform.render import Renderer, is_htmx, redirect
 
-PASSWORD_PAGE: Final = "accounts/password.html"  # noqa: S105 (a template)
-# Where "sign in again" goes: out, then to the login page, then back to the account page.
-SIGN_IN_AGAIN: Final = with_return_to(routes.LOGOUT, with_return_to(routes.LOGIN, routes.ACCOUNT))
+# The account page's password section, where the old password pages lead.
+PASSWORD_SECTION: Final = f"{routes.ACCOUNT}#password-section"
 REFUSALS: Final = (AccountChangeRefused, InvalidPassword)
 
 
@@ -56,7 +55,6 @@ class SelfServicePages:
         self._service = self_service
         self._cookies = cookie_writer
         self._renderer = renderer
-        self._forms = FormRenderer(renderer, cookie_writer)
         self._trust_proxy_headers = trust_proxy_headers
 
     async def username(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
@@ -67,17 +65,19 @@ class SelfServicePages:
                 user_id=claims.user_id, session_id=claims.session_id, username=typed
             )
         except AccountChangeRefused as exc:
-            refused = {"username_value": typed, "username_error": exc.message}
-            if is_htmx(request):
-                return await self._home.render(
-                    request,
-                    claims,
-                    status=exc.status,
-                    template="accounts/profile_update.html",
-                    toast=Flash("error", exc.message),
-                    **refused,
+            if not is_htmx(request):
+                return back_to_account(
+                    request, Flash("error", exc.message, field="username", value=typed)
                 )
-            return await self._home.render(request, claims, status=exc.status, **refused)
+            return await self._home.render(
+                request,
+                claims,
+                status=exc.status,
+                template="accounts/profile_update.html",
+                toast=Flash("error", exc.message),
+                username_value=typed,
+                username_error=exc.message,
+            )
         message = f"Your username is now {username}."
         if is_htmx(request):
             return await self._home.render(
@@ -86,19 +86,12 @@ class SelfServicePages:
                 template="accounts/profile_update.html",
                 toast=Flash("success", message),
             )
-        return _done(request, message)
+        return back_to_account(request, Flash("success", message))
 
-    async def password_change_page(
-        self, request: web.Request, claims: AccessClaims
-    ) -> web.StreamResponse:
-        """Show the change-password form (GET /auth/providers/password/change)."""
-        return await self._password_page(request, claims, adding=False)
-
-    async def password_add_page(
-        self, request: web.Request, claims: AccessClaims
-    ) -> web.StreamResponse:
-        """Show the add-a-password form (GET /auth/providers/password/add)."""
-        return await self._password_page(request, claims, adding=True)
+    async def password_page(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
+        """Lead the old password pages (GET /auth/providers/password/change, /add) to the form."""
+        del claims  # signed in only: an anonymous caller goes to the login page first
+        return redirect(request, PASSWORD_SECTION)
 
     async def password_change(
         self, request: web.Request, claims: AccessClaims
@@ -115,7 +108,7 @@ class SelfServicePages:
                 client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             )
         except REFUSALS as exc:
-            return self._password_form(request, adding=False, error=exc)
+            return await self._password_refused(request, claims, exc, adding=False)
         others = "" if ended == 0 else f" You were signed out on {_count(ended, 'other session')}."
         return await self._to_account(request, claims, f"Your password was changed.{others}")
 
@@ -130,7 +123,7 @@ class SelfServicePages:
                 confirmation=field(form, "confirm_password").strip(),
             )
         except REFUSALS as exc:
-            return self._password_form(request, adding=True, error=exc)
+            return await self._password_refused(request, claims, exc, adding=True)
         return await self._to_account(
             request, claims, "Your password was added: you can now sign in with it."
         )
@@ -146,16 +139,21 @@ class SelfServicePages:
                 client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             )
         except (AccountChangeRefused, LastOwner) as exc:
+            reauth = isinstance(exc, SignInAgain)
+            if not is_htmx(request):
+                return back_to_account(
+                    request, Flash("error", exc.message, field="delete", reauth=reauth)
+                )
             status = exc.status if isinstance(exc, LastOwner) else FORM_ERROR_STATUS
             response = await self._home.render(
                 request,
                 claims,
                 status=status,
                 delete_error=exc.message,
-                sign_in_again=SIGN_IN_AGAIN if isinstance(exc, SignInAgain) else None,
+                sign_in_again=SIGN_IN_AGAIN if reauth else None,
                 toast=Flash("error", exc.message),
             )
-            return _retarget_body(request, response)
+            return _retarget_body(response)
         response = redirect(request, routes.ACCOUNT_DELETED)
         self._cookies.clear_session(response)
         return response
@@ -164,53 +162,40 @@ class SelfServicePages:
         """Tell a former user their account is gone (GET /auth/successful-deletion)."""
         return self._renderer.page(request, "accounts/deleted.html")
 
-    async def _password_page(
-        self, request: web.Request, claims: AccessClaims, *, adding: bool
-    ) -> web.StreamResponse:
-        has_password = await self._service.has_password(claims.user_id)
-        if has_password == adding:  # the other form is the one this account can use
-            target = routes.PASSWORD_CHANGE if has_password else routes.PASSWORD_ADD
-            return redirect(request, target)
-        return self._password_form(request, adding=adding, error=None)
-
-    def _password_form(
+    async def _password_refused(
         self,
         request: web.Request,
+        claims: AccessClaims,
+        error: AccountChangeRefused | InvalidPassword,
         *,
         adding: bool,
-        error: AccountChangeRefused | InvalidPassword | None,
-    ) -> web.Response:
-        context: dict[str, Any] = {
-            "adding": adding,
-            "action": routes.PASSWORD_LINK if adding else routes.PASSWORD_CHANGE,
-            "account_url": routes.ACCOUNT,
-            "error": None,
-            "error_field": None,
-            "toast": None,
-            "sign_in_again": None,
-        }
-        if error is not None:
-            context.update(
-                error=error.message,
-                error_field=_field_of(error, adding=adding),
-                toast=Flash("error", error.message),
-                sign_in_again=SIGN_IN_AGAIN if isinstance(error, SignInAgain) else None,
+    ) -> web.StreamResponse:
+        name = _field_of(error, adding=adding)
+        reauth = isinstance(error, SignInAgain)
+        if not is_htmx(request):
+            return back_to_account(
+                request, Flash("error", error.message, field=name, reauth=reauth)
             )
-        return self._forms.page(
+        response = await self._home.render(
             request,
-            PASSWORD_PAGE,
-            status=FORM_ERROR_STATUS if error is not None else 200,
-            **context,
+            claims,
+            status=FORM_ERROR_STATUS,
+            password_error=error.message,
+            password_error_field=name,
+            password_sign_in_again=SIGN_IN_AGAIN if reauth else None,
+            toast=Flash("error", error.message),
         )
+        response.headers["HX-Push-Url"] = routes.ACCOUNT
+        return _retarget_body(response)
 
     async def _to_account(
         self, request: web.Request, claims: AccessClaims, message: str
     ) -> web.StreamResponse:
         if not is_htmx(request):
-            return _done(request, message)
+            return back_to_account(request, Flash("success", message))
         response = await self._home.render(request, claims, toast=Flash("success", message))
         response.headers["HX-Push-Url"] = routes.ACCOUNT
-        return _retarget_body(request, response)
+        return _retarget_body(response)
 
 
 def _field_of(error: AccountChangeRefused | InvalidPassword, *, adding: bool) -> str:
@@ -222,16 +207,10 @@ def _field_of(error: AccountChangeRefused | InvalidPassword, *, adding: bool) ->
     return "password" if adding else "new_password"
 
 
-def _done(request: web.Request, message: str) -> web.Response:
-    response = redirect(request, routes.ACCOUNT)
-    set_flash(response, Flash("success", message))
-    return response
-
-
-def _retarget_body(request: web.Request, response: web.Response) -> web.Response:
-    if is_htmx(request):
-        response.headers["HX-Retarget"] = "#body"
-        response.headers["HX-Reswap"] = "innerHTML"
+def _retarget_body(response: web.Response) -> web.Response:
+    """Have HTMX swap the account page's body in, whichever form asked."""
+    response.headers["HX-Retarget"] = "#body"
+    response.headers["HX-Reswap"] = "innerHTML"
     return response
 
 

@@ -1,7 +1,7 @@
 """The account page's sessions section: sign out one other session, or all of them.
 
 Without JavaScript each form posts and is redirected (303) back to the account page with a
-flash message; an error re-renders the page with the message and its status. Under HTMX the
+flash message, an error included (so the address stays /auth/account). Under HTMX the
 answer is the section alone (`sessions/_sessions.html`, swapped over `#sessions`) with the
 message in it and as a toast (platform/_toast.html, out of band); an error is the usual toast
 fragment with `HX-Reswap: none` (platform/error_render.py).
@@ -14,7 +14,7 @@ from aiohttp import web
 from authara_contract import routes
 from authara_contract.return_to import with_return_to
 from authara_contract.tokens import AccessClaims
-from authara_core.accounts.home import AccountHome
+from authara_core.accounts.home import AccountHome, back_to_account
 from authara_core.platform.cookies import CookieWriter
 from authara_core.platform.errors import InvalidRequest, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
@@ -56,7 +56,7 @@ class SessionsSection:
         except InvalidRequest as exc:
             if is_htmx(request):
                 raise  # a toast, nothing swapped
-            return await self._home.render(request, claims, status=exc.status, error=exc.message)
+            return back_to_account(request, Flash("error", exc.message))
         if session_id == claims.session_id:  # the caller signed themselves out here
             response = redirect(request, with_return_to(routes.LOGIN, routes.ACCOUNT))
             self._cookies.clear_session(response)
@@ -76,9 +76,7 @@ class SessionsSection:
         self, request: web.Request, claims: AccessClaims, message: str
     ) -> web.StreamResponse:
         if not is_htmx(request):
-            response = redirect(request, routes.ACCOUNT)
-            set_flash(response, Flash("success", message))
-            return response
+            return back_to_account(request, Flash("success", message))
         return self._forms.page(
             request,
             "sessions/sessions_update.html",

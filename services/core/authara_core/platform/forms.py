@@ -31,12 +31,14 @@ class FormRenderer:
     ) -> web.Response:
         """Render `template`; `show_flash` passes the flash cookie's message in and clears it.
 
+        A caller that showed the flash itself (next to a field) passes `flash=None`.
+
         `no_store` (the default) keeps the page out of caches: most forms hold flow state
         (an invitation's token, a challenge's id) or follow a sign-in.
         """
         csrf, is_new = csrf_token_of(request)
         if show_flash:
-            context["flash"] = read_flash(request)
+            context.setdefault("flash", read_flash(request))
         response = self._renderer.page(request, template, status=status, csrf_token=csrf, **context)
         if show_flash:
             clear_flash(request, response)
