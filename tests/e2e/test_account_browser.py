@@ -4,10 +4,12 @@ Two browsers signed in to one account: the account page of one lists both, and s
 other out there ends it at its next refresh. A username change, a password change (which signs
 the other browser out at its next refresh and keeps this one), and deleting the account, which
 ends on /auth/successful-deletion signed out, while the demo app's webhook page shows
-`user.deleted`. Those run with JavaScript off: every form posts and the page comes back with
-a flash message. The same page with JavaScript on goes through HTMX (vendored htmx, fragments
-swapped in place, toasts, HX-Redirect) under a policy without 'unsafe-inline'/'unsafe-eval'.
-Each page passes axe and fits a phone's width.
+`user.deleted`. Those run with JavaScript off: every form posts and the browser comes back to
+/auth/account (303) with the message in a flash or next to the refused field, so a reload
+posts nothing again. The same page with JavaScript on goes through HTMX (vendored htmx,
+fragments swapped in place, toasts, HX-Redirect) under a policy without
+'unsafe-inline'/'unsafe-eval', and its address stays /auth/account too. Each page passes axe
+and fits a phone's width, a 60-character email address included.
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ def _axe_on_a_copy(page: Page) -> list[str]:
         copy_context.close()
 
 
+def _at_account(page: Page) -> None:
+    """The address bar shows the account page (not the address a form posted to)."""
+    assert urlsplit(page.url).path == routes.ACCOUNT, page.url
+
+
+def _announced(page: Page, message: str, role: str) -> None:
+    """`message` is on the page in a live element of `role` (status, or alert for errors)."""
+    expect(page.get_by_role(role).filter(has_text=message).first).to_be_visible()
+
+
 def _log_in(context: BrowserContext, email: str, password: str) -> Page:
     tab = context.new_page()
     tab.goto(f"{routes.LOGIN}?return_to={routes.ACCOUNT}")
@@ -117,22 +129,37 @@ def test_username_password_change_and_deletion(
     expect(page.get_by_test_id("account-email")).to_have_text(email)
     _fits(page)
 
+    # A refusal comes back to /auth/account, the message at its field and the typed value
+    # kept; reloading posts nothing again and shows the page afresh.
     page.get_by_label("New username").fill("bad name!")
     page.get_by_role("button", name="Save username").click()
-    expect(page.get_by_text("That is not a valid username.")).to_be_visible()
+    expect(page.locator("#username-error")).to_have_text("That is not a valid username.")
+    _announced(page, "That is not a valid username.", "alert")
     expect(page.get_by_label("New username")).to_have_value("bad name!")
+    _at_account(page)
     _fits(page)
+    page.reload()
+    expect(page.locator("#username-error")).to_have_count(0)
+    _at_account(page)
     page.get_by_label("New username").fill("e2e_user")
     page.get_by_role("button", name="Save username").click()
     expect(page.get_by_test_id("flash")).to_have_text("Your username is now e2e_user.")
+    _announced(page, "Your username is now e2e_user.", "status")
     expect(page.get_by_test_id("account-username")).to_have_text("e2e_user")
+    _at_account(page)
 
-    page.get_by_role("link", name="Change password").click()
+    # The password form is on the account page; so are its refusals.
     page.get_by_label("Current password").fill("not the password")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Change password").click()
-    expect(page.get_by_text("Your current password is not correct.")).to_be_visible()
+    expect(page.locator("#current_password-error")).to_contain_text(
+        "Your current password is not correct."
+    )
+    _announced(page, "Your current password is not correct.", "alert")
+    expect(page.get_by_label("Current password")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Current password")).to_have_value("")  # never typed back
+    _at_account(page)
     _fits(page)
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
@@ -141,13 +168,17 @@ def test_username_password_change_and_deletion(
     expect(page.get_by_test_id("flash")).to_have_text(
         "Your password was changed. You were signed out on 1 other session."
     )
+    _announced(page, "Your password was changed.", "status")
+    _at_account(page)
     _signed_out_at_next_refresh(other)
     page.reload()  # this browser's session goes on
     expect(page.get_by_test_id("account-username")).to_have_text("e2e_user")
 
     page.get_by_label("Your password").fill(PASSWORD)  # the old one
     page.get_by_role("button", name="Delete my account").click()
-    expect(page.get_by_text("Your account was not deleted.")).to_be_visible()
+    expect(page.locator("#delete-error")).to_contain_text("Your account was not deleted.")
+    _announced(page, "Your account was not deleted.", "alert")
+    _at_account(page)
     page.get_by_label("Your password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Delete my account").click()
     expect(page.get_by_role("heading", name="Your account was deleted")).to_be_visible()
@@ -201,6 +232,8 @@ def test_one_browser_signs_the_other_out(
     assert _axe_on_a_copy(laptop) == []
     laptop.get_by_role("button", name="Sign out Mobile Safari 17 on iOS 17.4").click()
     expect(laptop.get_by_test_id("flash")).to_have_text("The session was signed out.")
+    _announced(laptop, "The session was signed out.", "status")
+    _at_account(laptop)
     expect(laptop.get_by_test_id("session")).to_have_count(1)
 
     _next_refresh(phone_context, phone)
@@ -242,7 +275,9 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     expect(_toast(page)).to_have_text("That is not a valid username.")
     expect(page.locator("#username-error")).to_have_text("That is not a valid username.")
     expect(page.get_by_label("New username")).to_have_value("bad name!")
+    _announced(page, "That is not a valid username.", "alert")
     _still_the_same_document(page)
+    _at_account(page)
     _fits(page, javascript=True)
 
     # An error (here a forged CSRF token: 403) is a toast alone; nothing is swapped.
@@ -261,7 +296,9 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     expect(_toast(page)).to_have_text("Your username is now htmx_user.")
     expect(page.get_by_test_id("account-username")).to_have_text("htmx_user")
     expect(page.get_by_test_id("flash")).to_have_count(0)
+    _announced(page, "Your username is now htmx_user.", "status")
     _still_the_same_document(page)
+    _at_account(page)
     page.get_by_role("button", name="Dismiss this message").click()
     expect(page.get_by_test_id("toast")).to_have_count(0)
 
@@ -272,21 +309,23 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     expect(page.get_by_test_id("sessions-notice")).to_have_text("The session was signed out.")
     expect(_toast(page)).to_have_text("The session was signed out.")
     expect(page.get_by_test_id("session")).to_have_count(1)
+    _announced(page, "The session was signed out.", "status")
     _still_the_same_document(page)
+    _at_account(page)
     _signed_out_at_next_refresh(other)
     _fits(page, javascript=True)
 
-    # The password page's form answers into the layout's body: a refusal in place, the
-    # change with the account page (its URL pushed) and a toast.
-    page.get_by_role("link", name="Change password").click()
-    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
-    page.evaluate("() => { window.__marker = 'set before'; }")
+    # The password form answers with the account page's body: a refusal in place, the change
+    # with a toast; the address stays /auth/account.
     page.get_by_label("Current password").fill("not the password")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Change password").click()
     expect(_toast(page)).to_contain_text("Your current password is not correct.")
     expect(page.locator("#current_password-error")).to_be_visible()
+    _announced(page, "Your current password is not correct.", "alert")
+    _still_the_same_document(page)
+    _at_account(page)
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
@@ -303,6 +342,7 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
     expect(page.locator("#delete-error")).to_contain_text("Your account was not deleted.")
     expect(_toast(page)).to_contain_text("Your account was not deleted.")
     _still_the_same_document(page)
+    _at_account(page)
     page.get_by_label("Your password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Delete my account").click()
     page.wait_for_url(f"**{routes.ACCOUNT_DELETED}")
@@ -311,3 +351,28 @@ def test_the_account_page_through_htmx(stack: DevStackProcess, open_context: Con
 
     assert page.evaluate("() => window.__cspViolations") == []
     assert [line for line in console if "Content Security Policy" in line] == []
+
+
+LONG_EMAIL_PHONE = {"width": 375, "height": 812}
+
+
+@pytest.mark.parametrize("javascript", [False, True])
+def test_a_long_email_fits_a_phone_and_the_page_links_back_to_the_app(
+    stack: DevStackProcess, open_context: ContextOpener, javascript: bool
+) -> None:
+    email = f"{'x' * 36}{uuid.uuid4().hex[:12]}@example.com"  # 60 characters, no hyphen to break at
+    assert len(email) == 60
+    phone = open_context(stack, viewport=LONG_EMAIL_PHONE, java_script_enabled=javascript)
+    sign_up_through_api(phone, email, PASSWORD)
+    page = phone.new_page()
+    page.goto(routes.ACCOUNT)
+
+    expect(page.get_by_test_id("account-email")).to_have_text(email)
+    assert page.evaluate("document.documentElement.scrollWidth") <= LONG_EMAIL_PHONE["width"]
+    back = page.get_by_role("link", name="Back to the app")
+    expect(back).to_have_attribute("href", "/")  # AUTHARA_DEFAULT_RETURN_TO's default
+    # It comes first, before the heading.
+    assert page.locator("a, h1").first.get_attribute("data-testid") == "back-to-app"
+    assert (axe_violations(page) if javascript else _axe_on_a_copy(page)) == []
+    back.click()
+    page.wait_for_url(f"{stack.base_url}/")

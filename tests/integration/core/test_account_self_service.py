@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from authara_contract import cookies, routes
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
+from authara_core.platform.flash import parse_flash
 from authara_core.settings import load_settings
 from tests.coresupport import WEBHOOK_ENV, FakeClock
 from tests.integration.core.conftest import ClientFactory, csrf_token, signup
@@ -269,6 +270,52 @@ async def test_of_two_concurrent_renames_to_one_name_exactly_one_wins(
         await conn.fetchval("SELECT count(*) FROM users WHERE username_normalized = 'winner'") == 1
     )
     assert [kind for kind, _ in await _events(conn)] == ["user.updated"]
+
+
+async def test_a_refusal_comes_back_to_the_account_page_once_with_no_secret_kept(
+    aiohttp_client: ClientFactory, env: dict[str, str], clock: FakeClock
+) -> None:
+    client = await _browser(aiohttp_client, env, clock)
+    await _signed_up(client)
+    wrong = "wrong password!"
+    form = {
+        "current_password": wrong,
+        "new_password": NEW_PASSWORD,
+        "confirm_password": NEW_PASSWORD,
+    }
+
+    refused = await _post(client, routes.PASSWORD_CHANGE, form)
+
+    assert refused.status == 303 and refused.headers["Location"] == routes.ACCOUNT
+    flash = parse_flash(refused.cookies[cookies.FLASH.name].value)
+    assert flash is not None and flash.field == "current_password" and flash.value is None
+    raw = refused.headers["Set-Cookie"]
+    assert all(secret not in raw for secret in (wrong, PASSWORD, NEW_PASSWORD))
+    page = await client.get(routes.ACCOUNT, allow_redirects=False)
+    text = await page.text()
+    assert '<p class="field-error" id="current_password-error" role="alert">' in text
+    assert 'data-testid="flash"' not in text  # shown at its field, not twice
+    assert page.cookies[cookies.FLASH.name]["max-age"] == "0"  # shown once
+    again = await (await client.get(routes.ACCOUNT, allow_redirects=False)).text()
+    assert "not correct" not in again and 'aria-invalid="true"' not in again
+
+
+@pytest.mark.parametrize(("return_to", "shown"), [(None, "/"), ("/dashboard?tab=1", None)])
+async def test_the_account_page_links_back_to_the_app(
+    aiohttp_client: ClientFactory,
+    env: dict[str, str],
+    clock: FakeClock,
+    return_to: str | None,
+    shown: str | None,
+) -> None:
+    settings = env if return_to is None else {**env, "AUTHARA_DEFAULT_RETURN_TO": return_to}
+    client = await _browser(aiohttp_client, settings, clock)
+    await _signed_up(client)
+    text = await (await client.get(routes.ACCOUNT)).text()
+    href = (shown or return_to or "").replace("&", "&amp;")
+    link = f'<p class="back"><a href="{href}" data-testid="back-to-app">Back to the app</a></p>'
+    assert link in text
+    assert text.index(link) < text.index("<h1>Your account</h1>")
 
 
 async def test_change_username_with_htmx_answers_with_the_profile_and_a_toast(
