@@ -93,7 +93,7 @@ def _anonymous_pages(
 def _account_pages(
     stack: DevStackProcess, open_context: ContextOpener
 ) -> Iterator[tuple[str, Page]]:
-    """The account page listing two sessions, the password page, the app, then deletion."""
+    """The account page listing two sessions, a refused password change, the app, deletion."""
     email = fresh_email("a11y")
     here = open_context(stack)
     sign_up_through_api(here, email, PASSWORD)
@@ -109,9 +109,12 @@ def _account_pages(
     _goto(page, routes.ACCOUNT, 200)
     expect(page.get_by_test_id("session")).to_have_count(2)
     yield "account", page
-    page.get_by_role("link", name="Change password").click()
-    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
-    yield "password-change", page
+    page.get_by_label("Current password").fill("not the password")
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_label("Confirm new password").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#current_password-error")).to_be_visible()
+    yield "account-password-refused", page
     _goto(page, routes.ACCOUNT, 200)
     page.get_by_label("Your password").fill("not the password")
     page.get_by_role("button", name="Delete my account").click()
@@ -206,13 +209,14 @@ def test_the_show_password_button_toggles_and_the_form_still_submits(
     page.goto(routes.ACCOUNT)
     page.wait_for_function("() => window.htmx !== undefined")
     page.evaluate("() => { window.__marker = 'set before'; }")
-    expect(page.get_by_role("button", name="Show password")).to_have_count(1)
+    # One per password input: the password form's three and the delete form's.
+    expect(page.get_by_role("button", name="Show password")).to_have_count(4)
     page.get_by_label("Your password").fill("not the password")
     page.get_by_role("button", name="Delete my account").click()
     expect(page.locator("#delete-error")).to_be_visible()
     assert page.evaluate("() => window.__marker") == "set before", "the page was reloaded"
-    expect(page.get_by_role("button", name="Show password")).to_have_count(1)
-    page.get_by_role("button", name="Show password").click()
+    expect(page.get_by_role("button", name="Show password")).to_have_count(4)
+    page.locator("#delete-account").get_by_role("button", name="Show password").click()
     expect(page.get_by_label("Your password")).to_have_attribute("type", "text")
     assert page.evaluate("() => window.__cspViolations") == []
 

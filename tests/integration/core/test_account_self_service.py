@@ -300,20 +300,26 @@ async def test_a_refusal_comes_back_to_the_account_page_once_with_no_secret_kept
     assert "not correct" not in again and 'aria-invalid="true"' not in again
 
 
-@pytest.mark.parametrize(("return_to", "shown"), [(None, "/"), ("/dashboard?tab=1", None)])
+@pytest.mark.parametrize(
+    ("overrides", "href", "name"),
+    [
+        ({}, "/", "the app"),  # AUTHARA_DEFAULT_RETURN_TO's default, no AUTHARA_APP_NAME
+        ({"AUTHARA_DEFAULT_RETURN_TO": "/dashboard?a=1&b=2"}, "/dashboard?a=1&amp;b=2", "the app"),
+        ({"AUTHARA_APP_NAME": "Acme <Shop>"}, "/", "Acme &lt;Shop&gt;"),
+    ],
+)
 async def test_the_account_page_links_back_to_the_app(
     aiohttp_client: ClientFactory,
     env: dict[str, str],
     clock: FakeClock,
-    return_to: str | None,
-    shown: str | None,
+    overrides: dict[str, str],
+    href: str,
+    name: str,
 ) -> None:
-    settings = env if return_to is None else {**env, "AUTHARA_DEFAULT_RETURN_TO": return_to}
-    client = await _browser(aiohttp_client, settings, clock)
+    client = await _browser(aiohttp_client, {**env, **overrides}, clock)
     await _signed_up(client)
     text = await (await client.get(routes.ACCOUNT)).text()
-    href = (shown or return_to or "").replace("&", "&amp;")
-    link = f'<p class="back"><a href="{href}" data-testid="back-to-app">Back to the app</a></p>'
+    link = f'<p class="back"><a href="{href}" data-testid="back-to-app">Back to {name}</a></p>'
     assert link in text
     assert text.index(link) < text.index("<h1>Your account</h1>")
 

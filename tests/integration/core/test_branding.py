@@ -117,7 +117,7 @@ def test_every_page_template_titles_with_the_app_name() -> None:
         for path in folder.iterdir()
         if path.name.endswith(".html") and '{% extends "platform/base.html" %}' in path.read_text()
     ]
-    assert len(pages) >= 15
+    assert len(pages) >= 14  # the password form lives on the account page (no page of its own)
     for page in pages:
         title = re.search(r"{% block title %}(.*?){% endblock %}", page.read_text())
         assert title is not None, page.name

@@ -156,6 +156,8 @@ async def test_the_password_form_under_htmx_answers_the_body_and_one_toast(
     }
     refused = await client.post(routes.PASSWORD_CHANGE, data=form, headers=HTMX)
     assert refused.status == 422
+    assert refused.headers["HX-Retarget"] == "#body"
+    assert refused.headers["HX-Push-Url"] == routes.ACCOUNT  # the address stays the page's
     assert toasts(await refused.text()) == [
         ("error", "The passwords do not match. Nothing was changed.")
     ]
@@ -180,7 +182,7 @@ async def test_a_full_account_page_never_carries_a_toast(client: Client) -> None
     assert "hx-swap-oob" not in html
 
 
-async def test_the_password_page_swaps_into_the_layout_body(client: Client) -> None:
+async def test_the_password_form_swaps_into_the_layout_body(client: Client) -> None:
     await signed_up(client)
-    html = await (await client.get(routes.PASSWORD_CHANGE)).text()
+    html = await (await client.get(routes.ACCOUNT)).text()
     assert f'hx-post="{routes.PASSWORD_CHANGE}" hx-target="#body"' in html
