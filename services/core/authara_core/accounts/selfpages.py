@@ -1,7 +1,7 @@
 """The account page's own forms: change username, change or add a password, delete the account.
 
 Every form ends at /auth/account. Without JavaScript a success and a refusal alike redirect
-there (303) with a flash message: a refusal's names its field, so the page shows it next to
+there (303) with a flash message; a refusal's flash names its field, so the page shows it next to
 that field with the typed value (never a password), and a reload posts nothing again. With
 HTMX (`HX-Request: true`) the username form answers with the profile fragment and a toast, the
 other forms with the account page's body (`HX-Retarget: #body`, `HX-Push-Url: /auth/account`)
