@@ -20,8 +20,10 @@ from authara_devstack.dev_env import (
     gateway_url,
     mail_is_caught,
     reachable_address,
+    ready_lines,
 )
 from authara_devstack.dev_secrets import DevSecretsError, load_or_create_secrets
+from authara_devstack.mail_sink import load_settings as load_sink_settings
 
 ENV_VARS_BY_NAME = {var.name for var in ENV_VARS}
 PORTS = DevPorts(gateway=3000, core=41001, demo=41002, mail=41003)
@@ -202,3 +204,33 @@ def test_the_printed_database_url_hides_the_password() -> None:
     }
     assert database_url(env) == "postgresql://authara:***@[::1]:5432/auth"
     assert database_url({**env, "POSTGRESQL_PASSWORD": ""}).startswith("postgresql://authara@")
+
+
+def test_the_banner_points_at_the_demo_by_default(tmp_path: Path) -> None:
+    lines = ready_lines(_env({}, tmp_path))
+
+    assert lines[0] == "Authara is running at http://127.0.0.1:3000"
+    assert "codes and links at http://127.0.0.1:3000/_dev/mail" in lines[1]
+    assert any("http://127.0.0.1:3000/private" in line for line in lines)
+
+
+def test_with_your_own_app_the_banner_sends_you_to_it_and_to_the_mail_on_the_demo(
+    tmp_path: Path,
+) -> None:
+    lines = ready_lines(_env({"APP_UPSTREAM": "127.0.0.1:8000"}, tmp_path))
+    text = "\n".join(lines)
+
+    # The gateway no longer fronts the demo app, which serves the caught-mail pages.
+    assert "codes and links at http://127.0.0.1:41002/_dev/mail" in text
+    assert "/private" not in text
+    assert "your app   http://127.0.0.1:3000/  (APP_UPSTREAM=127.0.0.1:8000;" in text
+    assert "GATEWAY_PROTECTED_PATHS" in text
+    # The mail sink's own start-up line names the same page.
+    env = _env({"APP_UPSTREAM": "127.0.0.1:8000"}, tmp_path)
+    assert load_sink_settings(env).page_url == "http://127.0.0.1:41002/_dev/mail"
+    assert load_sink_settings(_env({}, tmp_path)).page_url == "http://127.0.0.1:3000/_dev/mail"
+
+    protected = ready_lines(
+        _env({"APP_UPSTREAM": "127.0.0.1:8000", "GATEWAY_PROTECTED_PATHS": "/me"}, tmp_path)
+    )
+    assert not any("GATEWAY_PROTECTED_PATHS" in line for line in protected)

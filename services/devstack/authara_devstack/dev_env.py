@@ -127,7 +127,9 @@ def build_env(
         "AUTHARA_WEBHOOK_SECRET": secrets.webhook_secret,
         "PYTHONUNBUFFERED": "1",
     }
-    return {**defaults, **environ}
+    merged = {**defaults, **environ}
+    merged.setdefault("AUTHARA_DEV_MAIL_PAGE_URL", mail_page_url(merged))
+    return merged
 
 
 def database_url(env: Mapping[str, str]) -> str:
@@ -141,14 +143,45 @@ def database_url(env: Mapping[str, str]) -> str:
     )
 
 
+def serves_the_demo(env: Mapping[str, str]) -> bool:
+    """Tell whether the gateway sends the app's paths to the stack's demo app."""
+    demo = reachable_address(env["DEMO_BIND"])
+    return [part.strip() for part in env.get("APP_UPSTREAM", "").split(",")] == [demo]
+
+
+def mail_page_url(env: Mapping[str, str]) -> str:
+    """Return where the caught mail is read: through the gateway, or on the demo app itself."""
+    if serves_the_demo(env):
+        return f"{gateway_url(env)}/_dev/mail"
+    # The caught-mail pages live on the demo app, which the gateway no longer fronts.
+    return f"http://{reachable_address(env['DEMO_BIND'])}/_dev/mail"
+
+
 def ready_lines(env: Mapping[str, str]) -> list[str]:
     """Say what a developer needs once the stack answers: where to go and what to run."""
     base = gateway_url(env)
     lines = [f"Authara is running at {base}"]
+    mail = env.get("AUTHARA_DEV_MAIL_PAGE_URL") or mail_page_url(env)
+    if serves_the_demo(env):
+        tries = [
+            f"  try it     {base}/private  (sign up; {base}/whoami shows what your app receives)"
+        ]
+    else:
+        protected = env.get("GATEWAY_PROTECTED_PATHS", "").strip()
+        tries = [
+            f"  your app   {base}/  (APP_UPSTREAM={env.get('APP_UPSTREAM', '')}; "
+            "open it here, not on its own port)",
+            f"  log in     {base}/auth/login  (or {base}/auth/signup)",
+        ]
+        if not protected:
+            tries.append(
+                "  protect    set GATEWAY_PROTECTED_PATHS=/your,/paths to send anonymous "
+                "visitors to the login page"
+            )
     if mail_is_caught(env):
-        lines.append(f"Mail is caught, not delivered: codes and links at {base}/_dev/mail")
+        lines.append(f"Mail is caught, not delivered: codes and links at {mail}")
     lines += [
-        f"  try it     {base}/private  (sign up; {base}/whoami shows what your app receives)",
+        *tries,
         f"  account    {base}/auth/account",
         f"  database   {database_url(env)}  (schema {env.get('POSTGRESQL_SCHEMA', 'authara')})",
         "  admin      .venv/bin/authara admin grant EMAIL  (in another terminal, after signing up)",

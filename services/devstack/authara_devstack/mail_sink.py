@@ -48,8 +48,12 @@ def load_settings(environ: Mapping[str, str]) -> SinkSettings:
     folder = environ.get("AUTHARA_DEV_MAIL_DIR", "")
     if not folder:
         raise ValueError("AUTHARA_DEV_MAIL_DIR: must name the folder caught mail goes to")
+    # `authara dev` says where the pages are (the demo app's own address when the gateway
+    # fronts another app); a sink started by hand assumes the gateway serves them.
     public_url = environ.get("PUBLIC_URL")
-    page_url = f"{public_url.rstrip('/')}/_dev/mail" if public_url else None
+    page_url = environ.get("AUTHARA_DEV_MAIL_PAGE_URL") or (
+        f"{public_url.rstrip('/')}/_dev/mail" if public_url else None
+    )
     return SinkSettings(host=host, port=port, folder=Path(folder), page_url=page_url)
 
 
