@@ -128,6 +128,18 @@ def axe_violations(page: Page) -> list[str]:
     return violations
 
 
+def axe_in_both_schemes(page: Page) -> dict[str, list[str]]:
+    """Run axe on the page in the light and the dark color scheme; return what each found."""
+    found = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        violations = axe_violations(page)
+        if violations:
+            found[scheme] = violations
+    page.emulate_media(color_scheme="light")
+    return found
+
+
 def token_url(invite_url: str, path: str) -> str:
     """Return the page at `path` for the invitation in `invite_url` (same token)."""
     return path + invite_url[invite_url.index("?") :]

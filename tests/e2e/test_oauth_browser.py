@@ -29,6 +29,7 @@ from .devstack_process import (
     hermetic_environ,
     running_dev_stack,
 )
+from .invitation_support import axe_in_both_schemes
 from .mail_codes import enter_emailed_code
 from .oidc_provider import OidcProviderError, OidcProviderProcess, running_oidc_provider
 
@@ -178,11 +179,13 @@ def test_existing_password_account_is_linked_only_after_its_password(
     tab.wait_for_url("**/auth/provider-links/confirm?**")
     expect(tab.get_by_role("heading", name=f"Link {PROVIDER_LABEL}")).to_be_visible()
     expect(tab.get_by_test_id("link-email")).to_have_text(email)
+    assert axe_in_both_schemes(tab) == {}
     with tab.expect_response(lambda response: response.request.method == "POST") as wrong:
         tab.locator('input[name="password"]').fill("not my password at all")
         tab.get_by_role("button", name="Link and sign in").click()
     assert wrong.value.status == 422
     expect(tab.get_by_role("alert")).to_have_text("Invalid password.")
+    assert axe_in_both_schemes(tab) == {}
 
     tab.locator('input[name="password"]').fill(PASSWORD)
     tab.get_by_role("button", name="Link and sign in").click()
@@ -209,6 +212,7 @@ def test_the_last_way_to_sign_in_offers_no_remove(tab: Page, oauth_stack: OAuthS
 
     expect(method.get_by_test_id("only-method")).to_have_text("Your only way to sign in")
     expect(tab.get_by_role("button", name=f"Remove {PROVIDER_LABEL}")).to_have_count(0)
+    assert axe_in_both_schemes(tab) == {}
 
 
 def test_a_password_account_links_the_provider_from_its_account_page(
@@ -228,6 +232,7 @@ def test_a_password_account_links_the_provider_from_its_account_page(
     tab.wait_for_url(f"{oauth_stack.base_url}/auth/account")
     expect(tab.get_by_test_id("flash")).to_have_text(f"{PROVIDER_LABEL} is now linked.")
     expect(tab.get_by_test_id("method-corp")).to_be_visible()
+    assert axe_in_both_schemes(tab) == {}
     tab.get_by_role("button", name="Remove Password").click()
     expect(tab.get_by_test_id("flash")).to_have_text("Password was removed.")
     expect(tab.get_by_test_id("method-password")).to_have_count(0)
@@ -243,3 +248,4 @@ def test_cancelling_at_the_provider_comes_back_to_login_with_a_message(
 
     tab.wait_for_url("**/auth/login?return_to=%2Fprivate")
     expect(tab.get_by_role("alert")).to_have_text(f"Sign-in with {PROVIDER_LABEL} was cancelled.")
+    assert axe_in_both_schemes(tab) == {}  # the login page with a provider button and an alert
