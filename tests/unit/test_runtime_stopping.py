@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -49,7 +50,10 @@ def test_a_listener_hears_a_request_that_came_before_it() -> None:
 
 def test_signals_blocked_before_the_handler_are_delivered_to_it() -> None:
     with stop_signals_blocked():
-        os.kill(os.getpid(), signal.SIGTERM)  # pending: the default action would kill us
+        # Sent to this thread, where it is blocked: a signal sent to the process could be taken
+        # by another thread that does not block it (a test runner's), whose default action
+        # would kill the process. The program blocks stop signals before it starts a thread.
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # pending
         stop = StopRequest.install()  # unblocks
         assert stop.signal == signal.SIGTERM
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
