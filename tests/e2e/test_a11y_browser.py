@@ -184,6 +184,7 @@ def test_the_show_password_button_toggles_and_the_form_still_submits(
     toggle = page.get_by_role("button", name="Show password")
     expect(toggle).to_have_count(1)
     expect(toggle).to_have_attribute("aria-controls", "password")
+    expect(toggle).to_have_accessible_description("Password")  # its field's label
     expect(password).to_have_attribute("type", "password")
     page.get_by_label("Email").fill(email)
     password.fill(PASSWORD)
@@ -211,6 +212,11 @@ def test_the_show_password_button_toggles_and_the_form_still_submits(
     page.evaluate("() => { window.__marker = 'set before'; }")
     # One per password input: the password form's three and the delete form's.
     expect(page.get_by_role("button", name="Show password")).to_have_count(4)
+    descriptions = page.get_by_role("button", name="Show password").evaluate_all(
+        "buttons => buttons.map(b => document.getElementById("
+        "b.getAttribute('aria-describedby')).textContent.trim())"
+    )
+    assert len(set(descriptions)) == 4, descriptions  # each button says which field it shows
     page.get_by_label("Your password").fill("not the password")
     page.get_by_role("button", name="Delete my account").click()
     expect(page.locator("#delete-error")).to_be_visible()

@@ -68,6 +68,13 @@
       button.setAttribute("aria-controls", input.id);
       button.setAttribute("data-testid", "password-toggle");
       button.textContent = SHOW;
+      // Several password fields on one page (change password) get several buttons of the same
+      // name: each is described by its field's label ("Show password, Current password").
+      var label = input.id && document.querySelector('label[for="' + input.id + '"]');
+      if (label) {
+        if (!label.id) label.id = input.id + "-label";
+        button.setAttribute("aria-describedby", label.id);
+      }
       button.addEventListener("click", function () {
         setShown(input, button, input.type === "password");
       });
