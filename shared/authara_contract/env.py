@@ -152,6 +152,20 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "serves the public management routes (404 while off); reported by GET /capabilities",
     ),
     _v(
+        "AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED",
+        "bool",
+        "false",
+        [CORE],
+        "only emails on the admin console's allowlist may sign up or sign in",
+    ),
+    _v(
+        "AUTHARA_ADMIN_AUDIT_RETENTION_DAYS",
+        "int",
+        "180",
+        [CORE],
+        "days admin audit events are kept, > 0",
+    ),
+    _v(
         "AUTHARA_ORGANIZATION_INVITATION_TTL",
         "duration",
         "168h",

@@ -34,7 +34,8 @@ EXPECTED_TABLES: Final = frozenset(
      "refresh_tokens", "provider_links", "oauth_states", "organizations",
      "organization_memberships", "organization_mode", "webhook_events",
      "organization_invitations", "challenges", "verification_codes", "pending_signup_actions",
-     "pending_password_resets", "pending_email_changes", "email_jobs"}
+     "pending_password_resets", "pending_email_changes", "email_jobs",
+     "allowed_emails", "admin_audit_events"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -78,6 +79,9 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "uq_pending_email_changes_challenge_id", "fk_pending_email_changes_user_id_users",
         "pk_email_jobs", "fk_email_jobs_challenge_id_challenges", "ck_email_jobs_status",
         "ck_email_jobs_template_data_object",
+        "pk_allowed_emails", "uq_allowed_emails_email", "ck_allowed_emails_email_normalized",
+        "pk_admin_audit_events", "ck_admin_audit_events_metadata_object",
+        "fk_admin_audit_events_actor_user_id_users", "fk_admin_audit_events_target_user_id_users",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -92,6 +96,11 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_challenges_expires_at", "ix_challenges_email", "ix_challenges_user_id",
         "ix_email_jobs_pending", "ix_email_jobs_processing", "ix_email_jobs_terminal",
         "ix_email_jobs_to_email",
+        "ix_users_email_pattern", "ix_users_username_pattern", "ix_users_id_pattern",
+        "ix_allowed_emails_email_pattern", "ix_admin_audit_events_created_at_id",
+        "ix_admin_audit_events_actor_user_id_created_at",
+        "ix_admin_audit_events_target_user_id_created_at",
+        "ix_admin_audit_events_action_created_at",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -270,7 +279,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 10)}
+    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 11)}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

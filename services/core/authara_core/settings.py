@@ -135,6 +135,8 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     brand: Brand = field(default_factory=Brand)
+    allowlist_enabled: bool = False
+    audit_retention: timedelta = timedelta(days=180)
 
     @property
     def secure_cookies(self) -> bool:
@@ -194,6 +196,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         mail=read_mail_settings(reader, prod=app_env is AppEnv.PROD),
         webhooks=read_webhook_settings(reader, prod=app_env is AppEnv.PROD),
         brand=_brand(reader),
+        allowlist_enabled=reader.boolean("AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED"),
+        audit_retention=timedelta(
+            days=reader.integer("AUTHARA_ADMIN_AUDIT_RETENTION_DAYS", minimum=1)
+        ),
     )
     _validate_cross(reader, settings)
     reader.finish()

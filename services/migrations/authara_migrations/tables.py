@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
@@ -73,6 +75,22 @@ users = Table(
     UniqueConstraint("email"),
     UniqueConstraint("username"),
     UniqueConstraint("username_normalized"),
+    # The admin console's prefix search (revision 0010 says which predicates use them).
+    Index(
+        "ix_users_username_pattern",
+        "username_normalized",
+        postgresql_ops={"username_normalized": "text_pattern_ops"},
+    ),
+)
+Index(
+    "ix_users_email_pattern",
+    func.lower(users.c.email).label("email_lower"),
+    postgresql_ops={"email_lower": "text_pattern_ops"},
+)
+Index(
+    "ix_users_id_pattern",
+    cast(users.c.id, Text).label("id_text"),
+    postgresql_ops={"id_text": "text_pattern_ops"},
 )
 
 platform_roles = Table(
@@ -445,6 +463,41 @@ email_jobs = Table(
         postgresql_where=text("status IN ('sent', 'failed')"),
     ),
     Index("ix_email_jobs_to_email", text("lower(to_email)")),
+)
+
+# The access policy's allowlist (AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED): trimmed, lowercased.
+allowed_emails = Table(
+    "allowed_emails",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("email", Text, nullable=False),
+    UniqueConstraint("email"),
+    CheckConstraint("email = lower(btrim(email)) AND email <> ''", name="email_normalized"),
+    Index("ix_allowed_emails_email_pattern", "email", postgresql_ops={"email": "text_pattern_ops"}),
+)
+
+# Who did what to whom in the admin console (and the CLI: actor_label 'cli').
+admin_audit_events = Table(
+    "admin_audit_events",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _user_ref("actor_user_id"),
+    Column("actor_label", Text, nullable=True),
+    Column("action", String(64), nullable=False),
+    _user_ref("target_user_id"),
+    Column("target_email", Text, nullable=True),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),
+    Index(None, "created_at", "id"),
+    Index(None, "actor_user_id", "created_at"),
+    Index(None, "target_user_id", "created_at"),
+    Index(None, "action", "created_at"),
 )
 
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")
