@@ -97,6 +97,7 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_email_jobs_pending", "ix_email_jobs_processing", "ix_email_jobs_terminal",
         "ix_email_jobs_to_email",
         "ix_users_email_pattern", "ix_users_username_pattern", "ix_users_id_pattern",
+        "ix_users_created_at",
         "ix_allowed_emails_email_pattern", "ix_admin_audit_events_created_at_id",
         "ix_admin_audit_events_actor_user_id_created_at",
         "ix_admin_audit_events_target_user_id_created_at",

@@ -81,6 +81,7 @@ users = Table(
         "username_normalized",
         postgresql_ops={"username_normalized": "text_pattern_ops"},
     ),
+    Index(None, "created_at"),
 )
 Index(
     "ix_users_email_pattern",
