@@ -90,6 +90,12 @@ INVITATION_TOKEN_PARAM: Final = "token"  # noqa: S105 (a query parameter name)
 INTERNAL_INVITATIONS: Final = f"{INTERNAL_ORGANIZATION}/invitations"
 INTERNAL_INVITATION_RESEND: Final = f"{INTERNAL_INVITATIONS}/{{invitation_id}}/resend"
 
+# The admin console (contract §1.2 admin rows): every route under ADMIN_PREFIX is guarded
+# (admin-audience token; GET for any platform role, anything else for authara:admin only).
+ADMIN_PREFIX: Final = "/auth/admin"
+ADMIN_DASHBOARD: Final = ADMIN_PREFIX
+ADMIN_DASHBOARD_SLASH: Final = f"{ADMIN_PREFIX}/"
+
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 GATEWAY_READY: Final = "/auth/gateway/ready"
 
@@ -103,6 +109,12 @@ def is_api_path(path: str) -> bool:
         API_PREFIX,
         INTERNAL_PREFIX,
     )
+
+
+def is_admin_path(path: str) -> bool:
+    """Tell whether a path (query string allowed) belongs to the admin console."""
+    path = path.split("?", 1)[0]
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
 def is_auth_path(path: str) -> bool:

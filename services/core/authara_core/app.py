@@ -15,6 +15,8 @@ from aiohttp import web
 from authara_contract.env import AppEnv
 from authara_core.accounts.selfservice import SelfService
 from authara_core.accounts.service import AccountService
+from authara_core.admin.console import ConsoleService
+from authara_core.admin.service import AdminService
 from authara_core.challenges.mail import composers
 from authara_core.challenges.service import ChallengeService
 from authara_core.mail.outbox import Composer, MailTemplate
@@ -80,6 +82,10 @@ class Services:
     mail: MailWorkers
     webhooks: WebhookWorkers | None
     """The webhook delivery workers, when webhooks are enabled (URL and secret set)."""
+    admin: AdminService
+    """Role grants and account recovery, audited (the CLI's and the console's actions)."""
+    console: ConsoleService
+    """The admin console's reads (dashboard)."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -173,6 +179,8 @@ def build_services(
         db=database, clock=clock, events=events, mode=settings.organization_mode
     )
     return Services(
+        admin=AdminService(db=database, clock=clock),
+        console=ConsoleService(db=database, clock=clock),
         clock=clock,
         database=database,
         hasher=hasher,

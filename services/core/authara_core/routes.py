@@ -25,6 +25,9 @@ from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
 from authara_core.accounts.selfpages import SelfServicePages
 from authara_core.accounts.sessions_section import SessionsSection
+from authara_core.admin.guard import ConsoleGuard
+from authara_core.admin.layout import ConsoleLayout
+from authara_core.admin.pages import ConsolePages
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
@@ -165,6 +168,17 @@ def route_table(
         token=settings.internal_api_token,
     )
     signed_in = account.signed_in_only  # A(app, refresh): an expired access token is renewed
+    console_layout = ConsoleLayout(
+        renderer=renderer,
+        cookie_writer=cookie_writer,
+        allowlist_enabled=settings.allowlist_enabled,
+        app_url=settings.default_return_to,
+    )
+    console_pages = ConsolePages(console=services.console, layout=console_layout)
+    # A(admin) + a platform role for GET, authara:admin for anything else (admin/guard.py)
+    console = ConsoleGuard(
+        sessions=services.sessions, cookie_writer=cookie_writer, trust_proxy_headers=trust_proxy
+    ).console
     static_dir = importlib.resources.files("authara_core") / "static"
     return [
         web.get(routes.HEALTH, meta.health),
@@ -246,6 +260,8 @@ def route_table(
         web.delete(routes.INTERNAL_USER, internal.delete_user),
         web.post(routes.INTERNAL_INVITATIONS, internal.create_invitation),
         web.post(routes.INTERNAL_INVITATION_RESEND, internal.resend_invitation),
+        web.get(routes.ADMIN_DASHBOARD, console(console_pages.dashboard)),
+        web.get(routes.ADMIN_DASHBOARD_SLASH, console(console_pages.dashboard)),
         web.get(routes.BRAND_CSS, brand_assets.stylesheet),
         web.get(routes.BRAND_FILE, brand_assets.file),
         web.static(routes.STATIC_PREFIX, str(static_dir)),
