@@ -184,7 +184,8 @@ def ready_lines(env: Mapping[str, str]) -> list[str]:
         *tries,
         f"  account    {base}/auth/account",
         f"  database   {database_url(env)}  (schema {env.get('POSTGRESQL_SCHEMA', 'authara')})",
-        "  admin      .venv/bin/authara admin grant EMAIL  (in another terminal, after signing up)",
+        "  admin      .venv/bin/authara admin grant EMAIL  (another terminal, after signing up),",
+        f"             then {base}/auth/admin",
         "  stop       Ctrl-C",
     ]
     return lines
