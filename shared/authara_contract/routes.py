@@ -95,6 +95,9 @@ INTERNAL_INVITATION_RESEND: Final = f"{INTERNAL_INVITATIONS}/{{invitation_id}}/r
 ADMIN_PREFIX: Final = "/auth/admin"
 ADMIN_DASHBOARD: Final = ADMIN_PREFIX
 ADMIN_DASHBOARD_SLASH: Final = f"{ADMIN_PREFIX}/"
+ADMIN_AUDIT: Final = f"{ADMIN_PREFIX}/audit"
+ADMIN_AUDIT_EXPORT_CSV: Final = f"{ADMIN_AUDIT}/export.csv"
+ADMIN_AUDIT_EXPORT_JSONL: Final = f"{ADMIN_AUDIT}/export.jsonl"
 
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 GATEWAY_READY: Final = "/auth/gateway/ready"

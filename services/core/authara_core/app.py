@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 import asyncpg
@@ -15,6 +16,7 @@ from aiohttp import web
 from authara_contract.env import AppEnv
 from authara_core.accounts.selfservice import SelfService
 from authara_core.accounts.service import AccountService
+from authara_core.admin.auditlog import AuditLog
 from authara_core.admin.console import ConsoleService
 from authara_core.admin.service import AdminService
 from authara_core.challenges.mail import composers
@@ -54,6 +56,7 @@ from authara_core.settings import Settings
 from authara_core.webhooks.worker import WebhookWorkers
 
 _LOGGER = logging.getLogger(__name__)
+AUDIT_CLEANUP_INTERVAL: Final = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class Services:
     """Role grants and account recovery, audited (the CLI's and the console's actions)."""
     console: ConsoleService
     """The admin console's reads (dashboard)."""
+    audit_log: AuditLog
+    """The audit log's pages, exports and retention cleanup."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -181,6 +186,7 @@ def build_services(
     return Services(
         admin=AdminService(db=database, clock=clock),
         console=ConsoleService(db=database, clock=clock),
+        audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
         clock=clock,
         database=database,
         hasher=hasher,
@@ -333,21 +339,35 @@ def _manage_resources(
             await providers.close()
 
     async def cleanup_task_ctx(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            _clean_up(
-                (
-                    services.sessions.cleanup,
-                    services.flows.cleanup,
-                    services.challenges.cleanup,
-                    services.mail.cleanup,
-                ),
-                settings.session_cleanup_interval.total_seconds(),
-            )
-        )
+        every = settings.session_cleanup_interval.total_seconds()
+        tasks = [
+            asyncio.create_task(
+                _clean_up(
+                    (
+                        services.sessions.cleanup,
+                        services.flows.cleanup,
+                        services.challenges.cleanup,
+                        services.mail.cleanup,
+                    ),
+                    every,
+                )
+            ),
+            # Upstream: every 24 h. The first run comes after one short interval, so a
+            # process restarted daily (deploys) still cleans up.
+            asyncio.create_task(
+                _clean_up(
+                    (services.audit_log.cleanup,),
+                    AUDIT_CLEANUP_INTERVAL.total_seconds(),
+                    first_after_s=every,
+                )
+            ),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def mail_ctx(_app: web.Application) -> AsyncIterator[None]:
         async with services.mail.running():
@@ -368,13 +388,22 @@ def _manage_resources(
         app.cleanup_ctx.append(cleanup_task_ctx)
 
 
-async def _clean_up(jobs: Sequence[Callable[[], Awaitable[int]]], interval_s: float) -> None:
-    """Delete expired sessions, OAuth flows and finished email jobs every interval.
+async def _clean_up(
+    jobs: Sequence[Callable[[], Awaitable[int]]],
+    interval_s: float,
+    *,
+    first_after_s: float | None = None,
+) -> None:
+    """Run cleanup jobs every interval, the first time after `first_after_s` (or one interval).
+
+    The jobs: expired sessions, OAuth flows, finished email jobs; old audit events.
 
     Failures are logged and retried at the next interval.
     """
+    wait_s = interval_s if first_after_s is None else first_after_s
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(wait_s)
+        wait_s = interval_s
         for job in jobs:
             try:
                 deleted = await job()

@@ -25,6 +25,7 @@ from authara_core.accounts.home import AccountHome
 from authara_core.accounts.pages import AuthPages
 from authara_core.accounts.selfpages import SelfServicePages
 from authara_core.accounts.sessions_section import SessionsSection
+from authara_core.admin.audit_pages import AuditPages
 from authara_core.admin.guard import ConsoleGuard
 from authara_core.admin.layout import ConsoleLayout
 from authara_core.admin.pages import ConsolePages
@@ -175,6 +176,7 @@ def route_table(
         app_url=settings.default_return_to,
     )
     console_pages = ConsolePages(console=services.console, layout=console_layout)
+    audit_pages = AuditPages(log=services.audit_log, layout=console_layout, clock=services.clock)
     # A(admin) + a platform role for GET, authara:admin for anything else (admin/guard.py)
     console = ConsoleGuard(
         sessions=services.sessions, cookie_writer=cookie_writer, trust_proxy_headers=trust_proxy
@@ -262,6 +264,9 @@ def route_table(
         web.post(routes.INTERNAL_INVITATION_RESEND, internal.resend_invitation),
         web.get(routes.ADMIN_DASHBOARD, console(console_pages.dashboard)),
         web.get(routes.ADMIN_DASHBOARD_SLASH, console(console_pages.dashboard)),
+        web.get(routes.ADMIN_AUDIT, console(audit_pages.page)),
+        web.get(routes.ADMIN_AUDIT_EXPORT_CSV, console(audit_pages.export_csv)),
+        web.get(routes.ADMIN_AUDIT_EXPORT_JSONL, console(audit_pages.export_jsonl)),
         web.get(routes.BRAND_CSS, brand_assets.stylesheet),
         web.get(routes.BRAND_FILE, brand_assets.file),
         web.static(routes.STATIC_PREFIX, str(static_dir)),

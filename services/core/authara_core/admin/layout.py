@@ -21,6 +21,7 @@ from authara_core.platform.forms import FormRenderer
 from authara_core.platform.render import Renderer
 
 DASHBOARD: Final = "dashboard"
+AUDIT: Final = "audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,10 @@ def console_nav(*, allowlist_enabled: bool) -> tuple[NavItem, ...]:
     while `allowlist_enabled`), Failures.
     """
     del allowlist_enabled  # the allowlist page reads it when it lands
-    return (NavItem(DASHBOARD, "Dashboard", routes.ADMIN_DASHBOARD),)
+    return (
+        NavItem(DASHBOARD, "Dashboard", routes.ADMIN_DASHBOARD),
+        NavItem(AUDIT, "Audit log", routes.ADMIN_AUDIT),
+    )
 
 
 class ConsoleLayout:
