@@ -102,7 +102,10 @@ class AccountApi:
         claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
         body = await self._bodies.read(request, "SetPasswordRequest")
         await self._self_service.set_password(
-            user_id=claims.user_id, session_id=claims.session_id, password=body["password"]
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            password=body["password"],
+            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
         )
         response = web.Response(status=204)
         self._cookies.clear_session(response)

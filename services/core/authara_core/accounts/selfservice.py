@@ -22,6 +22,7 @@ from authara_core.accounts import store
 from authara_core.accounts.events import user_updated
 from authara_core.accounts.store import UserRow
 from authara_core.accounts.validation import validate_password
+from authara_core.admin import audit
 from authara_core.challenges.service import delete_password_resets_in
 from authara_core.organizations.management import OrganizationManagement
 from authara_core.platform.clock import Clock
@@ -136,6 +137,7 @@ class SelfService:
             # A reset started before the change would set an older password once verified.
             await delete_password_resets_in(conn, user_id)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
+            await _audit_password_change(conn, user, client_ip, "account", ended, now)
         return ended
 
     async def add_password(
@@ -165,7 +167,12 @@ class SelfService:
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
 
     async def set_password(
-        self, *, user_id: uuid.UUID, session_id: uuid.UUID, password: str
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        password: str,
+        client_ip: str | None = None,
     ) -> None:
         """Create or replace the password and end every session, the caller's included.
 
@@ -185,9 +192,12 @@ class SelfService:
             if not _recent(started, now):
                 raise ReauthenticationRequired
             await store.set_password_hash(conn, user_id=user_id, password_hash=new_hash, now=now)
-            await end_user_sessions_in(conn, user_id, now)
+            ended = await end_user_sessions_in(conn, user_id, now)
             await delete_password_resets_in(conn, user_id)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
+            locked = await store.get_user(conn, user_id)
+            if locked is not None:
+                await _audit_password_change(conn, locked, client_ip, "api", ended, now)
 
     async def has_password(self, user_id: uuid.UUID) -> bool:
         """Tell whether the account has a password (the delete form asks for it)."""
@@ -232,6 +242,24 @@ class SelfService:
         if user is None:
             raise Unauthorized
         return user, password_hash
+
+
+async def _audit_password_change(
+    conn: Connection,
+    user: UserRow,
+    client_ip: str | None,
+    via: str,
+    sessions_ended: int,
+    now: datetime,
+) -> None:
+    """Record `user.password_changed` by the account's owner, in the change's transaction."""
+    event = audit.Actor(user_id=user.id, ip=client_ip).event(
+        audit.Action.PASSWORD_CHANGED,
+        target_user_id=user.id,
+        target_email=user.email,
+        metadata={"via": via, "sessions_ended": sessions_ended},
+    )
+    await audit.record(conn, event, now=now)
 
 
 def _recent(started: datetime, now: datetime) -> bool:

@@ -18,6 +18,7 @@ from authara_core.accounts.validation import (
     validate_email,
     validate_password,
 )
+from authara_core.admin import audit
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
@@ -28,6 +29,9 @@ from authara_core.platform.ratelimit import Throttle
 from authara_core.sessions.service import IssuedSession, SessionService
 
 USERNAME_ATTEMPTS: Final = 5
+LOGIN_FAILURES_AUDITED: Final = 5
+"""The failed login for one email, within the login rate limit's per-email window, that writes
+one `security.login_failures` audit event (capped at the per-email limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +158,10 @@ class AccountService:
             found = await user_store.get_password_login(conn, address)
         if found is None:
             await self._hasher.burn(password)
+            await self._failed_login(address, None, client_ip)
             raise InvalidCredentials
         if not await self._hasher.verify(found.password_hash, password):
+            await self._failed_login(address, found.user.id, client_ip)
             raise InvalidCredentials
         if self._hasher.needs_rehash(found.password_hash):
             new_hash = await self._hasher.hash(password)
@@ -164,6 +170,34 @@ class AccountService:
                     conn, user_id=found.user.id, password_hash=new_hash, now=self._clock.now()
                 )
         return found.user
+
+    async def _failed_login(
+        self, address: str, user_id: uuid.UUID | None, client_ip: str | None
+    ) -> None:
+        """Audit `security.login_failures` once when an email reaches LOGIN_FAILURES_AUDITED.
+
+        The count is the rate limiter's (per process, the per-email login window), so a
+        failed login costs no database write; the event has no change to join and commits
+        in a transaction of its own, before the refusal (ARCHITECTURE §4).
+        """
+        reached = await self._throttle.failed(
+            "login", email=address, threshold=LOGIN_FAILURES_AUDITED
+        )
+        if reached is None:
+            return
+        now = self._clock.now()
+        event = audit.Actor(label=audit.ANONYMOUS_ACTOR, ip=client_ip).event(
+            audit.Action.LOGIN_FAILURES,
+            target_user_id=user_id,
+            target_email=address,
+            metadata={
+                "failures": reached.limit,
+                "window_seconds": int(reached.window.total_seconds()),
+                "account_exists": user_id is not None,
+            },
+        )
+        async with self._db.transaction() as conn:
+            await audit.record(conn, event, now=now)
 
     async def insert_user_in(
         self, conn: Connection, email: str, *, first_organization: bool = True

@@ -6,8 +6,14 @@ change committed. Readers (the audit log page, retention cleanup) live with the 
 
 Who acted: `actor_user_id` for a signed-in operator (`Operator.audit(...)` in admin/guard.py fills
 it with the request's IP, User-Agent and request id), or `actor_label` for an actor that is not
-a user (`CLI_ACTOR` for `authara-core admin ...`). Both may be set (a label such as an email
-kept for the record); at least one should be.
+a user (`CLI_ACTOR` for `authara-core admin ...`, `SYSTEM_ACTOR` for what the server detects,
+`ANONYMOUS_ACTOR` for a caller not signed in). Both may be set (a label such as an email kept
+for the record); at least one should be.
+
+Security events come from other domains in the transaction of their change: a refresh-token
+replay's revocation (sessions), a completed password reset and email change (challenges), a
+password change (accounts self-service); repeated failed logins (accounts) have no change of
+their own and are written in a transaction of their own, once per email and window.
 
 Actions are dotted names; upstream's (contract §17) are kept where they exist, in `Action`.
 """
@@ -25,6 +31,8 @@ from typing import Any, Final
 from authara_core.platform.db import Connection
 
 CLI_ACTOR: Final = "cli"
+SYSTEM_ACTOR: Final = "system"  # the server itself (a detection, not anyone's request)
+ANONYMOUS_ACTOR: Final = "anonymous"  # a caller not signed in (failed logins)
 USER_AGENT_MAX: Final = 512  # the column's length; longer values are cut, never refused
 IP_MAX: Final = 64
 REQUEST_ID_MAX: Final = 128
@@ -45,6 +53,13 @@ class Action(StrEnum):
     SESSIONS_REVOKED = "user.sessions_revoked"
     ALLOWLIST_EMAIL_ADDED = "allowlist.email_added"
     ALLOWLIST_EMAIL_REMOVED = "allowlist.email_removed"
+    # Security events, written by the domains where they happen (actor: the user, `system`
+    # or `anonymous`):
+    SESSION_REUSE_DETECTED = "session.reuse_detected"  # metadata {"session_id": id}
+    PASSWORD_RESET = "user.password_reset"  # noqa: S105 (a name); {"sessions_ended": n}
+    PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 (a name); {"via", "sessions_ended"}
+    EMAIL_CHANGED = "user.email_changed"  # metadata {"old_email": ..., "new_email": ...}
+    LOGIN_FAILURES = "security.login_failures"  # metadata {"failures": n, "window_seconds": s}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +114,7 @@ class Actor:
 
 
 CLI: Final = Actor(label=CLI_ACTOR)
+SYSTEM: Final = Actor(label=SYSTEM_ACTOR)
 
 
 def role_action(role: str, *, granted: bool) -> Action:

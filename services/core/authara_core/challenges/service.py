@@ -30,6 +30,7 @@ from authara_contract.tokens import KeySet
 from authara_core.accounts import users
 from authara_core.accounts.service import AccountService, PreparedSignup
 from authara_core.accounts.validation import validate_email
+from authara_core.admin import audit
 from authara_core.challenges import codes, store
 from authara_core.challenges.store import ChallengeRow
 from authara_core.mail.outbox import MailTemplate, enqueue_in
@@ -302,7 +303,16 @@ class ChallengeService:
             if pending is None:
                 raise ChallengeUnknown
             await self._accounts.set_password_in(conn, pending.user_id, pending.password_hash)
-            await end_user_sessions_in(conn, pending.user_id, self._clock.now())
+            now = self._clock.now()
+            ended = await end_user_sessions_in(conn, pending.user_id, now)
+            by_owner = audit.Actor(user_id=pending.user_id, ip=client_ip)
+            event = by_owner.event(
+                audit.Action.PASSWORD_RESET,
+                target_user_id=pending.user_id,
+                target_email=challenge.email,
+                metadata={"sessions_ended": ended},
+            )
+            await audit.record(conn, event, now=now)
 
         await self._verify(challenge_id, code, Purpose.PASSWORD_RESET, client_ip, apply)
 
@@ -359,7 +369,15 @@ class ChallengeService:
             pending = await store.get_pending_email_change(conn, challenge.id)
             if pending is None:
                 raise ChallengeUnknown
-            await self._accounts.change_email_in(conn, pending.user_id, pending.new_email)
+            if await self._accounts.change_email_in(conn, pending.user_id, pending.new_email):
+                by_owner = audit.Actor(user_id=pending.user_id, ip=client_ip)
+                event = by_owner.event(
+                    audit.Action.EMAIL_CHANGED,
+                    target_user_id=pending.user_id,
+                    target_email=pending.new_email,
+                    metadata={"old_email": pending.old_email, "new_email": pending.new_email},
+                )
+                await audit.record(conn, event, now=self._clock.now())
             return pending.new_email
 
         return await self._verify(challenge_id, code, Purpose.EMAIL_CHANGE, client_ip, apply)

@@ -120,6 +120,23 @@ class Throttle:
         if resets_in is not None:
             raise RateLimited(resets_in=resets_in)
 
+    async def failed(self, kind: str, *, email: str, threshold: int) -> Limit | None:
+        """Count a failed attempt for `email`; return the limit when this failure reaches it.
+
+        It is reached at the `threshold`-th failure within the kind's per-email window
+        (`threshold` is capped at the per-email limit, so it can be reached at all; 2 at
+        least), and reported once per window: later failures in the same window return None.
+        Two counters in the same limiter, no database write per failure.
+        """
+        rule = self._rules[kind].email
+        reach = max(2, min(threshold, rule.limit))
+        key = email.strip().lower() or EMPTY_KEY
+        if await self._limiter.hit(f"{kind}:failed", key, Limit(reach - 1, rule.window)) is None:
+            return None
+        if await self._limiter.hit(f"{kind}:failed-reported", key, Limit(1, rule.window)):
+            return None
+        return Limit(reach, rule.window)
+
     async def check_ip(self, kind: str, *, ip: str | None) -> None:
         """Count an attempt limited by client IP only; raise RateLimited when over."""
         resets_in = await self._limiter.hit(f"{kind}:ip", ip or UNKNOWN_IP, self._ip_limits[kind])

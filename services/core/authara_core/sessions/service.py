@@ -18,6 +18,7 @@ from authara_contract.tokens import (
 from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
 from authara_core.accounts.validation import clean_user_agent
+from authara_core.admin import audit
 from authara_core.organizations import directory
 from authara_core.organizations import service as organizations
 from authara_core.organizations.service import MembershipRow
@@ -186,6 +187,12 @@ class SessionService:
                 next_token = await self._grace_successor(conn, row, refresh_token, now)
             if next_token is None:
                 await session_store.revoke_session(conn, row.session_id, now)
+                event = audit.SYSTEM.event(
+                    audit.Action.SESSION_REUSE_DETECTED,
+                    target_user_id=row.user_id,
+                    metadata={"session_id": str(row.session_id)},
+                )
+                await audit.record(conn, event, now=now)
             else:
                 issued = await self._reissue(conn, row, next_token, audience, now)
                 last_used = row.session_last_used_at
