@@ -14,12 +14,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from authara_contract import routes
+from authara_contract.database import DatabaseSettings
 from authara_core.admin import audit
 from authara_core.admin.audit import CLI, Action, Actor
-from authara_core.admin.auditlog import AuditLog
 from authara_core.app import SERVICES_KEY, create_app
-from authara_core.settings import Settings
-from tests.coresupport import FakeClock
+from authara_core.settings import Settings, load_settings
+from tests.coresupport import FakeClock, core_env
 from tests.integration.core.conftest import ClientFactory, signup
 
 PASSWORD = "correct horse battery"
@@ -124,6 +124,7 @@ async def test_filters_by_actor_target_action_and_dates(
         return actions
 
     assert await shown("?actor=cli") == ["user.admin_granted"]
+    assert await shown("?actor=CLI") == ["user.admin_granted"]
     assert await shown(f"?actor={admin_email.upper()}") == [
         "allowlist.email_added",
         "user.disabled",
@@ -300,24 +301,26 @@ async def test_exports_stream_the_filtered_events_injection_safe(
 
 
 async def test_retention_deletes_only_events_older_than_the_setting_in_batches(
-    conn: asyncpg.Connection, settings: Settings
+    conn: asyncpg.Connection, db: DatabaseSettings
 ) -> None:
     clock = FakeClock(T0)
-    app = create_app(settings, clock=clock, periodic_cleanup=False, send_mail=False)
-    log = AuditLog(db=app[SERVICES_KEY].database, clock=clock, retention=timedelta(days=180))
+    settings = load_settings(core_env(db, AUTHARA_ADMIN_AUDIT_RETENTION_DAYS="30"))
+    services = create_app(settings, clock=clock, periodic_cleanup=False, send_mail=False)[
+        SERVICES_KEY
+    ]
     for index in range(2500):  # three delete batches
-        await _event(conn, CLI.event("test.old"), T0 - timedelta(days=181, seconds=index))
-    kept_at = T0 - timedelta(days=179)
-    await _event(conn, CLI.event("test.kept"), kept_at)
-    await _event(conn, CLI.event("test.edge"), T0 - timedelta(days=180))  # exactly at the cutoff
+        await _event(conn, CLI.event("test.old"), T0 - timedelta(days=31, seconds=index))
+    await _event(conn, CLI.event("test.kept"), T0 - timedelta(days=29))
+    await _event(conn, CLI.event("test.edge"), T0 - timedelta(days=30))  # exactly at the cutoff
 
-    await app[SERVICES_KEY].database.open()
+    await services.database.open()
     try:
-        assert settings.audit_retention == timedelta(days=180)
-        assert await log.cleanup() == 2500
-        assert await log.cleanup() == 0
+        assert await services.audit_log.cleanup() == 2500
+        assert await services.audit_log.cleanup() == 0
+        kept = await conn.fetch("SELECT action FROM admin_audit_events ORDER BY created_at")
+        assert [row["action"] for row in kept] == ["test.edge", "test.kept"]
         clock.advance(days=2)
-        assert await log.cleanup() == 2  # the edge and the kept one are now too old
+        assert await services.audit_log.cleanup() == 2  # now both are older than 30 days
     finally:
-        await app[SERVICES_KEY].database.close()
+        await services.database.close()
     assert await conn.fetchval("SELECT count(*) FROM admin_audit_events") == 0

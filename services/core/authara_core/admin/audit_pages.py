@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -152,7 +152,7 @@ class AuditPages:
         self,
         request: web.Request,
         operator: Operator,
-        values: dict[str, str] | Any,
+        values: Mapping[str, str],
         found: AuditPage | None,
         *,
         query: AuditQuery | None = None,

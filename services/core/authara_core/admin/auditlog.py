@@ -239,7 +239,7 @@ class AuditLog:
             if actor_id is None:
                 return None
         elif query.actor:
-            actor_label = query.actor
+            actor_label = query.actor.lower()  # the labels are lowercase (`cli`, `system`)
         target_id: uuid.UUID | None = None
         target_email: str | None = None
         if _is_uuid(query.target):
