@@ -11,7 +11,17 @@ import authara_core
 PACKAGE: Final = "authara_core"
 PLATFORM: Final = "platform"
 DOMAINS: Final = frozenset(
-    {"sessions", "accounts", "oauth", "organizations", "admin", "mail", "challenges", "webhooks"}
+    {
+        "sessions",
+        "accounts",
+        "oauth",
+        "organizations",
+        "admin",
+        "mail",
+        "challenges",
+        "webhooks",
+        "allowlist",
+    }
 )
 # A domain's store and its handlers are its own; other domains go through its service.
 PRIVATE_MODULES: Final = frozenset({"store", "routes", "pages", "api"})

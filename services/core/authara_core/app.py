@@ -19,6 +19,7 @@ from authara_core.accounts.service import AccountService
 from authara_core.admin.auditlog import AuditLog
 from authara_core.admin.console import ConsoleService
 from authara_core.admin.service import AdminService
+from authara_core.allowlist.service import AccessPolicy, AllowlistService
 from authara_core.challenges.mail import composers
 from authara_core.challenges.service import ChallengeService
 from authara_core.mail.outbox import Composer, MailTemplate
@@ -91,6 +92,8 @@ class Services:
     """The admin console's reads (dashboard)."""
     audit_log: AuditLog
     """The audit log's pages, exports and retention cleanup."""
+    allowlist: AllowlistService
+    """The email allowlist: its policy (enforced by sessions, signups, invitations) and console."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
@@ -110,7 +113,8 @@ def build_services(
     )
     hasher = PasswordHasher(settings.passwords)
     events = Outbox(settings.webhooks.published_events)
-    sessions = SessionService(db=database, clock=clock, settings=settings.tokens)
+    policy = AccessPolicy(db=database, clock=clock, enabled=settings.allowlist_enabled)
+    sessions = SessionService(db=database, clock=clock, settings=settings.tokens, policy=policy)
     limits = settings.rate_limits.per_worker(settings.workers)
     limiter = MemoryRateLimiter(
         clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
@@ -134,6 +138,7 @@ def build_services(
         sessions=sessions,
         organizations=organizations,
         throttle=throttle,
+        policy=policy,
     )
     providers = ProviderRegistry(settings.oauth, clock=clock)
     flows = OAuthFlows(
@@ -168,6 +173,7 @@ def build_services(
         mode=settings.organization_mode,
         accounts=accounts,
         sessions=sessions,
+        policy=policy,
     )
     # Templates whose context is made when the mail is sent (a challenge's code, in the
     # claiming transaction); the others are sent with the job's template_data as it is.
@@ -187,6 +193,7 @@ def build_services(
         admin=AdminService(db=database, clock=clock),
         console=ConsoleService(db=database, clock=clock),
         audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
+        allowlist=AllowlistService(db=database, clock=clock, policy=policy),
         clock=clock,
         database=database,
         hasher=hasher,

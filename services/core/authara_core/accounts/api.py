@@ -14,7 +14,12 @@ from authara_core.organizations.acceptance import InvitationAcceptance
 from authara_core.platform.bodies import BodyReader, audience_param
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, read_cookie
-from authara_core.platform.errors import InvalidRequest, NotFound
+from authara_core.platform.errors import (
+    EmailNotAllowed,
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+)
 from authara_core.sessions.responses import auth_session_response
 from authara_core.sessions.service import SessionService
 
@@ -56,13 +61,16 @@ class AccountApi:
         body = await self._bodies.read(request, "LoginRequest")
         if not body["email"].strip() or not body["password"]:
             raise InvalidRequest("Email and password are required.")
-        issued = await self._accounts.login(
-            email=body["email"],
-            password=body["password"],
-            audience=audience,
-            user_agent=_user_agent(request),
-            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
-        )
+        try:
+            issued = await self._accounts.login(
+                email=body["email"],
+                password=body["password"],
+                audience=audience,
+                user_agent=_user_agent(request),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+            )
+        except EmailNotAllowed as exc:  # upstream: 401, as if the password were wrong
+            raise InvalidCredentials from exc
         return auth_session_response(self._cookies, issued, status=200)
 
     async def signup_direct(self, request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,8 @@ from authara_core.accounts.validation import (
     validate_password,
 )
 from authara_core.admin import audit
+from authara_core.allowlist import service as allowlist
+from authara_core.allowlist.service import AccessPolicy
 from authara_core.organizations.service import OrganizationService
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
@@ -32,6 +34,7 @@ USERNAME_ATTEMPTS: Final = 5
 LOGIN_FAILURES_AUDITED: Final = 5
 """The failed login for one email, within the login rate limit's per-email window, that writes
 one `security.login_failures` audit event (capped at the per-email limit)."""
+SIGNUP_NOT_ALLOWED: Final = "Sign-up is limited to approved email addresses."
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,9 @@ class AccountService:
         sessions: SessionService,
         organizations: OrganizationService,
         throttle: Throttle,
+        policy: AccessPolicy | None = None,
     ) -> None:
+        self._policy = policy  # the allowlist; None: everyone may sign up
         self._db = db
         self._clock = clock
         self._events = events
@@ -74,12 +79,18 @@ class AccountService:
         client_ip: str | None,
     ) -> IssuedSession:
         """Create a password account and sign it in; nothing is written if any step fails."""
+        await self.check_signup_allowed(validate_email(email))
         prepared = await self.prepare_signup(email=email, password=password, client_ip=client_ip)
         async with self._db.transaction() as conn:
             user = await self.create_password_user_in(conn, prepared)
             return await self._sessions.start_in(
                 conn, user, audience=audience, user_agent=user_agent, client_ip=client_ip
             )
+
+    async def check_signup_allowed(self, email: str) -> None:
+        """Refuse (EmailNotAllowed, 403) a signup the allowlist keeps out, before any work."""
+        if self._policy is not None:
+            await self._policy.check(email, SIGNUP_NOT_ALLOWED)
 
     async def prepare_signup(
         self, *, email: str, password: str, client_ip: str | None
@@ -110,6 +121,7 @@ class AccountService:
         (`user.updated`) in the same transaction.
         """
         now = self._clock.now()
+        before = await user_store.get_user(conn, user_id)
         try:
             changed = await user_store.update_email(conn, user_id=user_id, email=email, now=now)
         except asyncpg.UniqueViolationError as exc:
@@ -120,6 +132,8 @@ class AccountService:
             raise
         if changed:
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
+            if before is not None:  # the allowlist entry follows the account
+                await allowlist.move_in(conn, before.email, email, clock=self._clock)
         return changed
 
     async def create_password_user_in(

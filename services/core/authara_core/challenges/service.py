@@ -170,6 +170,8 @@ class ChallengeService:
             except InvitationUnusable as exc:
                 raise InvalidRequest(exc.message) from exc
             invitation_id = invitation.id
+        if invitation_id is None:  # an invitation admits its email; anyone else, the allowlist
+            await self._accounts.check_signup_allowed(prepared.email)
         async with self._db.transaction() as conn:
             return await self._open_signup_in(
                 conn, prepared, opaque=taken, invitation_id=invitation_id

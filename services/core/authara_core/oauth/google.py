@@ -81,6 +81,8 @@ class GoogleIdTokens:
                 now=now,
             ):
                 raise Unauthorized("This sign-in was already used. Start again.")
+            if identity.email:  # 403 before anything else, as upstream (no 409 link offer)
+                await self._sessions.check_allowed_in(conn, identity.email)
             found = await identities.resolve(conn, identity, accounts=self._accounts, now=now)
             if isinstance(found, identities.Collision):
                 raise AccountLinkRequired

@@ -28,6 +28,7 @@ from authara_contract.tokens import AccessClaims
 from authara_core.accounts import users
 from authara_core.accounts.service import AccountService, PreparedSignup
 from authara_core.accounts.users import UserRow
+from authara_core.allowlist.service import AccessPolicy
 from authara_core.organizations import events, management_store, public_store
 from authara_core.organizations import invitation_store as store
 from authara_core.organizations.invitation_store import Invitation
@@ -81,7 +82,9 @@ class InvitationAcceptance:
         mode: OrganizationMode,
         accounts: AccountService,
         sessions: SessionService,
+        policy: AccessPolicy | None = None,
     ) -> None:
+        self._policy = policy  # the allowlist: an accepted invitation admits its email
         self._db = db
         self._clock = clock
         self._events = events
@@ -268,6 +271,8 @@ class InvitationAcceptance:
                 raise AlreadyInOrganization
         elif await public_store.get_role(conn, organization_id, user.id) is not None:
             raise InvitationAlreadyMember
+        if self._policy is not None:
+            await self._policy.admit_in(conn, invitation.email)
         now = self._clock.now()
         accepted = await store.mark_accepted(conn, invitation.id, by=user.id, now=now)
         if accepted is None:  # the row is locked and was pending: only a bug gets here

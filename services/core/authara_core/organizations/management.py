@@ -16,6 +16,7 @@ from authara_contract.claims import ROLE_PREFIX, OrganizationMode, OrganizationR
 from authara_core.accounts import users
 from authara_core.accounts.events import user_deleted
 from authara_core.accounts.users import UserRow
+from authara_core.allowlist import service as allowlist
 from authara_core.challenges.service import delete_user_challenges_in
 from authara_core.mail.outbox import delete_mail_to_in
 from authara_core.organizations import events, invitation_store
@@ -199,6 +200,7 @@ class OrganizationManagement:
             # And challenges: theirs, and any for their email (pending rows and mails cascade).
             await delete_user_challenges_in(conn, user_id, user.email)
             await delete_mail_to_in(conn, user.email)  # invitation mails too
+            await allowlist.forget_in(conn, user.email)
             await users.delete_user(conn, user_id)  # sessions and memberships cascade
             await self._events.record_in(
                 conn, [*kept, user_deleted(user_id)], now=self._clock.now()

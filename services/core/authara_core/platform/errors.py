@@ -37,6 +37,7 @@ AuthError
 │   ├── CsrfFailed
 │   ├── ReauthenticationRequired      (PUT /users/password from a stale sign-in)
 │   ├── AudienceNotAllowed
+│   │   └── EmailNotAllowed           (not on the allowlist)
 │   ├── EmailNotVerified
 │   └── ProviderProofFailed
 ├── NotFound                  404 not_found
@@ -183,6 +184,12 @@ class AudienceNotAllowed(Forbidden):
     """The account may not hold a token for the requested audience."""
 
     public_message = "Account cannot access requested audience."
+
+
+class EmailNotAllowed(AudienceNotAllowed):
+    """The email is not on the allowlist while the access policy is on."""
+
+    public_message = "This email address is not allowed to sign up or sign in."
 
 
 class NotFound(AuthError):

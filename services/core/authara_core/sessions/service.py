@@ -19,6 +19,7 @@ from authara_core.accounts import users
 from authara_core.accounts.users import UserRow
 from authara_core.accounts.validation import clean_user_agent
 from authara_core.admin import audit
+from authara_core.allowlist.service import AccessPolicy
 from authara_core.organizations import directory
 from authara_core.organizations import service as organizations
 from authara_core.organizations.service import MembershipRow
@@ -99,8 +100,10 @@ class SessionService:
         clock: Clock,
         settings: TokenSettings,
         user_agents: UserAgentParser | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self._db = db
+        self._policy = policy  # the allowlist; None: everyone may sign in
         self._clock = clock
         self._settings = settings
         self._user_agents = user_agents or UserAgentParser()
@@ -125,6 +128,7 @@ class SessionService:
         """
         if user.disabled_at is not None:
             raise AudienceNotAllowed("This account is disabled.")
+        await self.check_allowed_in(conn, user.email)
         roles = await self._roles(conn, user.id)
         if audience is Audience.ADMIN and not roles:
             raise AudienceNotAllowed
@@ -163,6 +167,14 @@ class SessionService:
             ),
             refresh_token=refresh_token,
         )
+
+    async def check_allowed_in(self, conn: Connection, email: str) -> None:
+        """Refuse (EmailNotAllowed, 403) an email the allowlist keeps out, as upstream words it.
+
+        Every session starts in `start_in`, so this is where every sign-in meets the policy.
+        """
+        if self._policy is not None:
+            await self._policy.check_in(conn, email, "This account is disabled.")
 
     async def refresh(self, refresh_token: str | None, *, audience: Audience) -> IssuedSession:
         """Exchange a refresh token for a new access token, rotating it when due.
@@ -309,6 +321,8 @@ class SessionService:
         if found is None:
             raise InvalidRefreshToken
         user, names = found
+        if self._policy is not None and not await self._policy.allows_in(conn, user.email):
+            raise InvalidRefreshToken  # taken off the allowlist: the session ends at refresh
         roles = tuple(ROLE_PREFIX + name for name in names)
         if audience is Audience.ADMIN and not roles:
             raise InvalidRefreshToken
