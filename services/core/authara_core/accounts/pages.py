@@ -146,7 +146,7 @@ class AuthPages:
                 password=password,
                 client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
             )
-        except (InvalidRequest, RateLimited) as exc:
+        except (InvalidRequest, AudienceNotAllowed, RateLimited) as exc:
             return self._form_error(
                 request, "accounts/signup.html", exc, return_to=return_to, email=email
             )

@@ -229,6 +229,8 @@ class OAuthFlows:
     ) -> SignedIn | LinkRequired:
         now = self._clock.now()
         async with self._db.transaction() as conn:
+            if identity.email:  # the allowlist first: no account made, no link offered
+                await self._sessions.check_allowed_in(conn, identity.email, None)
             found = await identities.resolve(conn, identity, accounts=self._accounts, now=now)
             if isinstance(found, identities.Known):
                 issued = await self._sessions.start_in(

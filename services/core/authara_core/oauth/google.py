@@ -82,7 +82,7 @@ class GoogleIdTokens:
             ):
                 raise Unauthorized("This sign-in was already used. Start again.")
             if identity.email:  # 403 before anything else, as upstream (no 409 link offer)
-                await self._sessions.check_allowed_in(conn, identity.email)
+                await self._sessions.check_allowed_in(conn, identity.email, None)
             found = await identities.resolve(conn, identity, accounts=self._accounts, now=now)
             if isinstance(found, identities.Collision):
                 raise AccountLinkRequired

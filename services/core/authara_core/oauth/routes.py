@@ -29,7 +29,7 @@ from authara_core.oauth.flows import (
 from authara_core.oauth.secrets import looks_like_secret
 from authara_core.platform.client import client_ip
 from authara_core.platform.cookies import CookieWriter, read_cookie
-from authara_core.platform.errors import Unauthorized
+from authara_core.platform.errors import EmailNotAllowed, Unauthorized
 from authara_core.platform.flash import Flash, set_flash
 from authara_core.platform.render import Renderer, is_htmx, redirect
 from authara_core.sessions.service import SessionService
@@ -92,16 +92,22 @@ class OAuthRoutes:
     async def callback(self, request: web.Request) -> web.StreamResponse:
         """Finish a flow: sign in, ask for a link confirmation, or report the provider's no."""
         query = request.query
-        outcome = await self._flows.finish(
-            provider_name(request),
-            binding=read_cookie(request, cookies.OAUTH_FLOW),
-            state=query.get("state"),
-            code=query.get("code"),
-            error=query.get("error"),
-            user_agent=request.headers.get("User-Agent", ""),
-            client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
-            iss=query.get("iss"),
-        )
+        try:
+            outcome = await self._flows.finish(
+                provider_name(request),
+                binding=read_cookie(request, cookies.OAUTH_FLOW),
+                state=query.get("state"),
+                code=query.get("code"),
+                error=query.get("error"),
+                user_agent=request.headers.get("User-Agent", ""),
+                client_ip=client_ip(request, trust_proxy_headers=self._trust_proxy_headers),
+                iss=query.get("iss"),
+            )
+        except EmailNotAllowed as exc:  # the allowlist: back to the login page with the reason
+            refused = redirect(request, routes.LOGIN)
+            set_flash(refused, Flash("error", exc.message))
+            refused.headers["Cache-Control"] = NO_STORE
+            return refused
         response = self._respond(request, outcome)
         response.headers["Cache-Control"] = NO_STORE
         return response

@@ -168,13 +168,17 @@ class SessionService:
             refresh_token=refresh_token,
         )
 
-    async def check_allowed_in(self, conn: Connection, email: str) -> None:
-        """Refuse (EmailNotAllowed, 403) an email the allowlist keeps out, as upstream words it.
+    async def check_allowed_in(
+        self, conn: Connection, email: str, message: str | None = "This account is disabled."
+    ) -> None:
+        """Refuse (EmailNotAllowed, 403) an email the allowlist keeps out (upstream's words).
 
-        Every session starts in `start_in`, so this is where every sign-in meets the policy.
+        Every session starts in `start_in`, so this is where every sign-in meets the policy;
+        provider sign-ins ask first (message None: the policy's own words), before any
+        account is made or linked.
         """
         if self._policy is not None:
-            await self._policy.check_in(conn, email, "This account is disabled.")
+            await self._policy.check_in(conn, email, message)
 
     async def refresh(self, refresh_token: str | None, *, audience: Audience) -> IssuedSession:
         """Exchange a refresh token for a new access token, rotating it when due.
