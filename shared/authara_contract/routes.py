@@ -98,6 +98,11 @@ ADMIN_DASHBOARD_SLASH: Final = f"{ADMIN_PREFIX}/"
 ADMIN_AUDIT: Final = f"{ADMIN_PREFIX}/audit"
 ADMIN_AUDIT_EXPORT_CSV: Final = f"{ADMIN_AUDIT}/export.csv"
 ADMIN_AUDIT_EXPORT_JSONL: Final = f"{ADMIN_AUDIT}/export.jsonl"
+# The allowlist (only while AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED; 404 otherwise).
+ADMIN_ALLOWLIST: Final = f"{ADMIN_PREFIX}/allowlist"
+ADMIN_ALLOWLIST_RESULTS: Final = f"{ADMIN_ALLOWLIST}/results"
+ADMIN_ALLOWLIST_IMPORT: Final = f"{ADMIN_ALLOWLIST}/import"
+ADMIN_ALLOWLIST_DELETE: Final = f"{ADMIN_ALLOWLIST}/{{emailID}}/delete"
 
 GATEWAY_HEALTH: Final = "/auth/gateway/health"
 GATEWAY_READY: Final = "/auth/gateway/ready"

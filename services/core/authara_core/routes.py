@@ -29,6 +29,7 @@ from authara_core.admin.audit_pages import AuditPages
 from authara_core.admin.guard import ConsoleGuard
 from authara_core.admin.layout import ConsoleLayout
 from authara_core.admin.pages import ConsolePages
+from authara_core.allowlist.pages import AllowlistPages
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
 from authara_core.challenges.views import VerifyPage
@@ -177,6 +178,7 @@ def route_table(
     )
     console_pages = ConsolePages(console=services.console, layout=console_layout)
     audit_pages = AuditPages(log=services.audit_log, layout=console_layout, clock=services.clock)
+    allowlist_pages = AllowlistPages(allowlist=services.allowlist, layout=console_layout)
     # A(admin) + a platform role for GET, authara:admin for anything else (admin/guard.py)
     console = ConsoleGuard(
         sessions=services.sessions, cookie_writer=cookie_writer, trust_proxy_headers=trust_proxy
@@ -267,6 +269,12 @@ def route_table(
         web.get(routes.ADMIN_AUDIT, console(audit_pages.page)),
         web.get(routes.ADMIN_AUDIT_EXPORT_CSV, console(audit_pages.export_csv)),
         web.get(routes.ADMIN_AUDIT_EXPORT_JSONL, console(audit_pages.export_jsonl)),
+        web.get(routes.ADMIN_ALLOWLIST, console(allowlist_pages.page)),
+        web.get(routes.ADMIN_ALLOWLIST_RESULTS, console(allowlist_pages.results)),
+        web.post(routes.ADMIN_ALLOWLIST, console(allowlist_pages.add)),
+        web.post(routes.ADMIN_ALLOWLIST_IMPORT, console(allowlist_pages.import_emails)),
+        web.get(routes.ADMIN_ALLOWLIST_DELETE, console(allowlist_pages.confirm_remove)),
+        web.post(routes.ADMIN_ALLOWLIST_DELETE, console(allowlist_pages.remove)),
         web.get(routes.BRAND_CSS, brand_assets.stylesheet),
         web.get(routes.BRAND_FILE, brand_assets.file),
         web.static(routes.STATIC_PREFIX, str(static_dir)),

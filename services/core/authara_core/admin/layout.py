@@ -22,6 +22,7 @@ from authara_core.platform.render import Renderer
 
 DASHBOARD: Final = "dashboard"
 AUDIT: Final = "audit"
+ALLOWLIST: Final = "allowlist"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,13 @@ def console_nav(*, allowlist_enabled: bool) -> tuple[NavItem, ...]:
     Planned, in this order, each added with its page: Users, Audit log, Allowlist (only
     while `allowlist_enabled`), Failures.
     """
-    del allowlist_enabled  # the allowlist page reads it when it lands
-    return (
+    items = [
         NavItem(DASHBOARD, "Dashboard", routes.ADMIN_DASHBOARD),
         NavItem(AUDIT, "Audit log", routes.ADMIN_AUDIT),
-    )
+    ]
+    if allowlist_enabled:
+        items.append(NavItem(ALLOWLIST, "Allowlist", routes.ADMIN_ALLOWLIST))
+    return tuple(items)
 
 
 class ConsoleLayout:
