@@ -132,3 +132,23 @@ async def test_list_shows_the_role_holders(client: TestClient, db: DatabaseSetti
     assert json.loads(as_json.stdout) == [
         {"email": "ada@example.com", "roles": ["admin", "auditor"]}
     ]
+
+
+async def test_allow_adds_an_email_to_the_allowlist_once(
+    db: DatabaseSettings, conn: asyncpg.Connection
+) -> None:
+    command = [str(BIN / "authara-core"), "admin", "allow"]
+    added = _run([*command, " First@Example.com "], db)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "first@example.com: added to the allowlist"
+    again = _run([*command, "first@example.com"], db)
+    assert again.returncode == 0
+    assert "already on the allowlist" in again.stdout
+    bad = _run([*command, "nope"], db)
+    assert bad.returncode == 1
+    assert "Enter a valid email address." in bad.stderr
+    assert await conn.fetchval("SELECT array_agg(email) FROM allowed_emails") == [
+        "first@example.com"
+    ]
+    event = await conn.fetchrow("SELECT action, actor_label, target_email FROM admin_audit_events")
+    assert tuple(event) == ("allowlist.email_added", "cli", "first@example.com")

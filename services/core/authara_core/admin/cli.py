@@ -1,4 +1,4 @@
-"""`authara-core admin grant|revoke|set-password|list`: roles and recovery from the shell."""
+"""`authara-core admin grant|revoke|set-password|allow|list`: roles, recovery, the allowlist."""
 
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ import asyncpg
 
 from authara_contract.database import DatabaseSettings, read_database_settings
 from authara_contract.env import EnvReader, Service, SettingsError, exit_on_settings_error
-from authara_core.accounts.validation import validate_password
+from authara_core.accounts.validation import normalize_email, validate_password
+from authara_core.admin.audit import CLI
 from authara_core.admin.service import ROLE_NAMES, AdminService
+from authara_core.allowlist.service import AccessPolicy, AllowlistService
 from authara_core.platform.clock import SystemClock
 from authara_core.platform.db import Database
-from authara_core.platform.errors import DatabaseUnavailable, InvalidRequest, NotFound
+from authara_core.platform.errors import (
+    AlreadyAllowed,
+    DatabaseUnavailable,
+    InvalidRequest,
+    NotFound,
+)
 from authara_core.platform.hasher import PasswordHasher, PasswordSettings
 
 _T = TypeVar("_T")
@@ -51,6 +58,15 @@ def add_arguments(
         ),
     )
     recover.add_argument("email", help="the account's email address")
+    allow = commands.add_parser(
+        "allow",
+        help="add an email to the allowlist (AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED)",
+        description=(
+            "Add an email address to the allowlist, so it may sign up or sign in while the "
+            "access policy is on (the first admin's, before the console can be used)."
+        ),
+    )
+    allow.add_argument("email", help="the email address")
     listing = commands.add_parser(
         "list", help="list the accounts holding platform roles", description="List role holders."
     )
@@ -92,6 +108,9 @@ def run_parsed_admin(
             validate_password(password)
             ended = asyncio.run(_set_password(database, args.email, password))
             print(f"{args.email}: password set; {ended} session(s) ended")
+            return 0
+        if args.action == "allow":
+            print(asyncio.run(_allow(database, args.email)))
             return 0
         if args.action == "list":
             holders = asyncio.run(_run(database, lambda service: service.list_roles()))
@@ -138,6 +157,24 @@ async def _run(database: DatabaseSettings, work: Callable[[AdminService], Awaita
     await db.open()
     try:
         return await work(AdminService(db=db, clock=SystemClock()))
+    finally:
+        await db.close()
+
+
+async def _allow(database: DatabaseSettings, email: str) -> str:
+    """Add an email to the allowlist (audited as the command line); say what happened."""
+    db = Database(database, pool_size=1)
+    await db.open()
+    try:
+        clock = SystemClock()
+        service = AllowlistService(
+            db=db, clock=clock, policy=AccessPolicy(db=db, clock=clock, enabled=True)
+        )
+        try:
+            entry = await service.add(CLI, email)
+        except AlreadyAllowed:
+            return f"{normalize_email(email)}: already on the allowlist"
+        return f"{entry.email}: added to the allowlist"
     finally:
         await db.close()
 

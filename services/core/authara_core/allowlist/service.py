@@ -26,6 +26,7 @@ from authara_core.allowlist.store import AllowedEmail
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
+    AlreadyAllowed,
     EmailNotAllowed,
     InvalidEmail,
     InvalidRequest,
@@ -189,7 +190,7 @@ class AllowlistService:
         async with self._db.transaction() as conn:
             entry_id = await store.insert(conn, email, now)
             if entry_id is None:
-                raise InvalidRequest(f"{email} is already on the allowlist.")
+                raise AlreadyAllowed(f"{email} is already on the allowlist.")
             await record(
                 conn,
                 actor.event(Action.ALLOWLIST_EMAIL_ADDED, target_email=email),

@@ -5,6 +5,7 @@ AuthError
 │   ├── InvalidEmail
 │   ├── InvalidPassword
 │   ├── EmailTaken
+│   ├── AlreadyAllowed                (the email is on the allowlist already)
 │   ├── PayloadTooLarge       413
 │   ├── OAuthStateInvalid             (missing, unknown, reused or expired `state`)
 │   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
@@ -120,6 +121,12 @@ class EmailTaken(InvalidRequest):
     """An account with this email already exists."""
 
     public_message = "An account with this email already exists."
+
+
+class AlreadyAllowed(InvalidRequest):
+    """The email is on the allowlist already."""
+
+    public_message = "This email is already on the allowlist."
 
 
 class PayloadTooLarge(InvalidRequest):
