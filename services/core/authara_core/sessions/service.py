@@ -259,6 +259,7 @@ class SessionService:
         if found is None:
             raise Unauthorized
         user, names = found
+        await self.check_allowed_in(conn, user.email)  # a new access token, like a refresh
         roles = tuple(ROLE_PREFIX + name for name in names)
         return IssuedSession(
             user=user,
