@@ -79,7 +79,8 @@ class AccountService:
         client_ip: str | None,
     ) -> IssuedSession:
         """Create a password account and sign it in; nothing is written if any step fails."""
-        await self.check_signup_allowed(validate_email(email))
+        if self._policy is not None and self._policy.enabled:  # before the password's hashing
+            await self.check_signup_allowed(validate_email(email))
         prepared = await self.prepare_signup(email=email, password=password, client_ip=client_ip)
         async with self._db.transaction() as conn:
             user = await self.create_password_user_in(conn, prepared)
