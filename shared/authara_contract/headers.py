@@ -9,6 +9,7 @@ NO_STORE: Final = "no-store"
 
 HX_REQUEST: Final = "HX-Request"
 HX_REDIRECT: Final = "HX-Redirect"
+HX_REPLACE_URL: Final = "HX-Replace-Url"
 
 # Identity headers the gateway sends the app after verifying `authara_access`.
 IDENTITY_PREFIX: Final = "x-authara-"

@@ -190,8 +190,8 @@ def build_services(
         db=database, clock=clock, events=events, mode=settings.organization_mode
     )
     return Services(
-        admin=AdminService(db=database, clock=clock),
-        console=ConsoleService(db=database, clock=clock),
+        admin=AdminService(db=database, clock=clock, events=events),
+        console=ConsoleService(db=database, clock=clock, sessions=sessions),
         audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
         allowlist=AllowlistService(db=database, clock=clock, policy=policy),
         clock=clock,

@@ -29,6 +29,7 @@ from authara_core.admin.audit_pages import AuditPages
 from authara_core.admin.guard import ConsoleGuard
 from authara_core.admin.layout import ConsoleLayout
 from authara_core.admin.pages import ConsolePages
+from authara_core.admin.users import UserPages
 from authara_core.allowlist.pages import AllowlistPages
 from authara_core.challenges.api import ChallengeApi
 from authara_core.challenges.pages import ChallengePages
@@ -179,6 +180,7 @@ def route_table(
     console_pages = ConsolePages(console=services.console, layout=console_layout)
     audit_pages = AuditPages(log=services.audit_log, layout=console_layout, clock=services.clock)
     allowlist_pages = AllowlistPages(allowlist=services.allowlist, layout=console_layout)
+    user_pages = UserPages(console=services.console, admin=services.admin, layout=console_layout)
     # A(admin) + a platform role for GET, authara:admin for anything else (admin/guard.py)
     console = ConsoleGuard(
         sessions=services.sessions, cookie_writer=cookie_writer, trust_proxy_headers=trust_proxy
@@ -269,6 +271,15 @@ def route_table(
         web.get(routes.ADMIN_AUDIT, console(audit_pages.page)),
         web.get(routes.ADMIN_AUDIT_EXPORT_CSV, console(audit_pages.export_csv)),
         web.get(routes.ADMIN_AUDIT_EXPORT_JSONL, console(audit_pages.export_jsonl)),
+        web.get(routes.ADMIN_USERS, console(user_pages.list_page)),
+        web.get(routes.ADMIN_USERS_SEARCH, console(user_pages.results)),
+        web.get(routes.ADMIN_USER, console(user_pages.detail_page)),
+        web.post(routes.ADMIN_USER_DISABLE, console(user_pages.disable)),
+        web.post(routes.ADMIN_USER_ENABLE, console(user_pages.enable)),
+        web.post(routes.ADMIN_USER_ROLE_GRANT, console(user_pages.grant_role)),
+        web.post(routes.ADMIN_USER_ROLE_REVOKE, console(user_pages.revoke_role)),
+        web.post(routes.ADMIN_USER_SESSION_REVOKE, console(user_pages.revoke_session)),
+        web.post(routes.ADMIN_USER_SESSIONS_REVOKE, console(user_pages.revoke_sessions)),
         web.get(routes.ADMIN_ALLOWLIST, console(allowlist_pages.page)),
         web.get(routes.ADMIN_ALLOWLIST_RESULTS, console(allowlist_pages.results)),
         web.post(routes.ADMIN_ALLOWLIST, console(allowlist_pages.add)),

@@ -152,6 +152,17 @@ async def lock_user(conn: Connection, user_id: uuid.UUID, *, exclusive: bool) ->
     return found is not None
 
 
+async def lock_user_for_change(conn: Connection, user_id: uuid.UUID) -> bool:
+    """Lock a user row for a change that keeps its id (FOR NO KEY UPDATE); tell if it exists.
+
+    Weaker than `lock_user(exclusive=True)`: rows that reference the user (an audit event,
+    a session) may still be written meanwhile, so two changes each holding one user and
+    writing a reference to the other do not deadlock.
+    """
+    found = await conn.fetchval("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
+    return found is not None
+
+
 async def delete_user(conn: Connection, user_id: uuid.UUID) -> None:
     """Delete a user; roles, identities, memberships and sessions go with it (cascade)."""
     await conn.execute("DELETE FROM users WHERE id = $1", user_id)
@@ -222,6 +233,22 @@ async def grant_role(conn: Connection, *, user_id: uuid.UUID, role: str, now: da
         now,
     )
     return status == "INSERT 0 1"
+
+
+async def set_disabled(
+    conn: Connection, *, user_id: uuid.UUID, disabled: bool, now: datetime
+) -> bool:
+    """Disable (disabled_at = now) or enable a user; tell whether the state changed."""
+    status = await conn.execute(
+        """
+        UPDATE users SET disabled_at = CASE WHEN $2 THEN $3::timestamptz END, updated_at = $3
+        WHERE id = $1 AND (disabled_at IS NOT NULL) <> $2
+        """,
+        user_id,
+        disabled,
+        now,
+    )
+    return status == "UPDATE 1"
 
 
 async def revoke_role(conn: Connection, *, user_id: uuid.UUID, role: str) -> bool:

@@ -19,7 +19,9 @@ from authara_core.accounts.store import (
     list_role_holders,
     lock_active_admins,
     lock_user,
+    lock_user_for_change,
     revoke_role,
+    set_disabled,
     set_password_hash,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "list_role_holders",
     "lock_active_admins",
     "lock_user",
+    "lock_user_for_change",
     "revoke_role",
+    "set_disabled",
     "set_password_hash",
 ]

@@ -23,6 +23,7 @@ from authara_core.platform.render import Renderer
 DASHBOARD: Final = "dashboard"
 AUDIT: Final = "audit"
 ALLOWLIST: Final = "allowlist"
+USERS: Final = "users"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ def console_nav(*, allowlist_enabled: bool) -> tuple[NavItem, ...]:
     """
     items = [
         NavItem(DASHBOARD, "Dashboard", routes.ADMIN_DASHBOARD),
+        NavItem(USERS, "Users", routes.ADMIN_USERS),
         NavItem(AUDIT, "Audit log", routes.ADMIN_AUDIT),
     ]
     if allowlist_enabled:

@@ -1,4 +1,18 @@
-"""Platform roles: make the first admin from the command line (there is no default admin)."""
+"""Platform roles, passwords and the console's user actions, each audited in its transaction.
+
+The command line (`authara admin ...`) names users by email; the console by id, through the
+`*_user` methods below, which enforce upstream's guards (contract §17):
+
+- an operator cannot disable themselves, remove their own admin role, or sign out all their
+  own sessions from the console;
+- the last active (enabled) admin is never disabled nor loses the admin role.
+
+Every console change first locks the target's user row, then every active admin's role row
+(`users.lock_active_admins`, the lock account deletion takes), so console changes run one
+after another: the second sees the first's outcome. It also checks the operator is still an
+active admin at that moment (their token may predate a demotion): two admins demoting each
+other at once end with exactly one change.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +20,25 @@ import uuid
 
 from authara_contract.claims import PlatformRole
 from authara_core.accounts import users
+from authara_core.accounts.events import user_updated
 from authara_core.accounts.validation import normalize_email
 from authara_core.admin.audit import CLI, Action, Actor, AuditEvent, record, role_action
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
-from authara_core.platform.errors import NotFound
-from authara_core.sessions.service import end_user_sessions_in
+from authara_core.platform.errors import (
+    ConsoleChangeRefused,
+    Forbidden,
+    LastActiveAdmin,
+    NotFound,
+    SessionNotFound,
+    UserNotFound,
+)
+from authara_core.platform.outbox import Outbox
+from authara_core.sessions.service import end_user_session_in, end_user_sessions_in
 
 ROLE_NAMES = tuple(role.value.removeprefix("authara:") for role in PlatformRole)
+ADMIN = "admin"
+NOT_AN_ADMIN_NOW = "You are no longer an active admin. Nothing was changed."
 
 
 class AdminService:
@@ -23,9 +48,10 @@ class AdminService:
     The audit event is written in the change's transaction: both commit or neither.
     """
 
-    def __init__(self, *, db: Database, clock: Clock) -> None:
+    def __init__(self, *, db: Database, clock: Clock, events: Outbox | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._events = events or Outbox(())
 
     async def grant(self, email: str, role: str = "admin", *, actor: Actor = CLI) -> bool:
         """Give the account with this email a role; tell whether it was new (only then audited)."""
@@ -75,6 +101,140 @@ class AdminService:
             )
             await record(conn, event, now=now)
             return ended
+
+    # The console's actions, by user id ----------------------------------------------------------
+
+    async def disable_user(self, user_id: uuid.UUID, *, actor: Actor) -> int | None:
+        """Disable an account, end its sessions (refresh tokens deleted); None if it already was.
+
+        Returns how many sessions ended. Refused for oneself and for the last active admin.
+        """
+        if user_id == actor.user_id:
+            raise ConsoleChangeRefused("You cannot disable your own account. Nothing was changed.")
+        async with self._db.transaction() as conn:
+            user, admins = await self._lock(conn, user_id, actor)
+            if user.disabled_at is not None:
+                return None
+            if admins == [user_id]:
+                raise LastActiveAdmin
+            now = self._clock.now()
+            await users.set_disabled(conn, user_id=user_id, disabled=True, now=now)
+            ended = await end_user_sessions_in(conn, user_id, now)
+            event = actor.event(
+                Action.USER_DISABLED,
+                target_user_id=user_id,
+                target_email=user.email,
+                metadata={"sessions_ended": ended},
+            )
+            await record(conn, event, now=now)
+            await self._events.record_in(conn, [user_updated(user_id)], now=now)
+            return ended
+
+    async def enable_user(self, user_id: uuid.UUID, *, actor: Actor) -> bool:
+        """Enable a disabled account; tell whether it was disabled (only then audited)."""
+        async with self._db.transaction() as conn:
+            user, _ = await self._lock(conn, user_id, actor)
+            now = self._clock.now()
+            if not await users.set_disabled(conn, user_id=user_id, disabled=False, now=now):
+                return False
+            event = actor.event(
+                Action.USER_ENABLED, target_user_id=user_id, target_email=user.email
+            )
+            await record(conn, event, now=now)
+            await self._events.record_in(conn, [user_updated(user_id)], now=now)
+            return True
+
+    async def grant_user_role(self, user_id: uuid.UUID, role: str, *, actor: Actor) -> bool:
+        """Give an account a platform role; tell whether it was new (only then audited)."""
+        async with self._db.transaction() as conn:
+            user, _ = await self._lock(conn, user_id, actor)
+            now = self._clock.now()
+            added = await users.grant_role(conn, user_id=user_id, role=role, now=now)
+            if added:
+                event = self._role_event(actor, role, user_id, user.email, True)
+                await record(conn, event, now=now)
+            return added
+
+    async def revoke_user_role(self, user_id: uuid.UUID, role: str, *, actor: Actor) -> int | None:
+        """Take a platform role away and end the account's sessions; None if it had none.
+
+        Returns how many sessions ended. Refused: one's own admin role, the last active admin's.
+        """
+        if role == ADMIN and user_id == actor.user_id:
+            raise ConsoleChangeRefused(
+                "You cannot remove your own admin role. Nothing was changed."
+            )
+        async with self._db.transaction() as conn:
+            user, admins = await self._lock(conn, user_id, actor)
+            if role == ADMIN and admins == [user_id]:
+                raise LastActiveAdmin
+            now = self._clock.now()
+            if not await users.revoke_role(conn, user_id=user_id, role=role):
+                return None
+            ended = await end_user_sessions_in(conn, user_id, now)
+            event = self._role_event(actor, role, user_id, user.email, False, ended)
+            await record(conn, event, now=now)
+            return ended
+
+    async def end_user_session(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, actor: Actor
+    ) -> None:
+        """Sign out one live session of an account (SessionNotFound if it is not one)."""
+        async with self._db.transaction() as conn:
+            user, _ = await self._lock(conn, user_id, actor)
+            now = self._clock.now()
+            if not await end_user_session_in(conn, user_id, session_id, now):
+                raise SessionNotFound
+            event = actor.event(
+                Action.SESSION_REVOKED,
+                target_user_id=user_id,
+                target_email=user.email,
+                metadata={"session_id": str(session_id)},
+            )
+            await record(conn, event, now=now)
+
+    async def end_user_sessions(self, user_id: uuid.UUID, *, actor: Actor) -> int:
+        """Sign out every live session of an account; count them (audited when any ended)."""
+        if user_id == actor.user_id:
+            raise ConsoleChangeRefused(
+                "You cannot sign out all your own sessions here: use your account page."
+                " Nothing was changed."
+            )
+        async with self._db.transaction() as conn:
+            user, _ = await self._lock(conn, user_id, actor)
+            now = self._clock.now()
+            ended = await end_user_sessions_in(conn, user_id, now)
+            if ended:
+                event = actor.event(
+                    Action.SESSIONS_REVOKED,
+                    target_user_id=user_id,
+                    target_email=user.email,
+                    metadata={"sessions_ended": ended},
+                )
+                await record(conn, event, now=now)
+            return ended
+
+    @staticmethod
+    async def _lock(
+        conn: Connection, user_id: uuid.UUID, actor: Actor
+    ) -> tuple[users.UserRow, list[uuid.UUID]]:
+        """Lock the target, then the active admins; check the operator is one of them.
+
+        Returns the target and the active admins. The admin role rows are locked by a first
+        query and read again by a second: in READ COMMITTED a query that waited for a lock
+        still sees the rows of its start, so only a new query sees an admin that the change
+        it waited for disabled (the locks keep the list from changing until commit).
+        """
+        if not await users.lock_user_for_change(conn, user_id):
+            raise UserNotFound
+        user = await users.get_user(conn, user_id)
+        if user is None:
+            raise UserNotFound
+        await users.lock_active_admins(conn)
+        admins = await users.lock_active_admins(conn)
+        if actor.user_id is not None and actor.user_id not in admins:
+            raise Forbidden(NOT_AN_ADMIN_NOW)
+        return user, admins
 
     @staticmethod
     def _role_event(

@@ -8,8 +8,12 @@ service's transaction. Functions take the connection and never commit.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Final
+
+import asyncpg
 
 from authara_core.platform.db import Connection
 
@@ -62,3 +66,138 @@ async def signups_per_day(conn: Connection, since: datetime) -> dict[date, int]:
         since,
     )
     return {row["day"]: row["n"] for row in rows}
+
+
+# User search -----------------------------------------------------------------------------------
+
+_USER_COLUMNS: Final = """
+    u.id, u.email, u.username, u.created_at, u.disabled_at,
+    array(SELECT r.name FROM user_platform_roles ur JOIN platform_roles r ON r.id = ur.role_id
+          WHERE ur.user_id = u.id ORDER BY r.name) AS roles
+"""
+
+# The three predicates are exactly the expressions of migration 0010's `text_pattern_ops`
+# indexes (ix_users_email_pattern, ix_users_username_pattern, ix_users_id_pattern), so the
+# planner answers with a BitmapOr of three index range scans: $1 is the lowercased, escaped
+# term. Tests EXPLAIN this very text.
+SEARCH_SQL: Final = f"""
+    SELECT {_USER_COLUMNS}
+    FROM users u
+    WHERE lower(u.email) LIKE $1 || '%'
+       OR u.username_normalized LIKE $1 || '%'
+       OR (u.id::text) LIKE $1 || '%'
+    ORDER BY lower(u.email), u.id
+    LIMIT $2 OFFSET $3
+"""  # noqa: S608 (constant text, no user input)
+
+# No term: newest first, an index scan backwards on ix_users_created_at.
+NEWEST_SQL: Final = f"""
+    SELECT {_USER_COLUMNS}
+    FROM users u
+    ORDER BY u.created_at DESC, u.id DESC
+    LIMIT $1 OFFSET $2
+"""  # noqa: S608 (constant text, no user input)
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    """One user in the console's user list."""
+
+    id: uuid.UUID
+    email: str
+    username: str
+    created_at: datetime
+    disabled_at: datetime | None
+    roles: tuple[str, ...]
+
+
+def like_prefix(term: str) -> str:
+    """Lowercase a search term and escape LIKE's `%`, `_` and backslash (the default escape)."""
+    lowered = term.strip().lower()
+    return lowered.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_users(
+    conn: Connection, query: str, *, limit: int, offset: int
+) -> list[UserSummary]:
+    """Find users whose email, username or id starts with `query` (case-insensitive).
+
+    Offset pagination: `limit` rows from `offset` (ask for one more than a page to learn
+    whether a next page exists). With a term, matches are ordered by email (then id) and the
+    predicates are migration 0010's indexed prefix expressions, so on a million users a page
+    costs a few index pages plus sorting the matches (a one-letter term matches a share of the
+    table and sorts that share; terms of two or three characters stay small). A blank `query`
+    lists everyone newest first, off `ix_users_created_at`. `%`, `_` and backslash in the
+    term match themselves. Never commits.
+    """
+    term = like_prefix(query)
+    if not term:
+        records = await conn.fetch(NEWEST_SQL, limit, offset)
+    else:
+        records = await conn.fetch(SEARCH_SQL, term, limit, offset)
+    return [_summary(record) for record in records]
+
+
+def _summary(record: asyncpg.Record) -> UserSummary:
+    return UserSummary(
+        id=record["id"],
+        email=record["email"],
+        username=record["username"],
+        created_at=record["created_at"],
+        disabled_at=record["disabled_at"],
+        roles=tuple(record["roles"]),
+    )
+
+
+# One user's page -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignInMethod:
+    """A row of auth_providers: `password`, `google`, ..., and when it was added."""
+
+    provider: str
+    has_password: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """One organization the user belongs to, and their role there."""
+
+    organization_id: uuid.UUID
+    name: str
+    kind: str
+    role: str
+    joined_at: datetime
+
+
+async def find_user(conn: Connection, user_id: uuid.UUID) -> UserSummary | None:
+    """Load one user with their platform roles."""
+    record = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = $1", user_id)  # noqa: S608
+    return None if record is None else _summary(record)
+
+
+async def sign_in_methods(conn: Connection, user_id: uuid.UUID) -> list[SignInMethod]:
+    """List the user's sign-in methods, oldest first."""
+    records = await conn.fetch(
+        """
+        SELECT provider, coalesce(password_hash, '') <> '' AS has_password, created_at
+        FROM auth_providers WHERE user_id = $1 ORDER BY created_at, provider
+        """,
+        user_id,
+    )
+    return [SignInMethod(r["provider"], r["has_password"], r["created_at"]) for r in records]
+
+
+async def memberships(conn: Connection, user_id: uuid.UUID) -> list[Membership]:
+    """List the organizations the user belongs to, by name."""
+    records = await conn.fetch(
+        """
+        SELECT o.id, o.name, o.kind, m.role, m.created_at
+        FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id
+        WHERE m.user_id = $1 ORDER BY o.name, o.id
+        """,
+        user_id,
+    )
+    return [Membership(r["id"], r["name"], r["kind"], r["role"], r["created_at"]) for r in records]

@@ -21,6 +21,8 @@ AuthError
 │   │   ├── SignInAgain               (no password confirms it and the sign-in is stale)
 │   │   └── LastAdmin                 (the last active admin cannot be deleted)
 │   ├── SessionNotFound       422     (not one of the caller's live sessions)
+│   ├── ConsoleChangeRefused          (an admin console guard: yourself, the last admin,
+│   │   └── LastActiveAdmin            an unconfirmed destructive action; nothing changed)
 │   └── ChallengeRefused              (an email code that cannot verify; one message in the API,
 │       ├── ChallengeUnknown           its own on the pages)
 │       ├── ChallengeCodeWrong
@@ -630,6 +632,25 @@ class AlreadyInOrganization(InvitationUnusable):
     code = ErrorCode.ALREADY_MEMBER
     status = 409
     public_message = "This account already belongs to an organization."
+
+
+class ConsoleChangeRefused(InvalidRequest):
+    """An admin console action a guard refuses (contract §17); nothing was changed.
+
+    Raised with the reason as its message: acting on oneself where it is not allowed, or a
+    destructive action sent without its confirmation.
+    """
+
+    public_message = "That change is not allowed. Nothing was changed."
+
+
+class LastActiveAdmin(ConsoleChangeRefused):
+    """Disabling or demoting the last active admin would leave nobody to administer."""
+
+    public_message = (
+        "This is the last active admin: it cannot be disabled or lose the admin role."
+        " Nothing was changed."
+    )
 
 
 class SessionNotFound(InvalidRequest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from authara_contract import routes
 from authara_core.platform.errors import InvalidRequest
+from authara_core.sessions.devices import DeviceInfo
 from authara_core.sessions.service import SessionView
 
 SESSION_ID_PARAM = "sessionID"
@@ -72,13 +74,24 @@ def moment(value: datetime) -> Moment:
     return Moment(text=f"{utc.day} {utc:%b %Y, %H:%M} UTC", iso=utc.isoformat(timespec="seconds"))
 
 
-def session_rows(views: list[SessionView]) -> list[SessionRow]:
-    """Turn the service's views into what the sessions section renders."""
+def session_title(info: DeviceInfo) -> str:
+    """Name a session for people: "Chrome 120 on Mac OS X 10.15", "Unknown browser"."""
+    browser = info.browser or "Unknown browser"
+    return f"{browser} on {info.os}" if info.os else browser
+
+
+def _own_revoke_url(session_id: uuid.UUID) -> str:
+    return routes.SESSION_REVOKE.format(sessionID=session_id)
+
+
+def session_rows(
+    views: list[SessionView], revoke_url: Callable[[uuid.UUID], str] = _own_revoke_url
+) -> list[SessionRow]:
+    """Turn the service's views into what a sessions list renders (`revoke_url` per session)."""
     rows = []
     for view in views:
         info = view.device
-        browser = info.browser or "Unknown browser"
-        title = f"{browser} on {info.os}" if info.os else browser
+        title = session_title(info)
         rows.append(
             SessionRow(
                 id=str(view.id),
@@ -88,7 +101,7 @@ def session_rows(views: list[SessionView]) -> list[SessionRow]:
                 ip_address=view.ip_address or "Unknown",
                 created=moment(view.created_at),
                 last_used=moment(view.last_used_at),
-                revoke_url=routes.SESSION_REVOKE.format(sessionID=view.id),
+                revoke_url=revoke_url(view.id),
             )
         )
     return rows

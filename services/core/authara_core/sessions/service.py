@@ -400,6 +400,12 @@ class SessionService:
         views.sort(key=lambda view: not view.current)  # stable: the rest keep their order
         return views
 
+    async def sessions_of(self, user_id: uuid.UUID) -> list[SessionView]:
+        """List any user's live sessions, most recently used first (the admin console's view)."""
+        async with self._db.connection() as conn:
+            rows = await session_store.live_sessions(conn, user_id, self._clock.now())
+        return [self._view(row, current=False) for row in rows]
+
     def _view(self, row: LiveSession, *, current: bool) -> SessionView:
         return SessionView(
             id=row.id,
@@ -490,6 +496,18 @@ async def end_user_sessions_in(
     A revoked session refreshes no more: its next refresh answers 401 and clears the cookies.
     """
     return await session_store.revoke_user_sessions(conn, user_id, now, keep=keep)
+
+
+async def end_user_session_in(
+    conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> bool:
+    """Revoke one live session of a user (its refresh tokens go), in the caller's transaction.
+
+    Tell whether it was revoked (False: not that user's, unknown, expired or already ended).
+    """
+    return await session_store.revoke_own_session(
+        conn, user_id=user_id, session_id=session_id, now=now
+    )
 
 
 async def leave_organization_in(
