@@ -107,6 +107,7 @@ ADMIN_USER_ROLE_GRANT: Final = f"{ADMIN_USER}/roles/{{role}}/grant"
 ADMIN_USER_ROLE_REVOKE: Final = f"{ADMIN_USER}/roles/{{role}}/revoke"
 ADMIN_USER_SESSION_REVOKE: Final = f"{ADMIN_USER}/sessions/{{sessionID}}/revoke"
 ADMIN_USER_SESSIONS_REVOKE: Final = f"{ADMIN_USER}/sessions/revoke-all"
+ADMIN_USER_PASSWORD_RESET: Final = f"{ADMIN_USER}/password-reset"
 # The allowlist (only while AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED; 404 otherwise).
 ADMIN_ALLOWLIST: Final = f"{ADMIN_PREFIX}/allowlist"
 ADMIN_ALLOWLIST_RESULTS: Final = f"{ADMIN_ALLOWLIST}/results"

@@ -13,6 +13,7 @@ from typing import Final
 import asyncpg
 from aiohttp import web
 
+from authara_contract import routes
 from authara_contract.env import AppEnv
 from authara_core.accounts.selfservice import SelfService
 from authara_core.accounts.service import AccountService
@@ -190,7 +191,12 @@ def build_services(
         db=database, clock=clock, events=events, mode=settings.organization_mode
     )
     return Services(
-        admin=AdminService(db=database, clock=clock, events=events),
+        admin=AdminService(
+            db=database,
+            clock=clock,
+            events=events,
+            password_reset_url=settings.public_url.rstrip("/") + routes.PASSWORD_RESET,
+        ),
         console=ConsoleService(db=database, clock=clock, sessions=sessions),
         audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
         allowlist=AllowlistService(db=database, clock=clock, policy=policy),

@@ -280,6 +280,7 @@ def route_table(
         web.post(routes.ADMIN_USER_ROLE_REVOKE, console(user_pages.revoke_role)),
         web.post(routes.ADMIN_USER_SESSION_REVOKE, console(user_pages.revoke_session)),
         web.post(routes.ADMIN_USER_SESSIONS_REVOKE, console(user_pages.revoke_sessions)),
+        web.post(routes.ADMIN_USER_PASSWORD_RESET, console(user_pages.password_reset)),
         web.get(routes.ADMIN_ALLOWLIST, console(allowlist_pages.page)),
         web.get(routes.ADMIN_ALLOWLIST_RESULTS, console(allowlist_pages.results)),
         web.post(routes.ADMIN_ALLOWLIST, console(allowlist_pages.add)),

@@ -465,6 +465,28 @@ async def _until_both_wait(conn: asyncpg.Connection) -> None:
         waiting = await conn.fetchval(WAITING_ON_ME)
 
 
+async def test_a_password_reset_mail_asks_the_user_to_choose_a_new_password(
+    client: Client, conn: asyncpg.Connection, target: Browser
+) -> None:
+    admin_id = await _admin(client, conn)
+    user_id = await _target_id(conn)
+    await conn.execute("DELETE FROM email_jobs")  # the signups' codes
+    reset = _url(routes.ADMIN_USER_PASSWORD_RESET, userID=user_id)
+    assert await _flash_after(client, await _post(client, reset), user_id) == (
+        "A password reset email is on its way to target.user@example.com."
+    )
+    job = await conn.fetchrow("SELECT to_email, template, template_data FROM email_jobs")
+    assert job["to_email"] == "target.user@example.com"
+    assert job["template"] == "password_reset_request"
+    assert json.loads(job["template_data"])["reset_url"].endswith("/auth/password-reset")
+    assert await target.refresh() == 200  # nothing about the account changed
+    await conn.execute("UPDATE users SET disabled_at = now() WHERE id = $1::uuid", user_id)
+    refused = await _post(client, reset)
+    assert "enable it before" in await _flash_after(client, refused, user_id)
+    assert await conn.fetchval("SELECT count(*) FROM email_jobs") == 1
+    assert await _events(conn) == [("user.password_reset_requested", admin_id, user_id, {})]
+
+
 # Guards ------------------------------------------------------------------------------------------
 
 

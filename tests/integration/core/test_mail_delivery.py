@@ -132,8 +132,12 @@ async def test_every_template_has_upstreams_subject(
         "invite_url": "http://127.0.0.1:3000/auth/invitations/accept?token=abc",
         "expires_at": "2026-12-10T17:40:00Z",
     }
+    reset = {"reset_url": "http://127.0.0.1:3000/auth/password-reset"}
     for template in MailTemplate:
-        data = invitation if template is MailTemplate.ORGANIZATION_INVITATION else CODE_DATA
+        data = {
+            MailTemplate.ORGANIZATION_INVITATION: invitation,
+            MailTemplate.PASSWORD_RESET_REQUEST: reset,
+        }.get(template, CODE_DATA)
         await enqueue(database, clock.now(), template=template, data=data)
     async with smtp_server(tmp_path / "mail") as server:
         worker = workers(database, clock, mail_settings(db, server.port))
@@ -147,6 +151,7 @@ async def test_every_template_has_upstreams_subject(
             "Your password reset code",
             "Verify your new email address",
             "You're invited to Acme",
+            "Please reset your password",
         ]
     )
 

@@ -51,6 +51,7 @@ class Action(StrEnum):
     USER_ENABLED = "user.enabled"
     SESSION_REVOKED = "user.session_revoked"
     SESSIONS_REVOKED = "user.sessions_revoked"
+    PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 (ours: a reset mail)
     ALLOWLIST_EMAIL_ADDED = "allowlist.email_added"
     ALLOWLIST_EMAIL_REMOVED = "allowlist.email_removed"
     # Security events, written by the domains where they happen (actor: the user, `system`

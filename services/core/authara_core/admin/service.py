@@ -23,6 +23,7 @@ from authara_core.accounts import users
 from authara_core.accounts.events import user_updated
 from authara_core.accounts.validation import normalize_email
 from authara_core.admin.audit import CLI, Action, Actor, AuditEvent, record, role_action
+from authara_core.mail.outbox import MailTemplate, enqueue_in
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
@@ -48,10 +49,19 @@ class AdminService:
     The audit event is written in the change's transaction: both commit or neither.
     """
 
-    def __init__(self, *, db: Database, clock: Clock, events: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        events: Outbox | None = None,
+        password_reset_url: str = "",
+    ) -> None:
+        """`password_reset_url`: the public reset page the console's reset mail links to."""
         self._db = db
         self._clock = clock
         self._events = events or Outbox(())
+        self._reset_url = password_reset_url
 
     async def grant(self, email: str, role: str = "admin", *, actor: Actor = CLI) -> bool:
         """Give the account with this email a role; tell whether it was new (only then audited)."""
@@ -213,6 +223,36 @@ class AdminService:
                 )
                 await record(conn, event, now=now)
             return ended
+
+    async def request_password_reset(self, user_id: uuid.UUID, *, actor: Actor) -> str:
+        """Mail the account a link to the password reset page; return the address.
+
+        The challenges' reset takes the new password up front (the person resetting types it,
+        then confirms with a mailed code), so an operator cannot start one for someone else.
+        This mail asks the user to do it themselves; nothing about the account changes.
+        A disabled account is refused (it could not sign in with a new password anyway).
+        """
+        if not self._reset_url:
+            raise ConsoleChangeRefused("Password reset mail is not available here.")
+        async with self._db.transaction() as conn:
+            user, _ = await self._lock(conn, user_id, actor)
+            if user.disabled_at is not None:
+                raise ConsoleChangeRefused(
+                    "The account is disabled: enable it before asking for a password reset."
+                )
+            now = self._clock.now()
+            await enqueue_in(
+                conn,
+                template=MailTemplate.PASSWORD_RESET_REQUEST,
+                to=user.email,
+                data={"reset_url": self._reset_url},
+                now=now,
+            )
+            event = actor.event(
+                Action.PASSWORD_RESET_REQUESTED, target_user_id=user_id, target_email=user.email
+            )
+            await record(conn, event, now=now)
+            return user.email
 
     @staticmethod
     async def _lock(

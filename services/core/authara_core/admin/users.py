@@ -5,10 +5,10 @@
   fragment of `GET /auth/admin/users/search` replaces the list as the operator types.
 - `GET /auth/admin/users/{userID}`: roles, sign-in methods, organizations, live sessions.
 - POST actions (admins only, CSRF): disable, enable, grant or revoke a role, sign out one
-  session or all. Without JavaScript each answers 303 back to the user's page with a flash
-  message (a refusal too); under HTMX, the user's page fragment and a toast (a refusal: the
-  error toast, nothing swapped). Destructive ones (disable, revoke a role, sign out all)
-  need the `confirm` checkbox ticked.
+  session or all, mail a password reset link. Without JavaScript each answers 303 back to
+  the user's page with a flash message (a refusal too); under HTMX, the user's page
+  fragment and a toast (a refusal: the error toast, nothing swapped). Destructive ones
+  (disable, revoke a role, sign out all) need the `confirm` checkbox ticked.
 """
 
 from __future__ import annotations
@@ -184,6 +184,16 @@ class UserPages:
 
         return await self._act(request, operator, user_id, act)
 
+    async def password_reset(self, request: web.Request, operator: Operator) -> web.StreamResponse:
+        """POST .../password-reset: mail the user a link to choose a new password."""
+        user_id = user_id_of(request)
+
+        async def act() -> str:
+            email = await self._admin.request_password_reset(user_id, actor=operator.actor)
+            return f"A password reset email is on its way to {email}."
+
+        return await self._act(request, operator, user_id, act)
+
     # Shared ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -281,6 +291,7 @@ class _UserUrls:
         self.disable = routes.ADMIN_USER_DISABLE.format(userID=user_id)
         self.enable = routes.ADMIN_USER_ENABLE.format(userID=user_id)
         self.revoke_all = routes.ADMIN_USER_SESSIONS_REVOKE.format(userID=user_id)
+        self.password_reset = routes.ADMIN_USER_PASSWORD_RESET.format(userID=user_id)
 
     def grant(self, role: str) -> str:
         """Grant `role`."""

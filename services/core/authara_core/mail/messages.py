@@ -26,6 +26,7 @@ SUBJECTS: Final[Mapping[MailTemplate, str]] = {
     MailTemplate.PASSWORD_RESET_CODE: "Your password reset code",
     MailTemplate.EMAIL_CHANGE_CODE: "Verify your new email address",
     MailTemplate.ORGANIZATION_INVITATION: "You're invited to {organization_name}",
+    MailTemplate.PASSWORD_RESET_REQUEST: "Please reset your password",
 }
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]+")
 _MAX_SUBJECT: Final = 200

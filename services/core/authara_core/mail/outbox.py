@@ -26,6 +26,7 @@ class MailTemplate(StrEnum):
     PASSWORD_RESET_CODE = "password_reset_code"  # noqa: S105 (a template name)
     EMAIL_CHANGE_CODE = "email_change_code"
     ORGANIZATION_INVITATION = "organization_invitation"
+    PASSWORD_RESET_REQUEST = "password_reset_request"  # noqa: S105 (ours: an admin asks a reset)
 
 
 @dataclass(frozen=True, slots=True)
