@@ -123,6 +123,7 @@ def test_an_admin_finds_a_member_and_signs_them_out_everywhere(
     page.get_by_role("button", name="Sign out all sessions").click()
     expect(page.get_by_test_id("toast").locator("p")).to_have_text("Signed out 1 session.")
     expect(page.get_by_test_id("no-sessions")).to_be_visible()
+    expect(page.get_by_role("heading", name=member_email)).to_be_focused()  # not lost
     page.screenshot(path=str(SHOTS / "user-after-sign-out-1280-light.png"), full_page=True)
     assert urlsplit(page.url).path.startswith(routes.ADMIN_USERS + "/")
 

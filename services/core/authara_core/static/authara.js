@@ -95,6 +95,16 @@
     if (element instanceof Element) addPasswordToggles(element);
   });
 
+  // A swap that replaced the focused control (a form in the swapped section) leaves focus on
+  // the body, so keyboard and screen reader users lose their place: move it to the swapped
+  // content's marked heading (`data-swap-focus`, with tabindex="-1").
+  document.addEventListener("htmx:afterSettle", function () {
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var heading = document.querySelector("[data-swap-focus]");
+    if (heading instanceof HTMLElement) heading.focus();
+  });
+
   document.addEventListener("htmx:sendError", function () {
     showToast("The server could not be reached. Check your connection and try again.");
   });
