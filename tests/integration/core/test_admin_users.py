@@ -18,7 +18,7 @@ from authara_contract import cookies, routes
 from authara_core.admin import store
 from authara_core.admin.audit import Actor
 from authara_core.app import SERVICES_KEY
-from authara_core.platform.errors import Forbidden, LastActiveAdmin
+from authara_core.platform.errors import Forbidden, LastActiveAdmin, LastAdmin
 from tests.integration.core.conftest import csrf_token, signup
 
 Client = TestClient[object, Application]
@@ -457,10 +457,10 @@ WAITING_ON_ME = """
 """
 
 
-async def _until_both_wait(conn: asyncpg.Connection) -> None:
-    """Return once two backends wait, directly or in line, on this connection's locks."""
+async def _until_both_wait(conn: asyncpg.Connection, count: int = 2) -> None:
+    """Return once `count` backends wait, directly or in line, on this connection's locks."""
     waiting = 0
-    while waiting < 2:
+    while waiting < count:
         await asyncio.sleep(0.01)
         waiting = await conn.fetchval(WAITING_ON_ME)
 
@@ -605,3 +605,29 @@ async def test_two_admins_disabling_each_other_at_once_leave_one_active_admin(
     outcomes = await asyncio.gather(*disables, return_exceptions=True)
     assert sum(not isinstance(o, BaseException) for o in outcomes) == 1, outcomes
     assert await conn.fetchval("SELECT count(*) FROM users WHERE disabled_at IS NULL") == 1
+
+
+async def test_deleting_one_admin_while_the_other_is_disabled_leaves_one_active_admin(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """Account deletion's guard sees a disable it waited for (lock_active_admins re-reads)."""
+    first = uuid.UUID(await _admin(client, conn, "first@example.com"))
+    second = uuid.UUID(await _admin(client, conn, "second@example.com"))
+    services = client.app[SERVICES_KEY]
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM user_platform_roles FOR UPDATE")
+        # The disable queues first, so it goes first: the deletion then waits on its locks.
+        disable = asyncio.ensure_future(
+            services.admin.disable_user(second, actor=Actor(user_id=first))
+        )
+        await _until_both_wait(conn, 1)
+        delete = asyncio.ensure_future(services.organization_management.delete_user(first))
+        await _until_both_wait(conn, 2)
+    assert await disable == 1  # the second admin's one session
+    with pytest.raises(LastAdmin):
+        await delete
+    active_admins = await conn.fetchval(
+        "SELECT count(*) FROM user_platform_roles ur JOIN platform_roles r ON r.id = ur.role_id"
+        " JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.disabled_at IS NULL"
+    )
+    assert active_admins == 1

@@ -163,6 +163,17 @@ async def lock_user_for_change(conn: Connection, user_id: uuid.UUID) -> bool:
     return found is not None
 
 
+async def keep_user(conn: Connection, user_id: uuid.UUID) -> bool:
+    """Keep a user row from being deleted until commit (FOR KEY SHARE); tell if it exists.
+
+    Taken by a change that will write a reference to the user (an audit event's actor) before
+    it takes other locks, so a concurrent deletion of that user waits for it or goes first,
+    never deadlocks with it.
+    """
+    found = await conn.fetchval("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", user_id)
+    return found is not None
+
+
 async def delete_user(conn: Connection, user_id: uuid.UUID) -> None:
     """Delete a user; roles, identities, memberships and sessions go with it (cascade)."""
     await conn.execute("DELETE FROM users WHERE id = $1", user_id)
@@ -306,9 +317,22 @@ async def update_username(
 async def lock_active_admins(conn: Connection) -> list[uuid.UUID]:
     """Lock every admin role row of an enabled user until commit; return those users.
 
-    Callers that may remove the last admin take these locks first, so two such changes
-    run one after the other and the second sees the first's outcome.
+    Callers that may remove the last admin (deleting, disabling or demoting one) take these
+    locks first, so two such changes run one after the other and the second sees the first's
+    outcome. The list is read again after the locks are held: in READ COMMITTED a query that
+    waited for a lock still sees the users rows of its start, so it would count an admin the
+    change it waited for had just disabled.
     """
+    await conn.execute(
+        """
+        SELECT 1 FROM user_platform_roles ur
+        JOIN platform_roles r ON r.id = ur.role_id
+        JOIN users u ON u.id = ur.user_id
+        WHERE r.name = 'admin' AND u.disabled_at IS NULL
+        ORDER BY ur.user_id
+        FOR UPDATE OF ur
+        """
+    )
     records = await conn.fetch(
         """
         SELECT ur.user_id FROM user_platform_roles ur
@@ -316,7 +340,6 @@ async def lock_active_admins(conn: Connection) -> list[uuid.UUID]:
         JOIN users u ON u.id = ur.user_id
         WHERE r.name = 'admin' AND u.disabled_at IS NULL
         ORDER BY ur.user_id
-        FOR UPDATE OF ur
         """
     )
     return [record["user_id"] for record in records]

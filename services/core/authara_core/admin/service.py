@@ -258,19 +258,23 @@ class AdminService:
     async def _lock(
         conn: Connection, user_id: uuid.UUID, actor: Actor
     ) -> tuple[users.UserRow, list[uuid.UUID]]:
-        """Lock the target, then the active admins; check the operator is one of them.
+        """Lock the target, the operator's row, then the active admins; check the operator.
 
-        Returns the target and the active admins. The admin role rows are locked by a first
-        query and read again by a second: in READ COMMITTED a query that waited for a lock
-        still sees the rows of its start, so only a new query sees an admin that the change
-        it waited for disabled (the locks keep the list from changing until commit).
+        Returns the target and the active admins, read after the locks are held (see
+        `users.lock_active_admins`).
         """
         if not await users.lock_user_for_change(conn, user_id):
             raise UserNotFound
         user = await users.get_user(conn, user_id)
         if user is None:
             raise UserNotFound
-        await users.lock_active_admins(conn)
+        # The audit event will reference the operator: hold their row now (a concurrent
+        # deletion of the operator then waits for this change or goes first, no deadlock).
+        operator = actor.user_id
+        if operator is not None and operator != user_id:
+            kept = await users.keep_user(conn, operator)
+            if not kept:
+                raise Forbidden(NOT_AN_ADMIN_NOW)
         admins = await users.lock_active_admins(conn)
         if actor.user_id is not None and actor.user_id not in admins:
             raise Forbidden(NOT_AN_ADMIN_NOW)
