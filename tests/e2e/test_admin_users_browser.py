@@ -3,8 +3,8 @@
 The command line makes an admin; the admin opens /auth/admin, signs in, goes to Users, finds
 a member by the start of their email (the live search), opens their page and signs out all
 their sessions. The member's browser is signed out at its next refresh, and the action is in
-admin_audit_events. The list and the user page pass axe in light and dark and fit 375 px;
-screenshots at 375 and 1280 px, light and dark, go to /tmp/admusers-shots/.
+admin_audit_events and on the audit log page. The list and the user page pass axe in light
+and dark and fit 375 px; screenshots at 375 and 1280 px, light and dark, go to /tmp/admusers-shots/.
 """
 
 from __future__ import annotations
@@ -139,3 +139,11 @@ def test_an_admin_finds_a_member_and_signs_them_out_everywhere(
         ("user.admin_granted", admin_email, None),  # the command line
         ("user.sessions_revoked", member_email, admin_email),
     ]
+    # ... and the console's audit log shows it, newest first, with who did it to whom.
+    page.get_by_role("navigation", name="Admin console").get_by_role(
+        "link", name="Audit log"
+    ).click()
+    newest = page.get_by_test_id("audit-event").first
+    expect(newest.locator(".event-action")).to_have_text("user.sessions_revoked")
+    expect(newest).to_contain_text(admin_email)
+    expect(newest).to_contain_text(member_email)
