@@ -26,6 +26,7 @@ from authara_core.accounts.pages import AuthPages
 from authara_core.accounts.selfpages import SelfServicePages
 from authara_core.accounts.sessions_section import SessionsSection
 from authara_core.admin.audit_pages import AuditPages
+from authara_core.admin.failures import FailurePages, FailureService
 from authara_core.admin.guard import ConsoleGuard
 from authara_core.admin.layout import ConsoleLayout
 from authara_core.admin.pages import ConsolePages
@@ -180,6 +181,9 @@ def route_table(
     console_pages = ConsolePages(console=services.console, layout=console_layout)
     audit_pages = AuditPages(log=services.audit_log, layout=console_layout, clock=services.clock)
     allowlist_pages = AllowlistPages(allowlist=services.allowlist, layout=console_layout)
+    failure_pages = FailurePages(
+        failures=FailureService(db=services.database, clock=services.clock), layout=console_layout
+    )
     user_pages = UserPages(console=services.console, admin=services.admin, layout=console_layout)
     # A(admin) + a platform role for GET, authara:admin for anything else (admin/guard.py)
     console = ConsoleGuard(
@@ -287,6 +291,9 @@ def route_table(
         web.post(routes.ADMIN_ALLOWLIST_IMPORT, console(allowlist_pages.import_emails)),
         web.get(routes.ADMIN_ALLOWLIST_DELETE, console(allowlist_pages.confirm_remove)),
         web.post(routes.ADMIN_ALLOWLIST_DELETE, console(allowlist_pages.remove)),
+        web.get(routes.ADMIN_FAILURES, console(failure_pages.page)),
+        web.post(routes.ADMIN_FAILURE_EMAIL_RETRY, console(failure_pages.retry_email)),
+        web.post(routes.ADMIN_FAILURE_WEBHOOK_RETRY, console(failure_pages.retry_webhook)),
         web.get(routes.BRAND_CSS, brand_assets.stylesheet),
         web.get(routes.BRAND_FILE, brand_assets.file),
         web.static(routes.STATIC_PREFIX, str(static_dir)),

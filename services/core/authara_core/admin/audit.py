@@ -54,6 +54,8 @@ class Action(StrEnum):
     PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 (ours: a reset mail)
     ALLOWLIST_EMAIL_ADDED = "allowlist.email_added"
     ALLOWLIST_EMAIL_REMOVED = "allowlist.email_removed"
+    EMAIL_JOB_RETRIED = "email_job.retried"  # metadata {"id", "attempts", "what": template}
+    WEBHOOK_EVENT_RETRIED = "webhook_event.retried"  # metadata {"id", "attempts", "what": type}
     # Security events, written by the domains where they happen (actor: the user, `system`
     # or `anonymous`):
     SESSION_REUSE_DETECTED = "session.reuse_detected"  # metadata {"session_id": id}

@@ -24,6 +24,7 @@ DASHBOARD: Final = "dashboard"
 AUDIT: Final = "audit"
 ALLOWLIST: Final = "allowlist"
 USERS: Final = "users"
+FAILURES: Final = "failures"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,7 @@ class NavItem:
 def console_nav(*, allowlist_enabled: bool) -> tuple[NavItem, ...]:
     """List the console's pages for the navigation.
 
-    Planned, in this order, each added with its page: Users, Audit log, Allowlist (only
-    while `allowlist_enabled`), Failures.
+    Users, Audit log, Allowlist (only while `allowlist_enabled`), Failures.
     """
     items = [
         NavItem(DASHBOARD, "Dashboard", routes.ADMIN_DASHBOARD),
@@ -48,6 +48,7 @@ def console_nav(*, allowlist_enabled: bool) -> tuple[NavItem, ...]:
     ]
     if allowlist_enabled:
         items.append(NavItem(ALLOWLIST, "Allowlist", routes.ADMIN_ALLOWLIST))
+    items.append(NavItem(FAILURES, "Failures", routes.ADMIN_FAILURES))
     return tuple(items)
 
 

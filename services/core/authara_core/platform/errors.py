@@ -653,6 +653,15 @@ class LastActiveAdmin(ConsoleChangeRefused):
     )
 
 
+class NotRetryable(ConsoleChangeRefused):
+    """A failed email job or webhook event to retry is no longer failed (retried already)."""
+
+    status = 409
+    public_message = (
+        "That delivery is no longer failed (it was retried already). Nothing was changed."
+    )
+
+
 class SessionNotFound(InvalidRequest):
     """A session to revoke is not one of the caller's live sessions (nothing changed)."""
 
