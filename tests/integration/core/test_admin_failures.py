@@ -251,3 +251,25 @@ async def test_auditors_cannot_retry_and_bad_ids_are_clear_errors(
         assert (await _post(client, _retry_url(kind, uuid.uuid4()))).status == 404
     assert await conn.fetchval("SELECT status FROM webhook_events") == "failed"
     assert await conn.fetchval("SELECT count(*) FROM admin_audit_events") == 0
+
+
+async def test_a_mail_whose_contents_were_cleared_is_not_offered_and_not_retried(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    # What the worker leaves of a failed invitation mail: no challenge to rebuild it from and
+    # its template_data cleared. Sending it again would fail at once ("cannot build").
+    job_id = await _failed_email(conn, T0, template="organization_invitation")
+    await _as(client, conn, "admin")
+
+    page = await (await client.get(routes.ADMIN_FAILURES)).text()
+    assert 'data-testid="not-retryable"' in page
+    assert 'data-testid="retry"' not in page
+
+    response = await _post(client, _retry_url("email", job_id))
+    assert response.status == 303  # back to the page, with the reason in the flash
+    page = await (await client.get(routes.ADMIN_FAILURES)).text()
+    assert "cannot be sent again" in page
+    htmx = await _post(client, _retry_url("email", job_id), htmx=True)
+    assert htmx.status == 409
+    assert await conn.fetchval("SELECT status FROM email_jobs WHERE id = $1", job_id) == "failed"
+    assert await conn.fetchval("SELECT count(*) FROM admin_audit_events") == 0

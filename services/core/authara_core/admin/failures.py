@@ -29,6 +29,7 @@ from authara_core.platform.db import Database
 from authara_core.platform.errors import (
     ConsoleChangeRefused,
     InvalidRequest,
+    MailNotRebuildable,
     NotFound,
     NotRetryable,
 )
@@ -84,6 +85,8 @@ class FailureService:
         async with self._db.transaction() as conn:
             retried = await store.retry_failed(conn, kind, job_id, now=now)
             if retried is None:
+                if await store.is_failed(conn, kind, job_id):
+                    raise MailNotRebuildable
                 if await store.exists(conn, kind, job_id):
                     raise NotRetryable
                 raise NotFound(

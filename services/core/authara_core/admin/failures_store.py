@@ -5,6 +5,12 @@ belong to their workers). A retry follows the workers' queue rules (platform/job
 goes from `failed` to `pending`, due now, with no claim (`processing_started_at` NULL) and a
 fresh round of attempts (`attempt_count` 0: a worker fails a claim past the maximum at once).
 Only a `failed` row changes, locked first, so of two concurrent retries exactly one wins.
+
+A failed mail can be sent again only if it can still be built: the worker clears a failed
+job's `template_data`, so only a challenge's mail (rebuilt from its challenge at send time:
+a fresh code while the challenge is open) or a job that still holds its data is retryable
+(`RETRYABLE_MAIL`). An invitation's or a reset link's mail is not: it is sent again from where
+it came from (resend the invitation; email the reset link again).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ Kind = Literal["email", "webhook"]
 ERROR_SHOWN: Final = 300  # characters of `last_error` a list row carries
 
 _TABLES: Final[dict[str, str]] = {"email": "email_jobs", "webhook": "webhook_events"}
+RETRYABLE_MAIL: Final = "(challenge_id IS NOT NULL OR template_data <> '{}'::jsonb)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,7 @@ class FailedJob:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    retryable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +70,22 @@ async def count_failed(conn: Connection) -> tuple[int, int]:
 async def list_failed(conn: Connection, *, limit: int, offset: int) -> list[FailedJob]:
     """Both kinds, newest failure first (`updated_at`), `limit` rows from `offset`."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT * FROM (
             (SELECT 'email' AS kind, id::text AS id, template AS what, to_email AS recipient,
-                    attempt_count, left(last_error, $3::int) AS last_error, updated_at
+                    attempt_count, left(last_error, $3::int) AS last_error, updated_at,
+                    {RETRYABLE_MAIL} AS retryable
              FROM email_jobs WHERE status = 'failed'
              ORDER BY updated_at DESC, id DESC LIMIT $1::int + $2::int)
             UNION ALL
             (SELECT 'webhook', id, event_type, NULL, attempt_count, left(last_error, $3::int),
-                    updated_at
+                    updated_at, true
              FROM webhook_events WHERE status = 'failed'
              ORDER BY updated_at DESC, id DESC LIMIT $1::int + $2::int)
         ) AS failed
         ORDER BY updated_at DESC, kind, id DESC
         LIMIT $1 OFFSET $2
-        """,
+        """,  # noqa: S608 (constants)
         limit,
         offset,
         ERROR_SHOWN + 1,
@@ -90,6 +99,7 @@ async def list_failed(conn: Connection, *, limit: int, offset: int) -> list[Fail
             attempts=row["attempt_count"],
             last_error=row["last_error"],
             updated_at=row["updated_at"],
+            retryable=row["retryable"],
         )
         for row in rows
     ]
@@ -102,11 +112,12 @@ async def retry_failed(
     table = _TABLES[kind]
     what = "template" if kind == "email" else "event_type"
     recipient = "job.to_email" if kind == "email" else "NULL"
+    buildable = RETRYABLE_MAIL if kind == "email" else "true"
     row = await conn.fetchrow(
         f"""
         WITH old AS (
             SELECT id, attempt_count, last_error FROM {table}
-            WHERE id = $1 AND status = 'failed' FOR UPDATE
+            WHERE id = $1 AND status = 'failed' AND {buildable} FOR UPDATE
         )
         UPDATE {table} AS job SET status = 'pending', next_attempt_at = $2, updated_at = $2,
             processing_started_at = NULL, attempt_count = 0
@@ -127,6 +138,16 @@ async def retry_failed(
         attempts=row["attempt_count"],
         last_error=row["last_error"],
     )
+
+
+async def is_failed(conn: Connection, kind: Kind, job_id: uuid.UUID) -> bool:
+    """Tell whether the row exists and is failed (a retry found it unbuildable, then)."""
+    table = _TABLES[kind]
+    found = await conn.fetchval(
+        f"SELECT 1 FROM {table} WHERE id = $1 AND status = 'failed'",  # noqa: S608 (a constant)
+        job_id if kind == "email" else str(job_id),
+    )
+    return found is not None
 
 
 async def exists(conn: Connection, kind: Kind, job_id: uuid.UUID) -> bool:

@@ -653,6 +653,16 @@ class LastActiveAdmin(ConsoleChangeRefused):
     )
 
 
+class MailNotRebuildable(ConsoleChangeRefused):
+    """A failed mail whose contents were cleared when it failed (not a challenge's code mail)."""
+
+    status = 409
+    public_message = (
+        "This mail cannot be sent again: its contents were cleared when it failed. Send it again"
+        " from where it came from (resend the invitation, or email the reset link again)."
+    )
+
+
 class NotRetryable(ConsoleChangeRefused):
     """A failed email job or webhook event to retry is no longer failed (retried already)."""
 
