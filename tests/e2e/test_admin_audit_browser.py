@@ -19,11 +19,11 @@ from playwright.sync_api import Page, expect
 
 from authara_contract import routes
 
+from .admin_support import DESKTOP, PHONE, grant_admin
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import PASSWORD, ROOMY_RATE_LIMITS, axe_in_both_schemes, fresh_email
 from .invitation_support import sign_up as sign_up_api
-from .test_admin_browser import DESKTOP, PHONE, _grant_admin
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_an_admin_reads_and_filters_the_audit_log(
     victim = fresh_email("victim")
     sign_up_api(open_context(stack), admin_email)
     sign_up_api(open_context(stack), victim)
-    _grant_admin(stack, admin_email)
+    grant_admin(stack, admin_email)
 
     page = open_context(stack, viewport=DESKTOP).new_page()
     page.goto(routes.ADMIN_DASHBOARD)

@@ -9,17 +9,16 @@ The admin then goes to their account page and back to the console without signin
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from authara_contract import routes
 
+from .admin_support import DESKTOP, PHONE, grant_admin
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import (
@@ -33,44 +32,12 @@ from .invitation_support import (
 pytestmark = pytest.mark.e2e
 
 SHOTS: Final = Path("/tmp/admin-shots")  # noqa: S108 (screenshots for a person to look at)
-CORE: Final = str(Path(sys.executable).parent / "authara-core")
-PHONE: Final = {"width": 375, "height": 812}
-DESKTOP: Final = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
 def stack(start_stack: StackStarter) -> DevStackProcess:
     """Run `authara dev` on a database of its own, so the dashboard's counts are ours."""
     return start_stack(**ROOMY_RATE_LIMITS)
-
-
-def _database_env(stack: DevStackProcess) -> dict[str, str]:
-    """POSTGRESQL_* for the stack's database, from the connection string it printed."""
-    line = next(line for line in stack.lines if line.startswith("  database   "))
-    url = urlsplit(line.split()[1])
-    query = parse_qs(url.query)
-    schema = line.rsplit("(schema ", 1)[1].rstrip(")")
-    return {
-        "POSTGRESQL_HOST": query["host"][0] if "host" in query else str(url.hostname),
-        "POSTGRESQL_PORT": query["port"][0] if "port" in query else str(url.port),
-        "POSTGRESQL_DATABASE": unquote(url.path.lstrip("/")),
-        "POSTGRESQL_USERNAME": unquote(url.username or ""),
-        "POSTGRESQL_PASSWORD": unquote(url.password or ""),
-        "POSTGRESQL_SCHEMA": schema,
-    }
-
-
-def _grant_admin(stack: DevStackProcess, email: str) -> None:
-    result = subprocess.run(
-        [CORE, "admin", "grant", email],
-        env={"PATH": "/usr/bin:/bin", **_database_env(stack)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "role admin granted" in result.stdout
 
 
 def _stat(page: Page, name: str) -> str:
@@ -83,7 +50,7 @@ def test_an_admin_made_by_the_cli_signs_in_and_reads_the_dashboard(
     admin_email = fresh_email("admin")
     sign_up(open_context(stack), admin_email)
     sign_up(open_context(stack), fresh_email("member"))
-    _grant_admin(stack, admin_email)
+    grant_admin(stack, admin_email)
 
     page = open_context(stack, viewport=DESKTOP).new_page()
     page.goto(routes.ADMIN_DASHBOARD)

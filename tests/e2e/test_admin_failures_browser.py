@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
-import asyncpg
 import pytest
 from playwright.sync_api import expect
 
 from authara_contract import routes
 
+from .admin_support import DESKTOP, PHONE, connect, database_env, grant_admin
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import (
@@ -29,13 +29,10 @@ from .invitation_support import (
     fresh_email,
     sign_up,
 )
-from .test_admin_browser import _database_env, _grant_admin
 
 pytestmark = pytest.mark.e2e
 
 SHOTS: Final = Path("/tmp/admfail-shots")  # noqa: S108 (screenshots for a person to look at)
-PHONE: Final = {"width": 375, "height": 812}
-DESKTOP: Final = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +41,7 @@ def stack(start_stack: StackStarter) -> DevStackProcess:
 
 
 async def _write_failures(env: dict[str, str]) -> str:
-    conn = await asyncpg.connect(
-        host=env["POSTGRESQL_HOST"],
-        port=int(env["POSTGRESQL_PORT"]),
-        database=env["POSTGRESQL_DATABASE"],
-        user=env["POSTGRESQL_USERNAME"],
-        password=env["POSTGRESQL_PASSWORD"] or None,
-        server_settings={"search_path": env["POSTGRESQL_SCHEMA"]},
-    )
+    conn = await connect(env)
     event_id = str(uuid.uuid4())
     try:
         await conn.execute(
@@ -81,8 +71,8 @@ def test_the_failures_page_is_accessible_and_retries_with_htmx(
 ) -> None:
     admin_email = fresh_email("admin")
     sign_up(open_context(stack), admin_email)
-    _grant_admin(stack, admin_email)
-    env = _database_env(stack)
+    grant_admin(stack, admin_email)
+    env = database_env(stack)
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's loop
         event_id = pool.submit(asyncio.run, _write_failures(env)).result()
 

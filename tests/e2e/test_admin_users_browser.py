@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 
 from authara_contract import cookies, routes
 
+from .admin_support import DESKTOP, PHONE, connect, database_env, grant_admin
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import (
@@ -30,13 +31,10 @@ from .invitation_support import (
     fresh_email,
     sign_up,
 )
-from .test_admin_browser import _database_env, _grant_admin
 
 pytestmark = pytest.mark.e2e
 
 SHOTS: Final = Path("/tmp/admusers-shots")  # noqa: S108 (screenshots for a person to look at)
-PHONE: Final = {"width": 375, "height": 812}
-DESKTOP: Final = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +44,10 @@ def stack(start_stack: StackStarter) -> DevStackProcess:
 
 
 def _audit_events(stack: DevStackProcess) -> list[asyncpg.Record]:
-    env = _database_env(stack)
+    env = database_env(stack)
 
     async def fetch() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(
-            host=env["POSTGRESQL_HOST"],
-            port=int(env["POSTGRESQL_PORT"]),
-            database=env["POSTGRESQL_DATABASE"],
-            user=env["POSTGRESQL_USERNAME"],
-            password=env["POSTGRESQL_PASSWORD"] or None,
-            server_settings={"search_path": env["POSTGRESQL_SCHEMA"]},
-        )
+        conn = await connect(env)
         try:
             return await conn.fetch(
                 "SELECT e.action, e.target_email, e.metadata, a.email AS actor"
@@ -93,7 +84,7 @@ def test_an_admin_finds_a_member_and_signs_them_out_everywhere(
     sign_up(open_context(stack), admin_email)
     member = open_context(stack)
     sign_up(member, member_email)
-    _grant_admin(stack, admin_email)
+    grant_admin(stack, admin_email)
 
     page = open_context(stack, viewport=DESKTOP).new_page()
     page.goto(routes.ADMIN_DASHBOARD)

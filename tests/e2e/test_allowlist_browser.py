@@ -10,8 +10,6 @@ and 1280 px, light and dark, go to /tmp/admallow-shots/.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -21,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from authara_contract import routes
 
+from .admin_support import DESKTOP, PHONE, admin_cli
 from .conftest import ContextOpener, StackStarter
 from .devstack_process import DevStackProcess
 from .invitation_support import (
@@ -31,32 +30,15 @@ from .invitation_support import (
     sign_up,
 )
 from .mail_codes import enter_emailed_code
-from .test_admin_browser import _database_env
 
 pytestmark = pytest.mark.e2e
 
 SHOTS: Final = Path("/tmp/admallow-shots")  # noqa: S108 (screenshots for a person to look at)
-CORE: Final = str(Path(sys.executable).parent / "authara-core")
-PHONE: Final = {"width": 375, "height": 812}
-DESKTOP: Final = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
 def stack(start_stack: StackStarter) -> DevStackProcess:
     return start_stack(**ROOMY_RATE_LIMITS, AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED="true")
-
-
-def _admin(stack: DevStackProcess, *args: str) -> str:
-    result = subprocess.run(
-        [CORE, "admin", *args],
-        env={"PATH": "/usr/bin:/bin", **_database_env(stack)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def _try_signup(page: Page, email: str) -> None:
@@ -86,9 +68,9 @@ def test_an_admin_lets_a_visitor_in_through_the_allowlist(
     stack: DevStackProcess, open_context: ContextOpener
 ) -> None:
     admin_email = fresh_email("admin")
-    assert "added to the allowlist" in _admin(stack, "allow", admin_email)
+    assert "added to the allowlist" in admin_cli(stack, "allow", admin_email)
     sign_up(open_context(stack), admin_email)
-    _admin(stack, "grant", admin_email)
+    admin_cli(stack, "grant", admin_email)
 
     visitor_email = fresh_email("visitor")
     visitor = open_context(stack, viewport=PHONE).new_page()
