@@ -85,15 +85,15 @@ class FailureService:
         async with self._db.transaction() as conn:
             retried = await store.retry_failed(conn, kind, job_id, now=now)
             if retried is None:
-                if await store.is_failed(conn, kind, job_id):
-                    raise MailNotRebuildable
-                if await store.exists(conn, kind, job_id):
-                    raise NotRetryable
-                raise NotFound(
-                    "There is no such email job."
-                    if kind == "email"
-                    else "There is no such webhook event."
-                )
+                status = await store.status_of(conn, kind, job_id)
+                if status is None:
+                    raise NotFound(
+                        "There is no such email job."
+                        if kind == "email"
+                        else "There is no such webhook event."
+                    )
+                # Still failed, yet not put back: a mail whose contents are gone.
+                raise MailNotRebuildable if status == "failed" else NotRetryable
             metadata: dict[str, Any] = {
                 "id": retried.id,
                 "attempts": retried.attempts,

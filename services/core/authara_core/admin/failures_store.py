@@ -140,21 +140,11 @@ async def retry_failed(
     )
 
 
-async def is_failed(conn: Connection, kind: Kind, job_id: uuid.UUID) -> bool:
-    """Tell whether the row exists and is failed (a retry found it unbuildable, then)."""
+async def status_of(conn: Connection, kind: Kind, job_id: uuid.UUID) -> str | None:
+    """Return the row's status (`failed`, `pending`, ...), or None when there is no such row."""
     table = _TABLES[kind]
-    found = await conn.fetchval(
-        f"SELECT 1 FROM {table} WHERE id = $1 AND status = 'failed'",  # noqa: S608 (a constant)
+    status: str | None = await conn.fetchval(
+        f"SELECT status FROM {table} WHERE id = $1",  # noqa: S608 (a constant)
         job_id if kind == "email" else str(job_id),
     )
-    return found is not None
-
-
-async def exists(conn: Connection, kind: Kind, job_id: uuid.UUID) -> bool:
-    """Whether the row is there at all (whatever its status)."""
-    table = _TABLES[kind]
-    found = await conn.fetchval(
-        f"SELECT 1 FROM {table} WHERE id = $1",  # noqa: S608 (a constant)
-        job_id if kind == "email" else str(job_id),
-    )
-    return found is not None
+    return status
