@@ -68,8 +68,7 @@ class ConsoleService:
         now = self._clock.now()
         today = now.astimezone(UTC).date()
         since = datetime.combine(today - timedelta(days=CHART_DAYS - 1), time(), tzinfo=UTC)
-        async with self._db.transaction() as conn:  # one snapshot for every number
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        async with self._db.snapshot() as conn:  # one snapshot for every number
             totals = await store.totals(conn, now)
             per_day = await store.signups_per_day(conn, since)
         return Dashboard(
@@ -92,8 +91,7 @@ class ConsoleService:
 
     async def user_detail(self, user_id: uuid.UUID) -> UserDetail:
         """Load a user's roles, sign-in methods, organizations and live sessions (404 if none)."""
-        async with self._db.transaction() as conn:  # one snapshot for the user's rows
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        async with self._db.snapshot() as conn:  # one snapshot for the user's rows
             user = await store.find_user(conn, user_id)
             if user is None:
                 raise UserNotFound

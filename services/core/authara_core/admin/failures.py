@@ -67,8 +67,7 @@ class FailureService:
 
     async def page(self, page: int) -> FailurePage:
         """Return page `page` (1-based) of both kinds, newest first."""
-        async with self._db.transaction() as conn:  # one snapshot for the counts and rows
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        async with self._db.snapshot() as conn:  # one snapshot for the counts and rows
             emails, webhooks = await store.count_failed(conn)
             rows = await store.list_failed(conn, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         return FailurePage(

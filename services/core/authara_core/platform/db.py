@@ -104,6 +104,13 @@ class Database:
         """Check a connection out in a transaction, committed when the block exits normally."""
         return Checkout(self, transactional=True)
 
+    def snapshot(self) -> Checkout:
+        """Check a connection out in a read-only REPEATABLE READ transaction.
+
+        Several reads then see one consistent state of the database (a page's counts and rows).
+        """
+        return Checkout(self, transactional=True, snapshot=True)
+
     def connection(self) -> Checkout:
         """Check a connection out for several reads outside a transaction."""
         return Checkout(self, transactional=False)
@@ -155,18 +162,23 @@ class Checkout:
     manager costs thousands of instructions more each time.
     """
 
-    __slots__ = ("_conn", "_database", "_pool", "_transaction", "_transactional")
+    __slots__ = ("_conn", "_database", "_pool", "_snapshot", "_transaction", "_transactional")
 
-    def __init__(self, database: Database, *, transactional: bool) -> None:
+    def __init__(self, database: Database, *, transactional: bool, snapshot: bool = False) -> None:
         self._database = database
         self._transactional = transactional
+        self._snapshot = snapshot
         self._transaction: Transaction | None = None
 
     async def __aenter__(self) -> Proxy:
         self._pool = pool = self._database.pool
         self._conn = conn = await self._database.check_out(pool)
         if self._transactional:
-            transaction = conn.transaction()
+            transaction = (
+                conn.transaction(isolation="repeatable_read", readonly=True)
+                if self._snapshot
+                else conn.transaction()
+            )
             try:
                 await transaction.start()
             except BaseException as exc:
