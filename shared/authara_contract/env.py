@@ -290,6 +290,24 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "on SIGTERM, how long in-flight requests may take to finish",
     ),
     _v(
+        "AUTHARA_CACHE_PROVIDER",
+        "enum noop|redis",
+        "noop",
+        [CORE, GATEWAY],
+        "redis: rate limits shared by every core replica and worker, and access tokens revoked "
+        "at once (core and gateway); noop: per-process limits, tokens live until they expire",
+    ),
+    _v(
+        "AUTHARA_REDIS_HOST",
+        "string",
+        "localhost",
+        [CORE, GATEWAY],
+        "Redis host name or IP (non-empty when AUTHARA_CACHE_PROVIDER=redis)",
+    ),
+    _v("AUTHARA_REDIS_PORT", "int", "6379", [CORE, GATEWAY], "Redis port, 1-65535"),
+    _v("AUTHARA_REDIS_PASSWORD", "string", None, [CORE, GATEWAY], "Redis password (AUTH)"),
+    _v("AUTHARA_REDIS_DB", "int", "0", [CORE, GATEWAY], "Redis database number, >= 0"),
+    _v(
         "AUTHARA_TRUST_PROXY_HEADERS",
         "bool",
         "false",

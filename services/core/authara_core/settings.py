@@ -22,6 +22,7 @@ from authara_core.platform.brand import Brand
 from authara_core.platform.hasher import PasswordSettings
 from authara_core.platform.ratelimit import Limit, ThrottleRules
 from authara_core.webhooks.config import WebhookSettings, read_webhook_settings
+from authara_runtime.cache import RedisSettings, read_cache_settings
 from authara_runtime.logs import LOG_LEVELS
 from authara_runtime.workers import MAX_WORKERS
 
@@ -137,6 +138,7 @@ class Settings:
     brand: Brand = field(default_factory=Brand)
     allowlist_enabled: bool = False
     audit_retention: timedelta = timedelta(days=180)
+    cache: RedisSettings | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -197,6 +199,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         webhooks=read_webhook_settings(reader, prod=app_env is AppEnv.PROD),
         brand=_brand(reader),
         allowlist_enabled=reader.boolean("AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED"),
+        cache=read_cache_settings(reader),
         audit_retention=timedelta(
             days=reader.integer("AUTHARA_ADMIN_AUDIT_RETENTION_DAYS", minimum=1)
         ),

@@ -10,6 +10,7 @@ from yarl import URL
 from authara_contract.env import AppEnv, EnvReader, Service, parse_host_port
 from authara_contract.routes import is_auth_path
 from authara_contract.tokens import KeyConfigError, KeySet, parse_jwt_keys
+from authara_runtime.cache import RedisSettings, read_cache_settings
 from authara_runtime.logs import LOG_LEVELS
 from authara_runtime.workers import MAX_WORKERS
 
@@ -75,6 +76,7 @@ class GatewaySettings:
     protected_paths: tuple[str, ...] = ()
     fail_duration: float = 10.0
     workers: int = 1
+    cache: RedisSettings | None = None
 
 
 def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
@@ -99,6 +101,7 @@ def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
         protected_paths=_protected_paths(reader, identity_enabled=identity is not None),
         fail_duration=_seconds(reader, "GATEWAY_UPSTREAM_FAIL_DURATION", allow_zero=True),
         workers=reader.integer("GATEWAY_WORKERS", minimum=1, maximum=MAX_WORKERS),
+        cache=read_cache_settings(reader),
     )
     reader.finish()
     return settings
