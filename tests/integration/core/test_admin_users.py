@@ -268,10 +268,11 @@ async def test_the_user_page_shows_roles_methods_organizations_and_sessions(
     ("path", "status"),
     [
         ("/auth/admin/users/not-a-uuid", 400),
-        (f"/auth/admin/users/{uuid.uuid4().hex}", 400),
-        (f"/auth/admin/users/urn:uuid:{uuid.uuid4()}", 400),
-        (f"/auth/admin/users/{uuid.uuid4()}", 404),
-        (f"/auth/admin/users/{str(uuid.uuid4()).upper()}", 404),
+        # Fixed ids: parallel test workers must collect the same test names.
+        ("/auth/admin/users/4f0d6a3c9b2e4e6f8a1d2c3b4a5f6e7d", 400),
+        ("/auth/admin/users/urn:uuid:4f0d6a3c-9b2e-4e6f-8a1d-2c3b4a5f6e7d", 400),
+        ("/auth/admin/users/4f0d6a3c-9b2e-4e6f-8a1d-2c3b4a5f6e7d", 404),
+        ("/auth/admin/users/4F0D6A3C-9B2E-4E6F-8A1D-2C3B4A5F6E7D", 404),
     ],
 )
 async def test_bad_and_unknown_user_ids(
