@@ -150,7 +150,8 @@ async def test_search_by_email_username_and_id_prefix_paginated(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     await _admin(client, conn)
-    await _insert_users(conn, "Ada_Lovelace", "adam", "Grace")
+    # Names that cannot be a hex id prefix: an id search must not match a random uuid.
+    await _insert_users(conn, "Lin_Lovelace", "lina", "Grace")
     await conn.execute("UPDATE users SET email = 'zed@example.com' WHERE username = 'Grace'")
     grace = str(await conn.fetchval("SELECT id FROM users WHERE username = 'Grace'"))
 
@@ -161,8 +162,8 @@ async def test_search_by_email_username_and_id_prefix_paginated(
         ids = ROW.findall(html)
         return [await conn.fetchval("SELECT email FROM users WHERE id = $1::uuid", i) for i in ids]
 
-    assert await found("ADA") == ["ada_lovelace@example.com", "adam@example.com"]
-    assert await found("ada_") == ["ada_lovelace@example.com"]  # `_` is itself, not a wildcard
+    assert await found("LIN") == ["lin_lovelace@example.com", "lina@example.com"]
+    assert await found("lin_") == ["lin_lovelace@example.com"]  # `_` is itself, not a wildcard
     assert await found("gra") == ["zed@example.com"]  # by username
     assert await found(grace[:8].upper()) == ["zed@example.com"]  # by id, any case
     assert await found("%") == []
@@ -198,13 +199,13 @@ async def test_the_live_search_fragment_follows_the_address_bar(
     client: Client, conn: asyncpg.Connection
 ) -> None:
     await _admin(client, conn)
-    await _insert_users(conn, "Ada")
-    response = await client.get(routes.ADMIN_USERS_SEARCH, params={"q": "ad"}, headers=HTMX)
+    await _insert_users(conn, "Lin")  # "li" is no hex prefix: the admin's random id can't match
+    response = await client.get(routes.ADMIN_USERS_SEARCH, params={"q": "li"}, headers=HTMX)
     html = await response.text()
     assert response.status == 200
     assert html.lstrip().startswith('<section id="user-results"')
     assert len(ROW.findall(html)) == 1
-    assert response.headers["HX-Replace-Url"] == "/auth/admin/users?q=ad"
+    assert response.headers["HX-Replace-Url"] == "/auth/admin/users?q=li"
     page = await (await client.get(routes.ADMIN_USERS)).text()
     assert 'hx-get="/auth/admin/users/search"' in page
     assert 'method="get" action="/auth/admin/users"' in page  # and without JavaScript
