@@ -11,6 +11,8 @@ import os
 import pwd
 import shutil
 import stat
+import tempfile
+import threading
 from pathlib import Path
 
 import psycopg
@@ -112,3 +114,30 @@ def test_a_runtime_folder_anybody_could_have_planted_is_refused(
 
     with pytest.raises(pg_home.PostgresHomeError, match="owned by root"):
         pg_home.shared_install(_another_user(), root)
+
+
+def test_a_second_process_waits_for_the_first_copy_instead_of_replacing_it() -> None:
+    # Two test workers starting at once: the one that finds the copy unfinished must wait for
+    # the other's lock, not swap the directory away while the other already runs initdb.
+    if os.geteuid() != 0:
+        assert pg_home.server_user() is None  # not root: the wheel's own files, no copy
+        return
+    user = pg_home.server_user()
+    assert user is not None
+    parent = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    parent.chmod(0o711)
+    root = parent / "authara-postgres"
+    installs: list[Path] = []
+    with pg_home._install_lock(pg_home._runtime_root(root, user)):
+        worker = threading.Thread(
+            target=lambda: installs.append(pg_home.shared_install(user, root))
+        )
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive()
+        assert not [p for p in root.iterdir() if p.name.startswith(("pg-", ".staging-"))]
+    worker.join()
+    try:
+        assert (installs[0] / "bin" / "initdb").is_file()
+    finally:
+        shutil.rmtree(parent)

@@ -20,6 +20,7 @@ removed when another cluster is created there.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import grp
 import hashlib
 import importlib.metadata
@@ -31,6 +32,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -100,16 +102,30 @@ def shared_install(user: pwd.struct_passwd, root: Path = RUNTIME_ROOT) -> Path:
     files = _relative_files(site, parts)
     base = _runtime_root(root, user)
     target = base / f"pg-{_install_id(site, files)}"
-    if not (_is_trusted_dir(target) and all((target / name).exists() for name in files)):
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=base))
-        try:
-            for part in parts:
-                shutil.copytree(site / part, staging / part, symlinks=True)
-            _open_for_reading(staging)
-            _replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    # One process at a time checks and copies: without the lock, a second process that saw
+    # the copy unfinished would replace it while the first already runs initdb from it.
+    with _install_lock(base):
+        if not (_is_trusted_dir(target) and all((target / name).exists() for name in files)):
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=base))
+            try:
+                for part in parts:
+                    shutil.copytree(site / part, staging / part, symlinks=True)
+                _open_for_reading(staging)
+                _replace(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return target / _PACKAGE / "pginstall"
+
+
+@contextlib.contextmanager
+def _install_lock(base: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `base`'s lock file (released when the process dies too)."""
+    descriptor = os.open(base / ".install.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def relocated_cluster(link: Path, user: pwd.struct_passwd, root: Path = RUNTIME_ROOT) -> Path:
