@@ -25,6 +25,7 @@ from authara_core.platform.errors import (
     InvalidPassword,
     InvalidRequest,
     RateLimited,
+    RevocationUnavailable,
     Unauthorized,
 )
 from authara_core.platform.forms import FormRenderer
@@ -185,7 +186,7 @@ class AuthPages:
             await self._sessions.identify(
                 read_cookie(request, cookies.ACCESS), audiences=ANY_AUDIENCE
             )
-        except Unauthorized:
+        except (Unauthorized, RevocationUnavailable):  # the form, not a 503 (Redis down)
             return False
         return True
 
