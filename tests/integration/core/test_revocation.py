@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,11 @@ from authara_core.platform.errors import RefreshTokenReused, RevocationUnavailab
 from authara_core.platform.revocation import (
     FAILED_CLOSED,
     FAILED_OPEN,
+    PROBE_INTERVAL_S,
     REVOKED,
     VALID,
     WRITE_FAILED,
+    Revoker,
 )
 from authara_core.sessions.service import IssuedSession
 from authara_core.settings import load_settings
@@ -362,9 +365,51 @@ async def test_redis_down_admin_fails_closed_app_fails_open_writes_never_fail(
     assert stats.writes[WRITE_FAILED] == 1
 
     redis_server.start()  # empty, same port: no restart of core
-    assert await app.sessions.identify(admin.access_token, audiences=(Audience.ADMIN,))
+    async with asyncio.timeout(10):  # the next probe (at most a second away) finds it back
+        while True:
+            try:
+                assert await app.sessions.identify(admin.access_token, audiences=(Audience.ADMIN,))
+                break
+            except RevocationUnavailable:
+                await asyncio.sleep(0.1)
     assert stats.checks[VALID] >= 2
     assert any("Redis is back" in r.getMessage() for r in caplog.records)
+
+
+async def _mget_calls(client: Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_mget", {}).get("calls", 0))
+
+
+async def test_a_stalled_redis_is_asked_once_a_second_not_on_every_check(
+    app: Services, clock: FakeClock, redis_server: RedisProcess, redis_client: Redis
+) -> None:
+    issued = await signup(app)
+    claims = app.sessions.verify(issued.access_token, audiences=(Audience.APP,))
+    ticks = [100.0]
+    client = redis_server.settings().client()
+    revoker = Revoker(
+        client, clock=clock, access_ttl=timedelta(minutes=10), monotonic=lambda: ticks[0]
+    )
+    try:
+        assert not await revoker.is_revoked(issued.access_token, claims, fail_closed=False)
+        before = await _mget_calls(redis_client)
+        redis_server.pause()
+        try:
+            for _ in range(5):  # the first times out; the next four do not ask Redis
+                assert not await revoker.is_revoked(issued.access_token, claims, fail_closed=False)
+            with pytest.raises(RevocationUnavailable):
+                await revoker.is_revoked(issued.access_token, claims, fail_closed=True)
+        finally:
+            redis_server.resume()
+        assert await _mget_calls(redis_client) == before + 1  # what the paused server received
+        assert revoker.stats.checks[FAILED_OPEN] == 5
+        assert revoker.stats.checks[FAILED_CLOSED] == 1
+        ticks[0] += PROBE_INTERVAL_S
+        assert not await revoker.is_revoked(issued.access_token, claims, fail_closed=True)
+        assert revoker.stats.checks[VALID] == 2
+    finally:
+        await client.aclose()
 
 
 async def test_noop_provider_keeps_tokens_valid_until_they_expire(

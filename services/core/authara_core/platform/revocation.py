@@ -15,9 +15,10 @@ out every user of every app.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
@@ -45,6 +46,8 @@ VALID: Final = "valid"
 REVOKED: Final = "revoked"
 FAILED_OPEN: Final = "failed_open"
 FAILED_CLOSED: Final = "failed_closed"
+PROBE_INTERVAL_S: Final = 1.0
+"""While Redis is failing, at most one check a second asks it; the others apply the policy."""
 # Write outcomes, as counted in RevocationStats.writes (one per key).
 WRITTEN: Final = "written"
 WRITE_FAILED: Final = "failed"
@@ -70,12 +73,15 @@ class Revoker:
         clock: Clock,
         access_ttl: timedelta,
         stats: RevocationStats | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._clock = clock
         self._access_ttl_s = access_ttl.total_seconds()
         self.stats = stats or RevocationStats()
+        self._monotonic = monotonic
         self._check_failing = False
+        self._next_probe = 0.0
 
     @classmethod
     def disabled(cls, clock: Clock) -> Revoker:
@@ -148,10 +154,17 @@ class Revoker:
         """Tell whether a verified token was revoked (one MGET); False when disabled.
 
         Redis unavailable: raise RevocationUnavailable when `fail_closed`, else answer False.
+        While it fails, only one check a second asks it (a stalled Redis would otherwise cost
+        every request its socket timeout); the others get the same answer at once.
         """
         client = self._client
         if client is None:
             return False
+        if self._check_failing:
+            now = self._monotonic()
+            if now < self._next_probe:
+                return self._unavailable(None, fail_closed=fail_closed)
+            self._next_probe = now + PROBE_INTERVAL_S  # this check is the probe
         try:
             values = await client.mget(keys_for(token, claims))
         except (redis.RedisError, OSError) as exc:
@@ -163,10 +176,11 @@ class Revoker:
         self.stats.checks[REVOKED if revoked else VALID] += 1
         return revoked
 
-    def _unavailable(self, exc: BaseException, *, fail_closed: bool) -> bool:
+    def _unavailable(self, exc: BaseException | None, *, fail_closed: bool) -> bool:
         self.stats.checks[FAILED_CLOSED if fail_closed else FAILED_OPEN] += 1
         if not self._check_failing:
             self._check_failing = True
+            self._next_probe = self._monotonic() + PROBE_INTERVAL_S
             _LOGGER.warning(
                 "revocation: Redis unavailable (%s); refusing admin tokens, accepting app "
                 "tokens unchecked until it is back",
