@@ -25,6 +25,7 @@ from authara_contract.revocation import (
     CHANNEL,
     TOKEN_MARK,
     Revocation,
+    membership_key,
     nanoseconds,
     session_key,
     token_key,
@@ -53,6 +54,7 @@ from authara_core.sessions.service import IssuedSession
 from authara_core.settings import load_settings
 from tests.coresupport import FakeClock, core_env
 from tests.integration.core.challengesupport import NEW_PASSWORD, PASSWORD, code_for
+from tests.integration.core.internalsupport import add_member
 from tests.redissupport import RedisProcess
 
 IP = "192.0.2.7"
@@ -374,6 +376,30 @@ async def test_redis_down_admin_fails_closed_app_fails_open_writes_never_fail(
                 await asyncio.sleep(0.1)
     assert stats.checks[VALID] >= 2
     assert any("Redis is back" in r.getMessage() for r in caplog.records)
+
+
+async def test_membership_removal_and_organization_deletion_revoke_memberships(
+    db: DatabaseSettings,
+    conn,
+    clock: FakeClock,
+    redis_server: RedisProcess,
+    redis_client: Redis,
+    published: Published,
+) -> None:
+    env = core_env(db, **ENV, **redis_server.environ(), AUTHARA_ORGANIZATION_MODE="multi")
+    async with running(env, clock) as app:
+        ada, bob = await signup(app, "ada@example.com"), await signup(app, "bob@example.com")
+        management = app.organization_management
+        team, _ = await management.create_team(name="Acme", created_by=ada.user.id)
+        other, _ = await management.create_team(name="Other", created_by=ada.user.id)
+        for organization in (team, other):
+            await add_member(conn, str(organization.id), str(bob.user.id), "member")
+        await management.remove_member(team.id, bob.user.id)
+        await assert_cutoff(redis_client, published, membership_key(bob.user.id, team.id), clock)
+        await management.delete_organization(other.id)
+        keys = await published.keys(3)
+        assert membership_key(ada.user.id, other.id) in keys
+        assert membership_key(bob.user.id, other.id) in keys
 
 
 async def _mget_calls(client: Redis) -> int:

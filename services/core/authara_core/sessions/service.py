@@ -443,8 +443,8 @@ class SessionService:
 
         Another user's session, or an unknown, expired or already revoked one: SessionNotFound
         (422), nothing changed; a caller whose own session has ended: Unauthorized. The caller
-        may revoke their own current session too: its access token lives on until it expires,
-        its refresh fails.
+        may revoke their own current session too: its refresh fails, and its access token
+        lives on until it expires (with Redis, the session's tokens are revoked at once).
         """
         now = self._clock.now()
         async with self._db.transaction() as conn:
