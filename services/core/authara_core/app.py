@@ -12,6 +12,7 @@ from typing import Final
 
 import asyncpg
 from aiohttp import web
+from redis.asyncio import Redis
 
 from authara_contract import routes
 from authara_contract.env import AppEnv
@@ -49,8 +50,15 @@ from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
 from authara_core.platform.openapi import MAX_BODY_BYTES
 from authara_core.platform.outbox import Outbox
-from authara_core.platform.ratelimit import MemoryRateLimiter, Throttle
+from authara_core.platform.ratelimit import (
+    MemoryRateLimiter,
+    RateLimiter,
+    RateLimitStats,
+    RedisRateLimiter,
+    Throttle,
+)
 from authara_core.platform.render import Renderer
+from authara_core.platform.revocation import RevocationStats, Revoker
 from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schema_revision
 from authara_core.routes import route_table
 from authara_core.sessions.service import SessionService
@@ -95,10 +103,20 @@ class Services:
     """The audit log's pages, exports and retention cleanup."""
     allowlist: AllowlistService
     """The email allowlist: its policy (enforced by sessions, signups, invitations) and console."""
+    revoker: Revoker
+    """Access-token revocation in Redis (does nothing with the noop cache provider)."""
+    rate_limit_stats: RateLimitStats
+    """What the shared (Redis) rate limiter did; all zero with the noop cache provider."""
+    cache: Redis | None = None
+    """The Redis client (AUTHARA_CACHE_PROVIDER=redis), closed with the app."""
 
 
 SERVICES_KEY: Final = web.AppKey("services", Services)
 """The app's services, for tests and tools that reach past the HTTP surface."""
+REVOCATION_STATS_KEY: Final = web.AppKey("revocation_stats", RevocationStats)
+"""Revocation checks by outcome and key writes, for metrics."""
+RATE_LIMIT_STATS_KEY: Final = web.AppKey("rate_limit_stats", RateLimitStats)
+"""Shared rate-limit hits in Redis and in the per-process fallback, for metrics."""
 
 
 def build_services(
@@ -115,11 +133,28 @@ def build_services(
     hasher = PasswordHasher(settings.passwords)
     events = Outbox(settings.webhooks.published_events)
     policy = AccessPolicy(db=database, clock=clock, enabled=settings.allowlist_enabled)
-    sessions = SessionService(db=database, clock=clock, settings=settings.tokens, policy=policy)
-    limits = settings.rate_limits.per_worker(settings.workers)
-    limiter = MemoryRateLimiter(
-        clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
+    # AUTHARA_CACHE_PROVIDER=redis: one client (no I/O until first used) for the shared rate
+    # limits and revocation; noop: per-process limits, tokens live until they expire.
+    cache = settings.cache.client() if settings.cache is not None else None
+    revoker = Revoker(cache, clock=clock, access_ttl=settings.tokens.access_ttl)
+    sessions = SessionService(
+        db=database, clock=clock, settings=settings.tokens, policy=policy, revoker=revoker
     )
+    rate_limit_stats = RateLimitStats()
+    limiter: RateLimiter
+    if cache is None:
+        limits = settings.rate_limits.per_worker(settings.workers)
+        limiter = MemoryRateLimiter(
+            clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
+        )
+    else:  # one counter per key for every replica and worker: the whole limit
+        limits = settings.rate_limits
+        fallback = MemoryRateLimiter(
+            clock, cleanup_every=limits.cleanup_every, max_entries=limits.max_entries
+        )
+        limiter = RedisRateLimiter(
+            cache, fallback, workers=settings.workers, stats=rate_limit_stats
+        )
     throttle = Throttle(
         limiter,
         login=limits.login,
@@ -188,7 +223,7 @@ def build_services(
         display_name=settings.brand.app_name,
     )
     management = OrganizationManagement(
-        db=database, clock=clock, events=events, mode=settings.organization_mode
+        db=database, clock=clock, events=events, mode=settings.organization_mode, revoker=revoker
     )
     return Services(
         admin=AdminService(
@@ -196,6 +231,7 @@ def build_services(
             clock=clock,
             events=events,
             password_reset_url=settings.public_url.rstrip("/") + routes.PASSWORD_RESET,
+            revoker=revoker,
         ),
         console=ConsoleService(db=database, clock=clock, sessions=sessions),
         audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
@@ -219,6 +255,7 @@ def build_services(
             throttle=throttle,
             management=management,
             events=events,
+            revoker=revoker,
         ),
         public_management=PublicManagement(
             db=database,
@@ -247,6 +284,7 @@ def build_services(
             sessions=sessions,
             acceptance=acceptance,
             throttle=throttle,
+            revoker=revoker,
         ),
         mail_composers=mail_composers,
         mail=mail,
@@ -255,6 +293,9 @@ def build_services(
             if settings.webhooks.enabled
             else None
         ),
+        revoker=revoker,
+        rate_limit_stats=rate_limit_stats,
+        cache=cache,
     )
 
 
@@ -295,6 +336,8 @@ def create_app(
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
+    app[REVOCATION_STATS_KEY] = services.revoker.stats
+    app[RATE_LIMIT_STATS_KEY] = services.rate_limit_stats
     _manage_resources(
         app,
         services,
@@ -387,6 +430,14 @@ def _manage_resources(
             yield
 
     app.cleanup_ctx.extend([database_ctx, hasher_ctx, providers_ctx])
+    cache = services.cache
+    if cache is not None:
+
+        async def cache_ctx(_app: web.Application) -> AsyncIterator[None]:
+            yield  # redis-py connects on first use: core starts while Redis is down
+            await cache.aclose()
+
+        app.cleanup_ctx.append(cache_ctx)
     if send_mail:
         app.cleanup_ctx.append(mail_ctx)
     webhooks = services.webhooks

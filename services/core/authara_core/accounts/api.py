@@ -107,7 +107,9 @@ class AccountApi:
 
         As upstream, the caller's own session ends too; its cookies are cleared with it.
         """
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         body = await self._bodies.read(request, "SetPasswordRequest")
         await self._self_service.set_password(
             user_id=claims.user_id,

@@ -93,10 +93,12 @@ class AccountHome:
         self._forms = FormRenderer(renderer, cookie_writer)
         self._email_change = email_change
 
-    def signed_in(self, request: web.Request) -> AccessClaims | None:
+    async def signed_in(self, request: web.Request) -> AccessClaims | None:
         """Return the caller's app-audience claims, or None for an anonymous caller."""
         try:
-            return self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+            return await self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+            )
         except Unauthorized:
             return None
 
@@ -117,7 +119,7 @@ class AccountHome:
         """
 
         async def serve(request: web.Request) -> web.StreamResponse:
-            claims = self.signed_in(request)
+            claims = await self.signed_in(request)
             if claims is not None:
                 return await handler(request, claims)
             refresh_token = read_cookie(request, cookies.REFRESH)
@@ -129,7 +131,7 @@ class AccountHome:
                 refused = self.to_login(request)
                 self._cookies.clear_session(refused)
                 return refused
-            claims = self._sessions.identify(issued.access_token, audiences=APP_ONLY)
+            claims = self._sessions.verify(issued.access_token, audiences=APP_ONLY)
             response = await handler(request, claims)
             if cookies.ACCESS.name not in response.cookies:  # the handler did not sign out
                 self._cookies.set_session(response, issued)

@@ -25,6 +25,7 @@ from authara_core.platform.errors import (
     InvalidPassword,
     InvalidRequest,
     RateLimited,
+    RevocationUnavailable,
     Unauthorized,
 )
 from authara_core.platform.forms import FormRenderer
@@ -164,7 +165,7 @@ class AuthPages:
     ) -> web.StreamResponse:
         """Render a sign-in page; a signed-in (or refreshable) user goes on to return_to."""
         return_to = self._return_to(request)
-        if self._is_signed_in(request):
+        if await self._is_signed_in(request):
             return redirect(request, return_to)
         if read_cookie(request, cookies.REFRESH):
             return await refresh_or_clear(
@@ -180,10 +181,12 @@ class AuthPages:
     def _return_to(self, request: web.Request) -> str:
         return resolve_return_to(request.query.get(routes.RETURN_TO_PARAM), self._default_return_to)
 
-    def _is_signed_in(self, request: web.Request) -> bool:
+    async def _is_signed_in(self, request: web.Request) -> bool:
         try:
-            self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=ANY_AUDIENCE)
-        except Unauthorized:
+            await self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=ANY_AUDIENCE
+            )
+        except (Unauthorized, RevocationUnavailable):  # the form, not a 503 (Redis down)
             return False
         return True
 

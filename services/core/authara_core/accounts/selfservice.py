@@ -41,7 +41,12 @@ from authara_core.platform.errors import (
 from authara_core.platform.hasher import PasswordHasher
 from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import Throttle
-from authara_core.sessions.service import end_user_sessions_in, signed_in_at_in
+from authara_core.platform.revocation import Revoker
+from authara_core.sessions.service import (
+    end_other_sessions_in,
+    end_user_sessions_in,
+    signed_in_at_in,
+)
 
 # fullmatch: `$` would also match before a final newline.
 USERNAME: Final = re.compile(r"[A-Za-z0-9_-]{3,30}")
@@ -78,8 +83,10 @@ class SelfService:
         throttle: Throttle,
         management: OrganizationManagement,
         events: Outbox,
+        revoker: Revoker | None = None,
     ) -> None:
         self._events = events
+        self._revoker = revoker or Revoker.disabled(clock)  # after commits (Redis)
         self._db = db
         self._clock = clock
         self._hasher = hasher
@@ -133,12 +140,13 @@ class SelfService:
                 conn, user_id=user_id, old_hash=old_hash, new_hash=new_hash, now=now
             ):  # changed meanwhile: the current password given is no longer current
                 raise WrongCurrentPassword
-            ended = await end_user_sessions_in(conn, user_id, now, keep=session_id)
+            ended = await end_other_sessions_in(conn, user_id, now, keep=session_id)
             # A reset started before the change would set an older password once verified.
             await delete_password_resets_in(conn, user_id)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
-            await _audit_password_change(conn, user, client_ip, "account", ended, now)
-        return ended
+            await _audit_password_change(conn, user, client_ip, "account", len(ended), now)
+        await self._revoker.sessions(ended)
+        return len(ended)
 
     async def add_password(
         self, *, user_id: uuid.UUID, session_id: uuid.UUID, new: str, confirmation: str
@@ -198,6 +206,7 @@ class SelfService:
             locked = await store.get_user(conn, user_id)
             if locked is not None:
                 await _audit_password_change(conn, locked, client_ip, "api", ended, now)
+        await self._revoker.user(user_id)
 
     async def has_password(self, user_id: uuid.UUID) -> bool:
         """Tell whether the account has a password (the delete form asks for it)."""
@@ -233,7 +242,7 @@ class SelfService:
             if password_hash is None and not _recent(started, now):
                 raise SignInAgain
 
-        await self._management.delete_user(user_id, guard=confirmed)
+        await self._management.delete_user(user_id, guard=confirmed)  # revokes the tokens
 
     async def _password_of(self, user_id: uuid.UUID) -> tuple[UserRow, str | None]:
         async with self._db.connection() as conn:

@@ -8,6 +8,8 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TextIO, TypeVar
 
 import asyncpg
@@ -27,6 +29,8 @@ from authara_core.platform.errors import (
     NotFound,
 )
 from authara_core.platform.hasher import PasswordHasher, PasswordSettings
+from authara_core.platform.revocation import Revoker
+from authara_runtime.cache import RedisSettings, read_cache_settings
 
 _T = TypeVar("_T")
 
@@ -98,6 +102,11 @@ def run_parsed_admin(
     """Run an admin command parsed by a parser that `add_arguments` described."""
     reader = EnvReader(environ, Service.CORE)
     database = read_database_settings(reader)
+    target = _Target(
+        database,
+        cache=read_cache_settings(reader),
+        access_ttl=timedelta(minutes=reader.integer("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", minimum=1)),
+    )
     try:
         reader.finish()
     except SettingsError as exc:
@@ -106,17 +115,17 @@ def run_parsed_admin(
         if args.action == "set-password":
             password = _read_password(stdin or sys.stdin)
             validate_password(password)
-            ended = asyncio.run(_set_password(database, args.email, password))
+            ended = asyncio.run(_set_password(target, args.email, password))
             print(f"{args.email}: password set; {ended} session(s) ended")
             return 0
         if args.action == "allow":
             print(asyncio.run(_allow(database, args.email)))
             return 0
         if args.action == "list":
-            holders = asyncio.run(_run(database, lambda service: service.list_roles()))
+            holders = asyncio.run(_run(target, lambda service: service.list_roles()))
             _print_holders(holders, as_json=args.json)
             return 0
-        changed = asyncio.run(_apply(database, args.action, args.email, args.role))
+        changed = asyncio.run(_apply(target, args.action, args.email, args.role))
     except (NotFound, InvalidRequest) as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
         return 1
@@ -152,13 +161,27 @@ def _print_holders(holders: list[tuple[str, str]], *, as_json: bool) -> None:
         print(f"{email}\t{role}")
 
 
-async def _run(database: DatabaseSettings, work: Callable[[AdminService], Awaitable[_T]]) -> _T:
-    db = Database(database, pool_size=1)
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The database, and the Redis whose revocations a change writes (when configured)."""
+
+    database: DatabaseSettings
+    cache: RedisSettings | None
+    access_ttl: timedelta
+
+
+async def _run(target: _Target, work: Callable[[AdminService], Awaitable[_T]]) -> _T:
+    db = Database(target.database, pool_size=1)
+    clock = SystemClock()
+    client = target.cache.client() if target.cache is not None else None
+    revoker = Revoker(client, clock=clock, access_ttl=target.access_ttl)
     await db.open()
     try:
-        return await work(AdminService(db=db, clock=SystemClock()))
+        return await work(AdminService(db=db, clock=clock, revoker=revoker))
     finally:
         await db.close()
+        if client is not None:
+            await client.aclose()
 
 
 async def _allow(database: DatabaseSettings, email: str) -> str:
@@ -179,16 +202,16 @@ async def _allow(database: DatabaseSettings, email: str) -> str:
         await db.close()
 
 
-async def _set_password(database: DatabaseSettings, email: str, password: str) -> int:
+async def _set_password(target: _Target, email: str, password: str) -> int:
     hasher = PasswordHasher(PasswordSettings(workers=1))
     try:
         password_hash = await hasher.hash(password)
     finally:
         hasher.close()
-    return await _run(database, lambda service: service.set_password(email, password_hash))
+    return await _run(target, lambda service: service.set_password(email, password_hash))
 
 
-async def _apply(database: DatabaseSettings, action: str, email: str, role: str) -> bool:
+async def _apply(target: _Target, action: str, email: str, role: str) -> bool:
     if action == "grant":
-        return await _run(database, lambda service: service.grant(email, role))
-    return await _run(database, lambda service: service.revoke(email, role))
+        return await _run(target, lambda service: service.grant(email, role))
+    return await _run(target, lambda service: service.revoke(email, role))

@@ -88,13 +88,13 @@ class ConsoleGuard:
 
         async def serve(request: web.Request) -> web.StreamResponse:
             issued: IssuedSession | None = None
-            claims = self._admin_claims(request)
+            claims = await self._admin_claims(request)
             if claims is None:
                 outcome = await self._refresh(request)
                 if not isinstance(outcome, IssuedSession):
                     return outcome
                 issued = outcome
-                claims = self._sessions.identify(issued.access_token, audiences=ADMIN_ONLY)
+                claims = self._sessions.verify(issued.access_token, audiences=ADMIN_ONLY)
             self._authorize(request, claims)
             response = await handler(request, self._operator(request, claims))
             if issued is not None and cookies.ACCESS.name not in response.cookies:
@@ -103,19 +103,21 @@ class ConsoleGuard:
 
         return serve
 
-    def _admin_claims(self, request: web.Request) -> AccessClaims | None:
+    async def _admin_claims(self, request: web.Request) -> AccessClaims | None:
         """Return the caller's admin-audience claims, or None (no token, or another audience)."""
         try:
-            return self._sessions.identify(
+            return await self._sessions.identify(
                 read_cookie(request, cookies.ACCESS), audiences=ADMIN_ONLY
             )
         except Unauthorized:
             return None
 
-    def _is_signed_in(self, request: web.Request) -> bool:
+    async def _is_signed_in(self, request: web.Request) -> bool:
         """Tell whether the caller holds a valid app-audience access token."""
         try:
-            self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=(Audience.APP,))
+            await self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=(Audience.APP,)
+            )
         except Unauthorized:
             return False
         return True
@@ -133,13 +135,13 @@ class ConsoleGuard:
         """
         refresh_token = read_cookie(request, cookies.REFRESH)
         if not refresh_token:
-            if self._is_signed_in(request):
+            if await self._is_signed_in(request):
                 raise Forbidden(NOT_AN_OPERATOR)
             return self._to_login(request)
         try:
             return await self._sessions.refresh(refresh_token, audience=Audience.ADMIN)
         except (Unauthorized, Forbidden):
-            if self._is_signed_in(request):
+            if await self._is_signed_in(request):
                 raise Forbidden(NOT_AN_OPERATOR) from None
         try:
             app = await self._sessions.refresh(refresh_token, audience=Audience.APP)

@@ -35,6 +35,7 @@ from authara_core.platform.errors import (
     UserNotFound,
 )
 from authara_core.platform.outbox import Outbox
+from authara_core.platform.revocation import Revoker
 from authara_core.sessions.service import end_user_session_in, end_user_sessions_in
 
 ROLE_NAMES = tuple(role.value.removeprefix("authara:") for role in PlatformRole)
@@ -56,10 +57,16 @@ class AdminService:
         clock: Clock,
         events: Outbox | None = None,
         password_reset_url: str = "",
+        revoker: Revoker | None = None,
     ) -> None:
-        """`password_reset_url`: the public reset page the console's reset mail links to."""
+        """`password_reset_url`: the public reset page the console's reset mail links to.
+
+        `revoker`: with Redis, the access tokens of the sessions ended here are revoked once
+        the change commits (the CLI's changes too).
+        """
         self._db = db
         self._clock = clock
+        self._revoker = revoker or Revoker.disabled(clock)
         self._events = events or Outbox(())
         self._reset_url = password_reset_url
 
@@ -83,7 +90,9 @@ class AdminService:
                 ended = await end_user_sessions_in(conn, user_id, now)
                 event = self._role_event(actor, role, user_id, email, False, ended)
                 await record(conn, event, now=now)
-            return removed
+        if removed:
+            await self._revoker.user(user_id)
+        return removed
 
     async def list_roles(self) -> list[tuple[str, str]]:
         """Return (email, role) for every platform role held, by email."""
@@ -110,7 +119,8 @@ class AdminService:
                 metadata={"sessions_ended": ended},
             )
             await record(conn, event, now=now)
-            return ended
+        await self._revoker.user(user_id)
+        return ended
 
     # The console's actions, by user id ----------------------------------------------------------
 
@@ -138,7 +148,8 @@ class AdminService:
             )
             await record(conn, event, now=now)
             await self._events.record_in(conn, [user_updated(user_id)], now=now)
-            return ended
+        await self._revoker.user(user_id)
+        return ended
 
     async def enable_user(self, user_id: uuid.UUID, *, actor: Actor) -> bool:
         """Enable a disabled account; tell whether it was disabled (only then audited)."""
@@ -184,7 +195,8 @@ class AdminService:
             ended = await end_user_sessions_in(conn, user_id, now)
             event = self._role_event(actor, role, user_id, user.email, False, ended)
             await record(conn, event, now=now)
-            return ended
+        await self._revoker.user(user_id)
+        return ended
 
     async def end_user_session(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, actor: Actor
@@ -202,6 +214,7 @@ class AdminService:
                 metadata={"session_id": str(session_id)},
             )
             await record(conn, event, now=now)
+        await self._revoker.sessions([session_id])
 
     async def end_user_sessions(self, user_id: uuid.UUID, *, actor: Actor) -> int:
         """Sign out every live session of an account; count them (audited when any ended)."""
@@ -222,7 +235,9 @@ class AdminService:
                     metadata={"sessions_ended": ended},
                 )
                 await record(conn, event, now=now)
-            return ended
+        if ended:
+            await self._revoker.user(user_id)
+        return ended
 
     async def request_password_reset(self, user_id: uuid.UUID, *, actor: Actor) -> str:
         """Mail the account a link to the password reset page; return the address.

@@ -220,7 +220,7 @@ class ChallengePages:
     async def email_change_page(self, request: web.Request) -> web.StreamResponse:
         """Show the new-email form to the signed-in user."""
         self._challenges.check_enabled()
-        claims = self._signed_in(request)
+        claims = await self._signed_in(request)
         if claims is None:
             return await self._sign_in_first(request)
         email = await self._challenges.account_email(claims.user_id)
@@ -229,7 +229,7 @@ class ChallengePages:
     async def email_change_submit(self, request: web.Request) -> web.StreamResponse:
         """Open a challenge to the new address and show the verify page."""
         self._challenges.check_enabled()
-        claims = self._signed_in(request)
+        claims = await self._signed_in(request)
         if claims is None:
             return await self._sign_in_first(request)
         return_to = self._return_to(request.query.get(routes.RETURN_TO_PARAM), Purpose.EMAIL_CHANGE)
@@ -307,9 +307,11 @@ class ChallengePages:
     def _client_ip(self, request: web.Request) -> str | None:
         return client_ip(request, trust_proxy_headers=self._trust_proxy_headers)
 
-    def _signed_in(self, request: web.Request) -> AccessClaims | None:
+    async def _signed_in(self, request: web.Request) -> AccessClaims | None:
         try:
-            return self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+            return await self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+            )
         except Unauthorized:
             return None
 

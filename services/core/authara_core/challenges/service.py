@@ -53,6 +53,7 @@ from authara_core.platform.errors import (
     Unauthorized,
 )
 from authara_core.platform.ratelimit import Throttle
+from authara_core.platform.revocation import Revoker
 from authara_core.sessions.service import IssuedSession, SessionService, end_user_sessions_in
 from authara_core.settings import ChallengeSettings
 
@@ -120,8 +121,10 @@ class ChallengeService:
         sessions: SessionService,
         acceptance: InvitationAcceptance,
         throttle: Throttle,
+        revoker: Revoker | None = None,
     ) -> None:
         self._db = db
+        self._revoker = revoker or Revoker.disabled(clock)  # after commits (Redis)
         self._clock = clock
         self._settings = settings
         self._keys = keys
@@ -299,6 +302,7 @@ class ChallengeService:
 
         An account without a password (signed up with a provider) gets one.
         """
+        reset: list[uuid.UUID] = []  # whose sessions ended, once the reset commits
 
         async def apply(conn: Connection, challenge: ChallengeRow) -> None:
             pending = await store.get_pending_reset(conn, challenge.id)
@@ -315,8 +319,11 @@ class ChallengeService:
                 metadata={"sessions_ended": ended},
             )
             await audit.record(conn, event, now=now)
+            reset.append(pending.user_id)
 
         await self._verify(challenge_id, code, Purpose.PASSWORD_RESET, client_ip, apply)
+        for user_id in reset:
+            await self._revoker.user(user_id)
 
     # Email change ---------------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ class OAuthRoutes:
     async def link(self, request: web.Request) -> web.StreamResponse:
         """Start linking a provider to the signed-in account (POST, CSRF-checked)."""
         try:
-            claims = self._sessions.identify(
+            claims = await self._sessions.identify(
                 read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
             )
         except Unauthorized:

@@ -49,12 +49,14 @@ class OrganizationApi:
         self._sessions = sessions
         self._cookies = cookie_writer
 
-    def _claims(self, request: web.Request) -> AccessClaims:
-        return self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+    async def _claims(self, request: web.Request) -> AccessClaims:
+        return await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
 
     async def capabilities(self, request: web.Request) -> web.StreamResponse:
         """Tell what the organization mode allows."""
-        self._claims(request)
+        await self._claims(request)
         found = self._directory.capabilities()
         return json_response(
             {
@@ -72,16 +74,18 @@ class OrganizationApi:
 
     async def organizations(self, request: web.Request) -> web.StreamResponse:
         """List the caller's organizations, the active one first."""
-        found = await self._directory.organizations(self._claims(request))
+        found = await self._directory.organizations(await self._claims(request))
         return json_response({"organizations": [summary_json(row) for row in found]})
 
     async def current(self, request: web.Request) -> web.StreamResponse:
         """Return the access token's organization."""
-        return json_response(summary_json(await self._directory.current(self._claims(request))))
+        return json_response(
+            summary_json(await self._directory.current(await self._claims(request)))
+        )
 
     async def members(self, request: web.Request) -> web.StreamResponse:
         """List the members of the access token's organization."""
-        found = await self._directory.members(self._claims(request))
+        found = await self._directory.members(await self._claims(request))
         return json_response(
             {
                 "members": [
@@ -99,7 +103,7 @@ class OrganizationApi:
 
     async def switch(self, request: web.Request) -> web.StreamResponse:
         """Switch the session to another of the caller's organizations: new cookies and Tokens."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         audience_param(request, APP_ONLY)
         organization_id = _organization_id(request)
         self._directory.check_switching()

@@ -36,6 +36,7 @@ from authara_core.platform.errors import (
     UserNotFound,
 )
 from authara_core.platform.outbox import Event, Outbox
+from authara_core.platform.revocation import Revoker
 from authara_core.sessions.service import end_user_sessions_in, leave_organization_in
 
 __all__ = ["Membership", "Organization", "OrganizationManagement", "Transfer"]
@@ -71,10 +72,17 @@ class OrganizationManagement:
     """Create, delete and re-staff organizations; delete users with what they own."""
 
     def __init__(
-        self, *, db: Database, clock: Clock, events: Outbox, mode: OrganizationMode
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        events: Outbox,
+        mode: OrganizationMode,
+        revoker: Revoker | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._revoker = revoker or Revoker.disabled(clock)  # after commits (Redis)
         self._events = events
         self._mode = mode
 
@@ -111,6 +119,8 @@ class OrganizationManagement:
             if locked.organization.kind == PERSONAL and locked.organization.created_by_user_id:
                 raise PersonalOrganization
             await self._drop_organization(conn, locked)
+        for member in locked.members:
+            await self._revoker.membership(member.user_id, organization_id)
 
     async def remove_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """Remove a member; the last owner of an organization cannot be removed."""
@@ -122,6 +132,7 @@ class OrganizationManagement:
             if membership.role is OWNER and locked.owners() == 1:
                 raise LastOwner
             await self._drop_membership(conn, membership)
+        await self._revoker.membership(user_id, organization_id)
 
     async def transfer_ownership(
         self, organization_id: uuid.UUID, *, from_user_id: uuid.UUID, to_user_id: uuid.UUID
@@ -205,6 +216,7 @@ class OrganizationManagement:
             await self._events.record_in(
                 conn, [*kept, user_deleted(user_id)], now=self._clock.now()
             )
+        await self._revoker.user(user_id)
 
     async def _drop_organization(self, conn: Connection, locked: _Locked) -> None:
         for membership in locked.members:

@@ -62,20 +62,22 @@ class ManagementApi:
         self._sessions = sessions
         self._bodies = bodies
 
-    def _claims(self, request: web.Request) -> AccessClaims:
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+    async def _claims(self, request: web.Request) -> AccessClaims:
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         self._management.check_enabled()
         return claims
 
     async def organization(self, request: web.Request) -> web.StreamResponse:
         """Return the token's organization."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         found = await self._management.organization(claims, _path_id(request, "organizationID"))
         return json_response({"organization": organization_json(found)})
 
     async def rename(self, request: web.Request) -> web.StreamResponse:
         """Rename the token's organization (owner or admin)."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         organization_id = _path_id(request, "organizationID")
         body = await self._bodies.read(request, "UpdateOrganizationRequest")
         found = await self._management.rename(claims, organization_id, body["name"])
@@ -83,20 +85,20 @@ class ManagementApi:
 
     async def members(self, request: web.Request) -> web.StreamResponse:
         """List the members of the token's organization."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         found = await self._management.members(claims, _path_id(request, "organizationID"))
         return json_response({"members": [member_json(member) for member in found]})
 
     async def member(self, request: web.Request) -> web.StreamResponse:
         """Return one member of the token's organization."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         organization_id = _path_id(request, "organizationID")
         found = await self._management.member(claims, organization_id, _path_id(request, "userID"))
         return json_response({"member": member_json(found)})
 
     async def memberships(self, request: web.Request) -> web.StreamResponse:
         """List the caller's organizations with their membership in each."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         found = await self._management.memberships(claims, _path_id(request, "userID"))
         return json_response(
             {
@@ -112,14 +114,14 @@ class ManagementApi:
 
     async def invitations(self, request: web.Request) -> web.StreamResponse:
         """List the invitations of the token's organization (owner or admin)."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         found = await self._invitations.list(claims, _path_id(request, "organizationID"))
         now = self._invitations.now()
         return json_response({"invitations": [invitation_json(i, now) for i in found]})
 
     async def invitation(self, request: web.Request) -> web.StreamResponse:
         """Return one invitation of the token's organization (owner or admin)."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         organization_id = _path_id(request, "organizationID")
         invitation_id = _path_id(request, "invitationID")
         found = await self._invitations.get(claims, organization_id, invitation_id)
@@ -127,7 +129,7 @@ class ManagementApi:
 
     async def revoke_invitation(self, request: web.Request) -> web.StreamResponse:
         """Revoke a pending invitation of the token's organization (owner or admin)."""
-        claims = self._claims(request)
+        claims = await self._claims(request)
         organization_id = _path_id(request, "organizationID")
         invitation_id = _path_id(request, "invitationID")
         revoked = await self._invitations.revoke(claims, organization_id, invitation_id)

@@ -75,7 +75,7 @@ class InvitationPages:
 
     async def accept_page(self, request: web.Request) -> web.StreamResponse:
         """Show the invitation and what the visitor can do with it."""
-        viewer = self._viewer(request)
+        viewer = await self._viewer(request)
         if viewer is None and read_cookie(request, cookies.REFRESH):
             # Come back signed in (or with the dead cookies cleared) to see the right choices.
             again = request.rel_url.human_repr()
@@ -107,7 +107,7 @@ class InvitationPages:
             self._acceptance.check_existing_accounts()
         except InvitationUnusable as exc:
             return self._unavailable(request, exc.message, status=exc.status)
-        viewer = self._viewer(request)
+        viewer = await self._viewer(request)
         if viewer is None:  # the landing page refreshes the session or offers to sign in
             return redirect(request, landing)
         try:
@@ -239,9 +239,18 @@ class InvitationPages:
             set_retry_after(response, exc)
         return response
 
-    def _viewer(self, request: web.Request) -> AccessClaims | None:
+    async def _viewer(self, request: web.Request) -> AccessClaims | None:
         try:
-            return self._sessions.identify(
+            return await self._sessions.identify(
+                read_cookie(request, cookies.ACCESS), audiences=(Audience.APP,)
+            )
+        except Unauthorized:
+            return None
+
+    def _viewer_unchecked(self, request: web.Request) -> AccessClaims | None:
+        """Return the caller's app claims without asking Redis (only to word a page)."""
+        try:
+            return self._sessions.verify(
                 read_cookie(request, cookies.ACCESS), audiences=(Audience.APP,)
             )
         except Unauthorized:
@@ -283,7 +292,7 @@ class InvitationPages:
 
     def _unavailable(self, request: web.Request, message: str, *, status: int) -> web.Response:
         # Someone signed in (who may just have accepted) goes on to the app, not to log in.
-        signed_in = self._viewer(request) is not None
+        signed_in = self._viewer_unchecked(request) is not None
         return self._render(
             request,
             "organizations/invitation_unavailable.html",

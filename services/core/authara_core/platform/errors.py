@@ -74,7 +74,8 @@ AuthError
 ├── SchemaMismatch            (startup only)
 ├── OrganizationModeMismatch  (startup only)
 └── Overloaded                503 service_unavailable
-    └── DatabaseUnavailable           (no connection or answer within the database deadlines)
+    ├── DatabaseUnavailable           (no connection or answer within the database deadlines)
+    └── RevocationUnavailable         (Redis down: admin tokens cannot be checked, refused)
 
 One hierarchy for every domain, here so the envelope's ErrorRenderer (platform/error_render.py),
 the one place these become HTTP responses, maps any of them by `code` and `status` alone.
@@ -251,6 +252,13 @@ class Overloaded(AuthError):
 
 class DatabaseUnavailable(Overloaded):
     """PostgreSQL cannot be reached or did not answer within its deadline."""
+
+    public_message = "The service is temporarily unavailable. Please try again in a moment."
+    retry_after_s: ClassVar[int] = 5
+
+
+class RevocationUnavailable(Overloaded):
+    """Redis cannot say whether an admin-audience token was revoked: it is refused (fail closed)."""
 
     public_message = "The service is temporarily unavailable. Please try again in a moment."
     retry_after_s: ClassVar[int] = 5

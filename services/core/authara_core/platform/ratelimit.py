@@ -1,18 +1,29 @@
 """Attempt throttling by client IP and by email (upstream contract §9).
 
 Fixed windows that start at the first hit; `limit` attempts are allowed per window. The
-in-memory limiter is per process (a shared Redis backend is a later port of the same
-protocol); blocked attempts are not counted, so a blocked client cannot extend its lockout.
+in-memory limiter is per process; blocked attempts are not counted, so a blocked client
+cannot extend its lockout. With `AUTHARA_CACHE_PROVIDER=redis` the counters live in Redis,
+shared by every replica and worker (upstream's keys and script); while Redis is unreachable
+each process counts on its own (its share of each limit) and Redis is tried again at most
+once a second.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Protocol
 
+import redis
+from redis.asyncio import Redis
+
 from authara_core.platform.clock import Clock
 from authara_core.platform.errors import RateLimited
+
+_LOGGER = logging.getLogger(__name__)
 
 UNKNOWN_IP: Final = "__unknown_ip__"
 EMPTY_KEY: Final = "__empty_key__"
@@ -88,6 +99,102 @@ class MemoryRateLimiter:
             self._windows = {k: w for k, w in self._windows.items() if w.resets_at > now}
         while len(self._windows) >= self._max_entries:  # still full: forget the oldest counters
             del self._windows[next(iter(self._windows))]
+
+
+KEY_PREFIX: Final = "authara:ratelimit:"
+PROBE_INTERVAL_S: Final = 1.0
+"""While Redis is down, at most one hit a second tries it (the others count in memory)."""
+# Upstream's script: count the attempt, start the window at the first one, say how long it
+# has left. Blocked attempts count too (the window is fixed: that extends nothing). A key
+# that somehow lost its expiry gets one again rather than limiting forever.
+_HIT_SCRIPT: Final = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+def redis_key(bucket: str, key: str) -> str:
+    """Return upstream's counter key: `authara:ratelimit:<kind>:<ip|email>:<value>`."""
+    return f"{KEY_PREFIX}{bucket}:{key}"
+
+
+@dataclass(slots=True)
+class RateLimitStats:
+    """What the shared limiter did, for metrics: hits counted in Redis or in memory."""
+
+    redis_hits: int = 0
+    fallback_hits: int = 0
+    outages: int = 0
+    degraded: bool = False
+    """True from the first failure of an outage until Redis answers again."""
+
+
+class RedisRateLimiter:
+    """Counters in Redis, one atomic script per hit; per-process counting while it is down.
+
+    The fallback counts each process's share of a limit (`workers`), as without Redis, so
+    the replicas together stay near the limit; the first failure of an outage logs one
+    warning, and recovery (the next successful probe) one line.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        fallback: RateLimiter,
+        *,
+        workers: int = 1,
+        stats: RateLimitStats | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._script = client.register_script(_HIT_SCRIPT)
+        self._fallback = fallback
+        self._workers = workers
+        self._monotonic = monotonic
+        self.stats = stats or RateLimitStats()
+        self._down = False
+        self._next_probe = 0.0
+
+    async def hit(self, bucket: str, key: str, limit: Limit) -> float | None:
+        """Count one attempt; return seconds until reset when it is over the limit."""
+        if self._down:
+            now = self._monotonic()
+            if now < self._next_probe:
+                return await self._fall_back(bucket, key, limit)
+            self._next_probe = now + PROBE_INTERVAL_S  # this hit is the probe
+        window_ms = max(1, round(limit.window.total_seconds() * 1000))
+        try:
+            count, ttl_ms = await self._script(keys=[redis_key(bucket, key)], args=[window_ms])
+        except (redis.RedisError, OSError) as exc:
+            if not self._down:
+                self._down = True
+                self.stats.outages += 1
+                self.stats.degraded = True
+                self._next_probe = self._monotonic() + PROBE_INTERVAL_S
+                _LOGGER.warning(
+                    "rate limits: Redis unavailable (%s); counting per process until it is back",
+                    type(exc).__name__,
+                )
+            return await self._fall_back(bucket, key, limit)
+        if self._down:
+            self._down = False
+            self.stats.degraded = False
+            _LOGGER.warning("rate limits: Redis is back; counters are shared again")
+        self.stats.redis_hits += 1
+        if int(count) > limit.limit:
+            return max(int(ttl_ms), 1) / 1000
+        return None
+
+    async def _fall_back(self, bucket: str, key: str, limit: Limit) -> float | None:
+        self.stats.fallback_hits += 1
+        return await self._fallback.hit(bucket, key, limit.shared_by(self._workers))
 
 
 class Throttle:

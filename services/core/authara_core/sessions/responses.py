@@ -95,12 +95,13 @@ async def end_session(
     cookie_writer: CookieWriter,
 ) -> None:
     """Revoke the session the request's cookies name (if any) and clear them."""
-    session_id = None
-    with contextlib.suppress(Unauthorized):
-        session_id = sessions.identify(
-            read_cookie(request, cookies.ACCESS), audiences=tuple(Audience)
-        ).session_id
+    access_token = read_cookie(request, cookies.ACCESS)
+    claims = None
+    with contextlib.suppress(Unauthorized):  # logout always succeeds; no revocation check
+        claims = sessions.verify(access_token, audiences=tuple(Audience))
     await sessions.logout(
-        refresh_token=read_cookie(request, cookies.REFRESH), session_id=session_id
+        refresh_token=read_cookie(request, cookies.REFRESH),
+        access_token=access_token,
+        claims=claims,
     )
     cookie_writer.clear_session(response)

@@ -56,7 +56,9 @@ class SessionApi:
 
     async def user(self, request: web.Request) -> web.StreamResponse:
         """Return the signed-in user (app audience)."""
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         current = await self._sessions.current_user(claims)
         organization = current.organization
         return json_response(
@@ -73,7 +75,9 @@ class SessionApi:
 
     async def sessions_list(self, request: web.Request) -> web.StreamResponse:
         """List the caller's live sessions, theirs first (this project's addition)."""
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         views = await self._sessions.list_sessions(claims)
         return json_response(
             {"sessions": [session_json(view) for view in views]},
@@ -86,7 +90,9 @@ class SessionApi:
         Revoking the caller's own session signs this client out: its cookies are cleared,
         as the page route and logout do.
         """
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         session_id = session_id_of(request)
         await self._sessions.revoke_session(claims, session_id)
         response = web.Response(status=204)
@@ -96,7 +102,9 @@ class SessionApi:
 
     async def sessions_revoke_others(self, request: web.Request) -> web.StreamResponse:
         """Revoke every session of the caller but this one: 200 {"revoked": n}."""
-        claims = self._sessions.identify(read_cookie(request, cookies.ACCESS), audiences=APP_ONLY)
+        claims = await self._sessions.identify(
+            read_cookie(request, cookies.ACCESS), audiences=APP_ONLY
+        )
         revoked = await self._sessions.revoke_other_sessions(claims)
         return json_response({"revoked": revoked}, headers={"Cache-Control": NO_STORE})
 

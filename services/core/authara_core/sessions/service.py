@@ -34,6 +34,7 @@ from authara_core.platform.errors import (
     SessionNotFound,
     Unauthorized,
 )
+from authara_core.platform.revocation import Revoker
 from authara_core.sessions import store as session_store
 from authara_core.sessions.devices import DeviceInfo, UserAgentParser
 from authara_core.sessions.store import LiveSession, RefreshRow, SessionRow
@@ -101,8 +102,11 @@ class SessionService:
         settings: TokenSettings,
         user_agents: UserAgentParser | None = None,
         policy: AccessPolicy | None = None,
+        revoker: Revoker | None = None,
     ) -> None:
         self._db = db
+        # Redis revocation (AUTHARA_CACHE_PROVIDER=redis), written after each commit below.
+        self._revoker = revoker or Revoker.disabled(clock)
         self._policy = policy  # the allowlist; None: everyone may sign in
         self._clock = clock
         self._settings = settings
@@ -217,6 +221,7 @@ class SessionService:
                         conn, row.session_id, now, resolution=LAST_USED_RESOLUTION
                     )
         if issued is None:  # the revocation above is committed by now
+            await self._revoker.sessions([row.session_id])
             raise RefreshTokenReused
         return issued
 
@@ -349,10 +354,25 @@ class SessionService:
     async def _roles(self, conn: Connection, user_id: uuid.UUID) -> tuple[str, ...]:
         return tuple(ROLE_PREFIX + name for name in await users.get_role_names(conn, user_id))
 
-    def identify(
+    async def identify(
         self, access_token: str | None, *, audiences: tuple[Audience, ...]
     ) -> AccessClaims:
-        """Verify an access token for one of the audiences; raise Unauthorized otherwise."""
+        """Verify an access token for one of the audiences and that it was not revoked.
+
+        Unauthorized otherwise. With Redis (contract §5.6) one MGET asks whether the token,
+        its session, user or membership was revoked since it was issued; while Redis cannot
+        answer, an admin-audience token is refused (RevocationUnavailable, 503) and an
+        app-audience one accepted (the revoker logs and counts it).
+        """
+        claims = self.verify(access_token, audiences=audiences)
+        if self._revoker.enabled:
+            admin = Audience.ADMIN in claims.audience
+            if await self._revoker.is_revoked(access_token or "", claims, fail_closed=admin):
+                raise Unauthorized
+        return claims
+
+    def verify(self, access_token: str | None, *, audiences: tuple[Audience, ...]) -> AccessClaims:
+        """Verify an access token's signature, expiry and audience (no revocation check)."""
         if not access_token:
             raise Unauthorized
         now = self._clock.now()
@@ -423,8 +443,8 @@ class SessionService:
 
         Another user's session, or an unknown, expired or already revoked one: SessionNotFound
         (422), nothing changed; a caller whose own session has ended: Unauthorized. The caller
-        may revoke their own current session too: its access token lives on until it expires,
-        its refresh fails.
+        may revoke their own current session too: its refresh fails, and its access token
+        lives on until it expires (with Redis, the session's tokens are revoked at once).
         """
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -434,13 +454,16 @@ class SessionService:
             )
         if not revoked:
             raise SessionNotFound
+        await self._revoker.sessions([session_id])
 
     async def revoke_other_sessions(self, claims: AccessClaims) -> int:
         """Revoke every live session of the caller but the current one; count them."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
             await self._check_live(conn, claims, now)
-            return await end_user_sessions_in(conn, claims.user_id, now, keep=claims.session_id)
+            ended = await end_other_sessions_in(conn, claims.user_id, now, keep=claims.session_id)
+        await self._revoker.sessions(ended)
+        return len(ended)
 
     @staticmethod
     async def _check_live(conn: Connection, claims: AccessClaims, now: datetime) -> None:
@@ -454,16 +477,32 @@ class SessionService:
         ):
             raise Unauthorized
 
-    async def logout(self, *, refresh_token: str | None, session_id: uuid.UUID | None) -> None:
-        """Revoke the session behind a refresh token or access token; unknown ones are fine."""
+    async def logout(
+        self,
+        *,
+        refresh_token: str | None,
+        access_token: str | None = None,
+        claims: AccessClaims | None = None,
+    ) -> None:
+        """Revoke the session behind a refresh token or access token; unknown ones are fine.
+
+        `claims` are the verified claims of `access_token`, if the request had a valid one;
+        with Redis, that token and every token of the sessions are revoked once committed.
+        """
         now = self._clock.now()
+        ended: set[uuid.UUID] = set()
         async with self._db.transaction() as conn:
             if refresh_token:
-                await session_store.revoke_session_by_token_hash(
+                found = await session_store.revoke_session_by_token_hash(
                     conn, hash_refresh_token(refresh_token), now
                 )
-            if session_id is not None:
-                await session_store.revoke_session(conn, session_id, now)
+                if found is not None:
+                    ended.add(found)
+            if claims is not None:
+                await session_store.revoke_session(conn, claims.session_id, now)
+                ended.add(claims.session_id)
+        if ended or claims is not None:
+            await self._revoker.logout(access_token, claims, sorted(ended))
 
     def _access_token(
         self,
@@ -494,7 +533,16 @@ async def end_user_sessions_in(
     """Revoke every live session of a user but `keep`, in the caller's transaction; count them.
 
     A revoked session refreshes no more: its next refresh answers 401 and clears the cookies.
+    With Redis, the caller revokes the user's access tokens after committing
+    (`Revoker.user`, or `Revoker.sessions` of `end_other_sessions_in` when keeping one).
     """
+    return len(await session_store.revoke_user_sessions(conn, user_id, now, keep=keep))
+
+
+async def end_other_sessions_in(
+    conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID
+) -> list[uuid.UUID]:
+    """Revoke every live session of a user but `keep`, in the caller's transaction; list them."""
     return await session_store.revoke_user_sessions(conn, user_id, now, keep=keep)
 
 

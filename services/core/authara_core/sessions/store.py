@@ -59,18 +59,21 @@ async def insert_refresh_token(
     return token_id
 
 
-async def revoke_session_by_token_hash(conn: Connection, token_hash: str, now: datetime) -> bool:
-    """Revoke the session a refresh token belongs to; tell whether one was found."""
-    status = await conn.execute(
+async def revoke_session_by_token_hash(
+    conn: Connection, token_hash: str, now: datetime
+) -> uuid.UUID | None:
+    """Revoke the session a refresh token belongs to; return its id (None: no such token)."""
+    session_id: uuid.UUID | None = await conn.fetchval(
         """
         UPDATE sessions s SET revoked_at = coalesce(s.revoked_at, $2), updated_at = $2
         FROM refresh_tokens t
         WHERE t.token_hash = $1 AND t.session_id = s.id
+        RETURNING s.id
         """,
         token_hash,
         now,
     )
-    return status != "UPDATE 0"
+    return session_id
 
 
 async def revoke_session(conn: Connection, session_id: uuid.UUID, now: datetime) -> bool:
@@ -189,14 +192,14 @@ async def _lock_refresh_tokens(
 
 async def revoke_user_sessions(
     conn: Connection, user_id: uuid.UUID, now: datetime, *, keep: uuid.UUID | None = None
-) -> int:
-    """Revoke every live session of a user but `keep` (when given); return how many.
+) -> list[uuid.UUID]:
+    """Revoke every live session of a user but `keep` (when given); return their ids.
 
     Their refresh tokens are deleted with them (upstream §5.4): a revoked session's token can
     only be refused, and a later replay of it is simply unknown.
     """
     await _lock_refresh_tokens(conn, user_id=user_id, session_id=None)
-    count: int = await conn.fetchval(
+    ids: list[uuid.UUID] = await conn.fetchval(
         """
         WITH revoked AS (
             UPDATE sessions SET revoked_at = $2, updated_at = $2
@@ -206,13 +209,13 @@ async def revoke_user_sessions(
         ), tokens AS (
             DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM revoked)
         )
-        SELECT count(*) FROM revoked
+        SELECT coalesce(array_agg(id), '{}') FROM revoked
         """,
         user_id,
         now,
         keep,
     )
-    return count
+    return ids
 
 
 async def is_live_session(
