@@ -19,11 +19,15 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from authara_contract import revocation
+from authara_contract.claims import Audience
 from authara_contract.revocation import Revocation
+from authara_contract.tokens import AccessClaims, decode_access_token
 from authara_gateway.keys import REVOCATION_COUNTERS_KEY
-from authara_gateway.revocation import RevocationCounters
+from authara_gateway.revocation import RevocationCounters, Revocations
 from tests.integration.gateway.support import (
     IDENTITY,
+    ISSUER,
+    KEYS,
     WAIT,
     Control,
     MakeGateway,
@@ -51,6 +55,10 @@ async def writer(redis_server: RedisProcess) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+def decode(token: str) -> AccessClaims:
+    return decode_access_token(token, keys=KEYS, issuer=ISSUER, audiences=(Audience.APP,))
 
 
 async def revoke(writer: Redis, entry: Revocation, *, publish: bool = True) -> None:
@@ -216,3 +224,36 @@ async def test_a_foreign_message_on_the_channel_is_ignored(
     await anonymous_within(gateway, control, sentinel, WAIT)  # messages are processed in order
 
     assert await user_seen(gateway, control, token) is not None
+
+
+async def test_bounded_memory_never_forgets_a_revocation_silently(
+    redis_server: RedisProcess, writer: Redis
+) -> None:
+    # Two keys and two tokens at most: a third revocation pushes the first out of memory,
+    # and the token it revoked must then be read from Redis again, not pass.
+    checker = Revocations(redis_server.settings().client(), max_tokens=2, max_keys=2)
+    checker.start()
+    try:
+        sessions = [uuid.uuid4() for _ in range(3)]
+        tokens = [access_token(session_id=session) for session in sessions]
+        claims = [decode(t) for t in tokens]
+        deadline = time.monotonic() + WAIT
+        while not checker.subscribed:
+            assert time.monotonic() < deadline, "never subscribed"
+            await asyncio.sleep(0.01)
+        assert not await checker.look_up(tokens[0], claims[0])
+        assert checker.known(tokens[0]) is False
+
+        now = datetime.now(UTC)
+        for session in sessions:
+            await revoke(writer, Revocation.cutoff(revocation.session_key(session), now, 60.0))
+        # The third message evicts the first revocation from memory, and with it everything
+        # memory answered from: the token is unknown again instead of passing.
+        deadline = time.monotonic() + WAIT
+        while checker.known(tokens[0]) is not None:
+            assert time.monotonic() < deadline, "memory still answers after an eviction"
+            await asyncio.sleep(0.01)
+        for token, claim in zip(tokens, claims, strict=True):
+            assert await checker.is_revoked(token, claim)
+    finally:
+        await checker.close()
