@@ -257,3 +257,32 @@ async def test_bounded_memory_never_forgets_a_revocation_silently(
             assert await checker.is_revoked(token, claim)
     finally:
         await checker.close()
+
+
+async def test_a_stalled_redis_costs_one_bounded_lookup_then_fails_open_until_it_answers(
+    make_gateway: MakeGateway, control: Control, redis_server: RedisProcess
+) -> None:
+    gateway = await make_gateway(identity=IDENTITY, cache=redis_server.settings())
+    known = access_token()
+    await wait_until_served_from_memory(gateway, control, known)
+
+    redis_server.pause()  # connections stay open, nothing answers
+    try:
+        for _ in range(3):  # the first lookup times out (bounded), the others do not wait
+            assert await user_seen(gateway, control, access_token()) is not None
+        assert counters(gateway).outages == 1
+        assert counters(gateway).fail_open == 3
+    finally:
+        redis_server.resume()
+
+    await wait_until_served_from_memory(gateway, control, known)
+    client = redis_server.settings().client()
+    try:
+        session_id = uuid.uuid4()
+        token = access_token(session_id=session_id)
+        assert await user_seen(gateway, control, token) is not None
+        now = datetime.now(UTC)
+        await revoke(client, Revocation.cutoff(revocation.session_key(session_id), now, 60.0))
+        await anonymous_within(gateway, control, token, WAIT)
+    finally:
+        await client.aclose()
