@@ -34,11 +34,12 @@ from authara_contract.tokens import AccessClaims
 
 _LOGGER = logging.getLogger(__name__)
 
-# Tokens checked since the last subscription, and revocation keys learned: beyond these the
-# oldest entry goes (a forgotten token costs one MGET; a forgotten revocation forces every
-# token to be read from Redis again, so none is lost).
-MAX_TOKENS: Final = 100_000
-MAX_KEYS: Final = 100_000
+# Tokens checked since the last subscription (as many as the identity cache keeps, ~2 KB
+# each), and revocation keys learned: beyond these the oldest entry goes (a forgotten token
+# costs one MGET; a forgotten revocation forces every token to be read from Redis again, so
+# none is lost).
+MAX_TOKENS: Final = 10_000
+MAX_KEYS: Final = 50_000
 # Reconnect delays while Redis is unreachable: doubling from the first to the last.
 BACKOFF_FIRST: Final = 0.05
 BACKOFF_MAX: Final = 2.0
@@ -238,6 +239,10 @@ class Revocations:
                 await self._listen(pubsub)
             except (RedisError, OSError) as exc:
                 self._outage(exc)
+            except Exception:
+                # A bug here must not end the subscriber for good: until it is back, tokens
+                # are read from Redis on every request (not cached).
+                _LOGGER.exception("the revocation subscriber failed; subscribing again")
             finally:
                 self._subscribed = False
                 with contextlib.suppress(RedisError, OSError):
