@@ -218,6 +218,8 @@ def fleet(
                 "APP_UPSTREAM": f"127.0.0.1:{app_port}",
                 "AUTHARA_JWT_KEYS": f"{TEST_KID}:{TEST_KEY}",
                 "AUTHARA_JWT_ISSUER": ISSUER,
+                # Gateway B runs two workers: each keeps its own revocations in memory.
+                "GATEWAY_WORKERS": str(index + 1),
             }
             health = f"http://127.0.0.1:{port}{routes.GATEWAY_HEALTH}"
             stack.enter_context(
