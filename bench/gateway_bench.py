@@ -40,7 +40,7 @@ from pathlib import Path
 
 import psutil
 
-from authara_contract.claims import Audience
+from authara_contract.claims import Audience, OrganizationRole
 from authara_contract.env import BY_NAME
 from authara_contract.routes import GATEWAY_HEALTH
 from authara_contract.tokens import KeySet, encode_access_token
@@ -383,6 +383,8 @@ def _access_token() -> str:
         issuer=ISSUER,
         user_id=uuid.uuid4(),
         session_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        organization_role=OrganizationRole.MEMBER,
         audience=Audience.APP,
         roles=(),
         now=datetime.now(UTC),

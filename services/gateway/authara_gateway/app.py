@@ -10,12 +10,14 @@ from aiohttp import hdrs, web
 from authara_contract import headers as contract_headers
 from authara_contract.env import AppEnv
 from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY
+from authara_runtime.cache import RedisSettings
 
 from .identity import IdentityVerifier
-from .keys import SETTINGS_KEY, WEBSOCKETS_KEY
+from .keys import REVOCATION_COUNTERS_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
 from .proxy import SKIP_AUTO_HEADERS, Proxy
 from .readiness import core_unready_reason
 from .refresh import SessionRefresher
+from .revocation import RevocationCounters, Revocations
 from .settings import GatewaySettings
 from .upstream_client import UpstreamClient
 from .upstreams import UpstreamPool
@@ -30,6 +32,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application()
     app[SETTINGS_KEY] = settings
     handlers = _Handlers()
+    if settings.cache is not None and settings.identity is not None:
+        counters = RevocationCounters()
+        app[REVOCATION_COUNTERS_KEY] = counters
+        app.cleanup_ctx.append(_revocations(settings.cache, counters, handlers))
     app.cleanup_ctx.append(_upstream_client(settings, handlers))
     app.on_shutdown.append(_close_websockets)
     app.router.add_route("*", GATEWAY_HEALTH, health)
@@ -60,6 +66,7 @@ class _Handlers:
 
     def __init__(self) -> None:
         self.started: _Started | None = None
+        self.revocations: Revocations | None = None
 
     async def ready(self, request: web.BaseRequest) -> web.Response:
         """Answer 200 when core reports ready (any of its upstreams), else 503."""
@@ -137,6 +144,7 @@ def _upstream_client(
                 verifier=verifier,
                 refresher=refresher,
                 websockets=websockets,
+                revocations=handlers.revocations,
             )
             handlers.started = _Started(session=session, core=core, proxy=proxy)
             try:
@@ -146,3 +154,21 @@ def _upstream_client(
                 upstreams.close()
 
     return upstream_client
+
+
+def _revocations(
+    cache: RedisSettings, counters: RevocationCounters, handlers: _Handlers
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def revocations(app: web.Application) -> AsyncIterator[None]:
+        # Start-up does not wait for Redis: until the subscription is up, tokens are read
+        # from Redis per request (or pass, counted, while it is unreachable).
+        checker = Revocations(cache.client(), counters=counters)
+        checker.start()
+        handlers.revocations = checker
+        try:
+            yield
+        finally:
+            handlers.revocations = None
+            await checker.close()
+
+    return revocations

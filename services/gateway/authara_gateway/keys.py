@@ -4,8 +4,11 @@ from typing import Final
 
 from aiohttp import web
 
+from .revocation import RevocationCounters
 from .settings import GatewaySettings
 from .websocket import WebSocketRelay
 
 SETTINGS_KEY: Final = web.AppKey("settings", GatewaySettings)
 WEBSOCKETS_KEY: Final = web.AppKey("websockets", WebSocketRelay)
+# Present only when revocation checks are on (AUTHARA_CACHE_PROVIDER=redis with identity).
+REVOCATION_COUNTERS_KEY: Final = web.AppKey("revocation_counters", RevocationCounters)

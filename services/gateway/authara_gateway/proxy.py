@@ -25,6 +25,7 @@ from .protection import (
     refuse_control_characters,
 )
 from .refresh import ClientContext, SessionRefresher
+from .revocation import Revocations
 from .settings import GatewaySettings, Upstream
 from .upstream_client import UpstreamClient, UpstreamResponse, UpstreamUnreachable
 from .upstreams import UpstreamPool
@@ -72,6 +73,7 @@ class Proxy:
         verifier: IdentityVerifier | None,
         refresher: SessionRefresher | None,
         websockets: WebSocketRelay,
+        revocations: Revocations | None = None,
     ) -> None:
         self._upstreams = upstreams
         self._settings = settings
@@ -80,6 +82,7 @@ class Proxy:
         self._verifier = verifier
         self._refresher = refresher
         self._websockets = websockets
+        self._revocations = revocations
         self._trusted_proxies = settings.trusted_proxies
         self._request_ids = RequestIds()
         self._protected = ProtectedPaths(settings.protected_paths)
@@ -126,11 +129,21 @@ class Proxy:
         headers: CIMultiDict[str],
         request_id: str,
     ) -> Visit:
-        """Verify the access cookie; failing that, refresh the session through core."""
+        """Verify the access cookie; failing that, refresh the session through core.
+
+        A revoked access token counts as an invalid one (contract §5.6).
+        """
         request_cookies = read_cookies(request.headers.getall(hdrs.COOKIE, ()), _WANTED_COOKIES)
-        identity = verifier.verify(request_cookies.get(cookies.ACCESS.name))
+        access_token = request_cookies.get(cookies.ACCESS.name)
+        identity = verifier.verify(access_token)
         if identity is not None:
-            return Visit(identity)
+            if self._revocations is None or access_token is None:
+                return Visit(identity)
+            revoked = self._revocations.known(access_token)
+            if revoked is None:
+                revoked = await self._revocations.look_up(access_token, identity.claims)
+            if not revoked:
+                return Visit(identity)
         refresh_token = request_cookies.get(cookies.REFRESH.name)
         if not refresh_token or self._refresher is None:
             return ANONYMOUS
