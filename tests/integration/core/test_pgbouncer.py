@@ -30,7 +30,7 @@ from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import free_port
-from tests.coresupport import core_env, run_core
+from tests.coresupport import BIN, core_env, run_core
 
 PGBOUNCER: Final = Path("/usr/sbin/pgbouncer")
 SERVER_CONNECTIONS: Final = 2
@@ -192,3 +192,23 @@ def test_core_without_the_setting_is_refused_by_pgbouncer(pgbouncer: DatabaseSet
     assert result.stderr.splitlines() == [
         "authara-core: cannot start: unsupported startup parameter: search_path"
     ]
+
+
+def _admin(db: DatabaseSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "authara-core"), "admin", *args],
+        env={"PATH": "/usr/bin:/bin", **core_env(db, AUTHARA_DB_PGBOUNCER="true")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_admin_command_works_through_pgbouncer(
+    core: Client, pgbouncer: DatabaseSettings
+) -> None:
+    await _signup(core, "admin@example.com")
+    result = await asyncio.to_thread(_admin, pgbouncer, "grant", "admin@example.com")
+    assert result.returncode == 0, result.stderr
+    assert "role admin granted" in result.stdout

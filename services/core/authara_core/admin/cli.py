@@ -98,6 +98,7 @@ def run_parsed_admin(
     """Run an admin command parsed by a parser that `add_arguments` described."""
     reader = EnvReader(environ, Service.CORE)
     database = read_database_settings(reader)
+    pgbouncer = reader.boolean("AUTHARA_DB_PGBOUNCER")
     try:
         reader.finish()
     except SettingsError as exc:
@@ -106,17 +107,17 @@ def run_parsed_admin(
         if args.action == "set-password":
             password = _read_password(stdin or sys.stdin)
             validate_password(password)
-            ended = asyncio.run(_set_password(database, args.email, password))
+            ended = asyncio.run(_set_password(database, pgbouncer, args.email, password))
             print(f"{args.email}: password set; {ended} session(s) ended")
             return 0
         if args.action == "allow":
-            print(asyncio.run(_allow(database, args.email)))
+            print(asyncio.run(_allow(database, pgbouncer, args.email)))
             return 0
         if args.action == "list":
-            holders = asyncio.run(_run(database, lambda service: service.list_roles()))
+            holders = asyncio.run(_run(database, pgbouncer, lambda service: service.list_roles()))
             _print_holders(holders, as_json=args.json)
             return 0
-        changed = asyncio.run(_apply(database, args.action, args.email, args.role))
+        changed = asyncio.run(_apply(database, pgbouncer, args.action, args.email, args.role))
     except (NotFound, InvalidRequest) as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
         return 1
@@ -152,8 +153,12 @@ def _print_holders(holders: list[tuple[str, str]], *, as_json: bool) -> None:
         print(f"{email}\t{role}")
 
 
-async def _run(database: DatabaseSettings, work: Callable[[AdminService], Awaitable[_T]]) -> _T:
-    db = Database(database, pool_size=1)
+async def _run(
+    database: DatabaseSettings,
+    pgbouncer: bool,
+    work: Callable[[AdminService], Awaitable[_T]],
+) -> _T:
+    db = Database(database, pool_size=1, pgbouncer=pgbouncer)
     await db.open()
     try:
         return await work(AdminService(db=db, clock=SystemClock()))
@@ -161,9 +166,9 @@ async def _run(database: DatabaseSettings, work: Callable[[AdminService], Awaita
         await db.close()
 
 
-async def _allow(database: DatabaseSettings, email: str) -> str:
+async def _allow(database: DatabaseSettings, pgbouncer: bool, email: str) -> str:
     """Add an email to the allowlist (audited as the command line); say what happened."""
-    db = Database(database, pool_size=1)
+    db = Database(database, pool_size=1, pgbouncer=pgbouncer)
     await db.open()
     try:
         clock = SystemClock()
@@ -179,16 +184,22 @@ async def _allow(database: DatabaseSettings, email: str) -> str:
         await db.close()
 
 
-async def _set_password(database: DatabaseSettings, email: str, password: str) -> int:
+async def _set_password(
+    database: DatabaseSettings, pgbouncer: bool, email: str, password: str
+) -> int:
     hasher = PasswordHasher(PasswordSettings(workers=1))
     try:
         password_hash = await hasher.hash(password)
     finally:
         hasher.close()
-    return await _run(database, lambda service: service.set_password(email, password_hash))
+    return await _run(
+        database, pgbouncer, lambda service: service.set_password(email, password_hash)
+    )
 
 
-async def _apply(database: DatabaseSettings, action: str, email: str, role: str) -> bool:
+async def _apply(
+    database: DatabaseSettings, pgbouncer: bool, action: str, email: str, role: str
+) -> bool:
     if action == "grant":
-        return await _run(database, lambda service: service.grant(email, role))
-    return await _run(database, lambda service: service.revoke(email, role))
+        return await _run(database, pgbouncer, lambda service: service.grant(email, role))
+    return await _run(database, pgbouncer, lambda service: service.revoke(email, role))
