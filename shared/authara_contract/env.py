@@ -670,7 +670,7 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "duration",
         "10s",
         [GATEWAY],
-        "how long an upstream that refused a connection is skipped; 0 = never skipped",
+        "how long an upstream that refused or dropped a connection is skipped; 0 = never skipped",
     ),
     _v(
         "GATEWAY_WORKERS",
