@@ -327,3 +327,35 @@ def test_authara_migrate_refuses_a_wrong_ca_in_one_line(
         f"authara-migrate: cannot reach PostgreSQL at 127.0.0.1:{tls_db.port}: "
     )
     assert "certificate verify failed" in lines[0]
+
+
+async def test_core_verifies_with_the_system_trust_store_without_a_root_cert(
+    tls_db: DatabaseSettings,
+    pki: tuple[Pki, ec.EllipticCurvePrivateKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OpenSSL's default store, pointed at the test CA the standard way.
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki[0].ca))
+    assert await _uses_tls(replace(tls_db, sslrootcert=None))
+
+
+def test_authara_migrate_verifies_with_the_system_trust_store_without_a_root_cert(
+    tls_db: DatabaseSettings,
+    pki: tuple[Pki, ec.EllipticCurvePrivateKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki[0].ca))  # _migrate passes os.environ on
+    result = _migrate(tls_db, "verify-full", None)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+
+
+def test_authara_migrate_refuses_a_host_name_the_certificate_does_not_cover(
+    tls_db: DatabaseSettings, pki: tuple[Pki, ec.EllipticCurvePrivateKey]
+) -> None:
+    result = _migrate(replace(tls_db, host="localhost"), "verify-full", pki[0].ca)
+    assert result.returncode == 3
+    assert result.stderr.splitlines() == [
+        f"authara-migrate: cannot reach PostgreSQL at localhost:{tls_db.port}: server certificate"
+        ' for "127.0.0.1" (and 1 other name) does not match host name "localhost"'
+    ]
