@@ -64,6 +64,8 @@ class Database:
         self._search_path = quoted
         # Sent inside each transaction behind PgBouncer (a simple query: no prepared statement).
         self.set_search_path = f"SET LOCAL search_path = {quoted}" if pgbouncer else None
+        # A single statement needs no savepoints, so it opens its transaction itself.
+        self.begin_single = f"BEGIN; {self.set_search_path}" if pgbouncer else None
         self._pool_size = pool_size
         self._timezone = timezone
         self._acquire_timeout_s = acquire_timeout_s
@@ -149,11 +151,6 @@ class Database:
     def single(self) -> SingleStatement:
         """Run one autocommit statement on whichever connection is free (the hot read path)."""
         return self._single
-
-    @property
-    def pgbouncer(self) -> bool:
-        """Tell whether connections go through PgBouncer's transaction pooling."""
-        return self._pgbouncer
 
     async def check_out(self, pool: Pool) -> Proxy:
         """Take a connection from the pool within the acquire deadline."""
@@ -258,13 +255,17 @@ class SingleStatement:
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
         """Return the first row the statement yields, if any."""
         database = self._database
-        if database.pgbouncer:
-            async with database.transaction() as conn:
-                return await conn.fetchrow(query, *args)
         pool = database.pool
         conn = await database.check_out(pool)
         try:
-            record = await conn.fetchrow(query, *args)
+            if (begin := database.begin_single) is not None:
+                # Behind PgBouncer: pinned to one server connection by a transaction, opened
+                # together with the schema setting in one round trip (a simple query).
+                await conn.execute(begin)
+                record = await conn.fetchrow(query, *args)
+                await conn.execute("COMMIT")
+            else:
+                record = await conn.fetchrow(query, *args)
         except BaseException as exc:
             await database.check_in(pool, conn, exc)
             raise
