@@ -359,3 +359,27 @@ def test_authara_migrate_refuses_a_host_name_the_certificate_does_not_cover(
         f"authara-migrate: cannot reach PostgreSQL at localhost:{tls_db.port}: server certificate"
         ' for "127.0.0.1" (and 1 other name) does not match host name "localhost"'
     ]
+
+
+@pytest.fixture(scope="module")
+def plain_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseSettings]:
+    """A database on a server without TLS (the wheel's build has none)."""
+    with EmbeddedPostgres(tmp_path_factory.mktemp("plainpg"), free_port(), durable=False) as pg:
+        yield make_database(pg.url(), random_database_name())
+
+
+def test_require_against_a_server_without_tls_is_one_line_each(plain_db: DatabaseSettings) -> None:
+    where = f"127.0.0.1:{plain_db.port}"
+    core = run_core(
+        _env(plain_db, "require", AUTHARA_BIND=f"127.0.0.1:{free_port()}"),
+    )
+    assert core.returncode == 1
+    assert core.stderr.splitlines() == [
+        f'authara-core: cannot start: PostgreSQL server at "{where}" rejected SSL upgrade'
+    ]
+    migrate = _migrate(plain_db, "require", None)
+    assert migrate.returncode == 3
+    assert migrate.stderr.splitlines() == [
+        f"authara-migrate: cannot reach PostgreSQL at {where}: server does not support SSL,"
+        " but SSL was required"
+    ]
