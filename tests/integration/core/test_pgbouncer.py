@@ -28,6 +28,7 @@ from aiohttp.web import Application
 
 from authara_contract.database import DatabaseSettings
 from authara_core.app import create_app
+from authara_core.platform.db import Database
 from authara_core.settings import load_settings
 from authara_devstack.embedded_pg import free_port
 from tests.coresupport import BIN, core_env, run_core
@@ -212,3 +213,30 @@ async def test_the_admin_command_works_through_pgbouncer(
     result = await asyncio.to_thread(_admin, pgbouncer, "grant", "admin@example.com")
     assert result.returncode == 0, result.stderr
     assert "role admin granted" in result.stdout
+
+
+async def test_every_kind_of_checkout_finds_the_schema_through_pgbouncer(
+    pgbouncer: DatabaseSettings,
+) -> None:
+    database = Database(pgbouncer, pool_size=4, pgbouncer=True)
+    await database.open()
+    try:
+        async with database.snapshot() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM users") == 0
+        async with database.connection() as conn:
+            assert await conn.fetchval("SELECT current_schema()") == pgbouncer.schema
+            assert await conn.fetchval("SELECT count(*) FROM sessions") == 0
+        # A savepoint inside the transaction, as OAuth linking uses.
+        async with database.transaction() as conn, conn.transaction():
+            assert await conn.fetchval("SELECT count(*) FROM platform_roles") > 0
+        record = await database.single.fetchrow("SELECT current_schema() AS schema")
+        assert record is not None
+        assert record["schema"] == pgbouncer.schema
+        # The schema is per transaction: nothing leaks onto PgBouncer's server connections.
+        conn = await asyncpg.connect(pgbouncer.url(), statement_cache_size=0)
+        try:
+            assert await conn.fetchval("SELECT current_schema()") == "public"
+        finally:
+            await conn.close()
+    finally:
+        await database.close()
