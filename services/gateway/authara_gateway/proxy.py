@@ -42,7 +42,14 @@ SKIP_AUTO_HEADERS: Final = frozenset(
 _CONNECT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 # An upstream that closed or reset the connection before answering (a replica killed
 # mid-request): a bodiless GET or HEAD is safe to send to the next upstream.
-_DROPPED: Final = (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)
+# (ClientOSError is how aiohttp reports a reset; connect errors never get here, they are
+# UpstreamUnreachable.)
+_DROPPED: Final = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
 _RETRYABLE_METHODS: Final = frozenset({hdrs.METH_GET, hdrs.METH_HEAD})
 _SESSION_COOKIE_PREFIXES: Final = tuple(f"{spec.name}=" for spec in cookies.SESSION_COOKIES)
 _EVENT_STREAM: Final = "text/event-stream"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -29,16 +31,23 @@ NAME_KEY: Final = web.AppKey("name", str)
 
 
 class Dropper:
-    """An upstream that reads each request's head and closes the connection unanswered."""
+    """An upstream that reads each request's head and closes the connection unanswered.
 
-    def __init__(self) -> None:
+    With `reset`, it closes with a TCP reset (SO_LINGER 0), as a crashed process's kernel may.
+    """
+
+    def __init__(self, *, reset: bool = False) -> None:
         self.connections = 0
+        self._reset = reset
         self._server: asyncio.Server | None = None
 
     async def _drop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await reader.readuntil(b"\r\n\r\n")
+        if self._reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.close()
 
     async def start(self) -> Upstream:
@@ -82,9 +91,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
-async def dropper() -> AsyncIterator[Dropper]:
-    upstream = Dropper()
+@pytest.fixture(params=["close", "reset"])
+async def dropper(request: pytest.FixtureRequest) -> AsyncIterator[Dropper]:
+    upstream = Dropper(reset=request.param == "reset")
     yield upstream
     await upstream.close()
 
@@ -149,3 +158,35 @@ async def test_a_killed_core_replica_is_skipped_without_failed_requests(
         assert statuses == [200] * 6
         async with http.get(gateway.make_url(GATEWAY_READY)) as response:
             assert response.status == 200
+
+
+async def _answer_then_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer one request keep-alive, then reset the connection when the next one comes."""
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+
+
+async def test_a_kept_alive_connection_reset_by_a_healthy_upstream_is_retried_fresh(
+    aiohttp_server: AiohttpServer, http: aiohttp.ClientSession
+) -> None:
+    server = await asyncio.start_server(_answer_then_reset, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gateway = await aiohttp_server(
+        create_app(_settings(app_upstreams=(Upstream("127.0.0.1", port),)))
+    )
+    try:
+        for _ in range(3):  # the second and third meet a reset on the reused connection
+            async with http.get(gateway.make_url("/page")) as response:
+                assert response.status == 200
+                assert await response.text() == "ok"
+    finally:
+        server.close()
+        await server.wait_closed()
