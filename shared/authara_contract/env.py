@@ -86,8 +86,31 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         required=True,
     ),
     _v("POSTGRESQL_SCHEMA", "string", "authara", _DB, "schema holding Authara's tables"),
+    _v(
+        "POSTGRESQL_SSLMODE",
+        "enum disable|require|verify-ca|verify-full",
+        "disable",
+        _DB,
+        "TLS to PostgreSQL (libpq's meanings): require encrypts without checking the server, "
+        "verify-ca also checks its certificate chain, verify-full also its host name",
+    ),
+    _v(
+        "POSTGRESQL_SSLROOTCERT",
+        "path",
+        None,
+        _DB,
+        "PEM file of the CA(s) verify-ca/verify-full trust; unset = the system's trust store",
+    ),
     _v("POSTGRESQL_TIMEZONE", "string", "UTC", [CORE], "session time zone"),
     _v("AUTHARA_DB_MAX_OPEN_CONNS", "int", "40", [CORE], "connection pool size, > 0"),
+    _v(
+        "AUTHARA_DB_PGBOUNCER",
+        "bool",
+        "false",
+        [CORE],
+        "core connects through PgBouncer in transaction pooling mode: no prepared-statement "
+        "cache, every statement in a transaction, the schema set per transaction",
+    ),
     _v(
         "AUTHARA_DB_ACQUIRE_TIMEOUT",
         "duration",
@@ -647,7 +670,7 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "duration",
         "10s",
         [GATEWAY],
-        "how long an upstream that refused a connection is skipped; 0 = never skipped",
+        "how long an upstream that refused or dropped a connection is skipped; 0 = never skipped",
     ),
     _v(
         "GATEWAY_WORKERS",

@@ -129,6 +129,7 @@ def build_services(
         timezone=settings.db_timezone,
         acquire_timeout_s=settings.db_acquire_timeout.total_seconds(),
         statement_timeout_s=settings.db_statement_timeout.total_seconds(),
+        pgbouncer=settings.db_pgbouncer,
     )
     hasher = PasswordHasher(settings.passwords)
     events = Outbox(settings.webhooks.published_events)
@@ -485,7 +486,12 @@ async def check_database(settings: Settings) -> None:
     A supervisor runs this once before forking workers, so a refusal is one line and one
     exit code rather than one per worker.
     """
-    database = Database(settings.database, pool_size=1, timezone=settings.db_timezone)
+    database = Database(
+        settings.database,
+        pool_size=1,
+        timezone=settings.db_timezone,
+        pgbouncer=settings.db_pgbouncer,
+    )
     await database.open()
     try:
         await _check_schema(database, settings.database.schema)

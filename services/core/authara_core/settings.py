@@ -125,6 +125,7 @@ class Settings:
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     db_acquire_timeout: timedelta = timedelta(seconds=5)
     db_statement_timeout: timedelta = timedelta(seconds=5)
+    db_pgbouncer: bool = False
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = False
     organization_mode: OrganizationMode = OrganizationMode.PERSONAL
@@ -183,6 +184,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         oauth=read_oauth_settings(reader, public_url=public_url, prod=app_env is AppEnv.PROD),
         db_acquire_timeout=reader.positive_duration("AUTHARA_DB_ACQUIRE_TIMEOUT"),
         db_statement_timeout=reader.positive_duration("AUTHARA_DB_STATEMENT_TIMEOUT"),
+        db_pgbouncer=reader.boolean("AUTHARA_DB_PGBOUNCER"),
         hsts_max_age=reader.integer("AUTHARA_HSTS_MAX_AGE", minimum=0),
         hsts_include_subdomains=reader.boolean("AUTHARA_HSTS_INCLUDE_SUBDOMAINS"),
         organization_mode=OrganizationMode(

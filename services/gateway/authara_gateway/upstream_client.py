@@ -22,6 +22,7 @@ from typing import Final
 
 from aiohttp import (
     ClientConnectionError,
+    ClientOSError,
     ServerDisconnectedError,
     SocketTimeoutError,
     StreamReader,
@@ -196,7 +197,7 @@ class UpstreamClient:
                 return await self._exchange(
                     upstream, connection, method, target, headers, body, read_timeout
                 )
-            except (ServerDisconnectedError, ConnectionResetError, BrokenPipeError):
+            except (ServerDisconnectedError, ClientOSError, ConnectionResetError, BrokenPipeError):
                 connection.protocol.close()
                 if not (reused and retry):
                     raise

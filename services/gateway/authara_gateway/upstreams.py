@@ -1,9 +1,10 @@
 """Round-robin over a list of upstreams with passive failure detection.
 
-An upstream that refuses a connection (or does not accept one in time) is skipped for
-`fail_duration` seconds; requests go to the others meanwhile. When every upstream is marked
-down they are all tried anyway, the one that failed longest ago first: an outage of the whole
-list must end as soon as one comes back, not when the timers run out.
+An upstream that refuses a connection (or does not accept one in time), or drops one before
+answering, is skipped for `fail_duration` seconds; requests go to the others meanwhile (the
+proxy sends a bodiless GET or HEAD that met a dropped connection to the next one). When every
+upstream is marked down they are all tried anyway, the one that failed longest ago first: an
+outage of the whole list must end as soon as one comes back, not when the timers run out.
 """
 
 import logging
@@ -55,7 +56,7 @@ class UpstreamPool:
         return tuple(self._upstreams[index] for index in healthy + down)
 
     def mark_failed(self, upstream: Upstream) -> None:
-        """Skip an upstream that refused a connection for the next `fail_duration` seconds."""
+        """Skip an upstream that refused or dropped a connection for the next `fail_duration` s."""
         if self._fail_duration <= 0:
             return
         until = self._clock() + self._fail_duration

@@ -30,7 +30,11 @@ def connect(settings: DatabaseSettings) -> Iterator[Connection]:
     engine = create_engine(
         settings.url("postgresql+psycopg"),
         poolclass=NullPool,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME},
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+            **settings.libpq_ssl_args(),
+        },
     )
     try:
         try:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ from tests.dbutil import make_database, random_database_name
 CREDENTIALS: Final = {"email": "ada@example.com", "password": "correct horse battery"}
 # Far longer than any deadline under test, far shorter than "hangs forever".
 CLIENT_TIMEOUT: Final = aiohttp.ClientTimeout(total=30)
+# The fault: PostgreSQL paused for ten seconds, five times core's deadlines here.
+PAUSE_S: Final = 10.0
 
 Client = TestClient[Any, Application]
 API_ROUTES: Final = [
@@ -212,6 +215,36 @@ async def test_stalled_database_gets_503s_and_core_recovers(
     pool = core.app[SERVICES_KEY].database.pool
     assert pool.get_size() <= 2
     assert pool.get_idle_size() == pool.get_size()  # every connection came back
+
+
+async def test_a_ten_second_pause_gets_503s_throughout_and_core_recovers(
+    core: Client, stallable_pg: EmbeddedPostgres
+) -> None:
+    refresh_token = await signed_in(core)
+    rounds = []
+    with stalled(stallable_pg):
+        paused_until = time.monotonic() + PAUSE_S
+        # Request after request while the server stays frozen: each one gives up at the
+        # deadline, and neither the pool nor its bookkeeping runs out.
+        while time.monotonic() < paused_until:
+            user, ready = await asyncio.gather(
+                core.get("/auth/api/v1/user"), core.get("/auth/ready")
+            )
+            rounds.append((user.status, ready.status))
+            assert_unavailable_envelope((user.status, dict(user.headers), await user.read()))
+    assert len(rounds) >= 2
+    assert set(rounds) == {(503, 503)}
+
+    answers = await fire(core, refresh_token, await csrf(core))
+    assert {name: answer[0] for name, answer in answers.items()} == {
+        "api_login": 200,
+        "page_login": 303,
+        "user": 200,
+        "refresh": 200,
+        "ready": 200,
+    }
+    pool = core.app[SERVICES_KEY].database.pool
+    assert pool.get_size() <= 2
 
 
 async def test_readiness_keeps_its_own_deadline(

@@ -104,6 +104,7 @@ def run_parsed_admin(
     database = read_database_settings(reader)
     target = _Target(
         database,
+        pgbouncer=reader.boolean("AUTHARA_DB_PGBOUNCER"),
         cache=read_cache_settings(reader),
         access_ttl=timedelta(minutes=reader.integer("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", minimum=1)),
     )
@@ -119,7 +120,7 @@ def run_parsed_admin(
             print(f"{args.email}: password set; {ended} session(s) ended")
             return 0
         if args.action == "allow":
-            print(asyncio.run(_allow(database, args.email)))
+            print(asyncio.run(_allow(target, args.email)))
             return 0
         if args.action == "list":
             holders = asyncio.run(_run(target, lambda service: service.list_roles()))
@@ -166,12 +167,13 @@ class _Target:
     """The database, and the Redis whose revocations a change writes (when configured)."""
 
     database: DatabaseSettings
+    pgbouncer: bool
     cache: RedisSettings | None
     access_ttl: timedelta
 
 
 async def _run(target: _Target, work: Callable[[AdminService], Awaitable[_T]]) -> _T:
-    db = Database(target.database, pool_size=1)
+    db = Database(target.database, pool_size=1, pgbouncer=target.pgbouncer)
     clock = SystemClock()
     client = target.cache.client() if target.cache is not None else None
     revoker = Revoker(client, clock=clock, access_ttl=target.access_ttl)
@@ -184,9 +186,9 @@ async def _run(target: _Target, work: Callable[[AdminService], Awaitable[_T]]) -
             await client.aclose()
 
 
-async def _allow(database: DatabaseSettings, email: str) -> str:
+async def _allow(target: _Target, email: str) -> str:
     """Add an email to the allowlist (audited as the command line); say what happened."""
-    db = Database(database, pool_size=1)
+    db = Database(target.database, pool_size=1, pgbouncer=target.pgbouncer)
     await db.open()
     try:
         clock = SystemClock()

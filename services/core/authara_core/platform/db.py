@@ -5,11 +5,18 @@ included) and each statement. A connection whose statement missed its deadline, 
 server went away, is discarded at once and the caller gets DatabaseUnavailable (503). Waiting
 for it to settle would mean waiting for the server: asyncpg cancels the statement with a
 CancelRequest, and both that and the ROLLBACK before reuse hang while the server is stalled.
+
+Behind PgBouncer in transaction pooling mode (`pgbouncer=True`) a server connection belongs to
+the client only for one transaction, so nothing may outlive one: asyncpg's prepared-statement
+cache is off (its unnamed statements are parsed and run within one transaction), every
+checkout and single statement runs in a transaction, and the schema is set per transaction
+with `SET LOCAL search_path` (PgBouncer refuses a `search_path` startup parameter).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from types import TracebackType
 from typing import Final, TypeAlias
 
@@ -49,8 +56,16 @@ class Database:
         timezone: str = "UTC",
         acquire_timeout_s: float = 5.0,
         statement_timeout_s: float = 5.0,
+        pgbouncer: bool = False,
     ) -> None:
         self._settings = settings
+        self._pgbouncer = pgbouncer
+        quoted = '"' + settings.schema.replace('"', '""') + '"'
+        self._search_path = quoted
+        # Sent inside each transaction behind PgBouncer (a simple query: no prepared statement).
+        self.set_search_path = f"SET LOCAL search_path = {quoted}" if pgbouncer else None
+        # A single statement needs no savepoints, so it opens its transaction itself.
+        self.begin_single = f"BEGIN; {self.set_search_path}" if pgbouncer else None
         self._pool_size = pool_size
         self._timezone = timezone
         self._acquire_timeout_s = acquire_timeout_s
@@ -67,8 +82,22 @@ class Database:
             raise DatabaseUnavailable(
                 f"PostgreSQL did not answer within {self._acquire_timeout_s:g}s"
             ) from exc
+        except ssl.SSLError as exc:
+            # One line for the operator, e.g. a CA that did not sign the server's certificate.
+            where = f"{self._settings.host}:{self._settings.port}"
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                reason = f"certificate verify failed: {exc.verify_message}"
+            else:
+                reason = exc.reason or str(exc)
+            raise DatabaseUnavailable(
+                f"TLS to PostgreSQL at {where} failed "
+                f"(POSTGRESQL_SSLMODE={self._settings.sslmode}): {reason}"
+            ) from exc
 
     async def _create_pool(self) -> Pool:
+        server_settings = {"timezone": self._timezone, "application_name": "authara-core"}
+        if not self._pgbouncer:
+            server_settings["search_path"] = self._search_path
         return await asyncpg.create_pool(
             host=self._settings.host,
             port=self._settings.port,
@@ -80,11 +109,11 @@ class Database:
             timeout=self._acquire_timeout_s,  # connecting, here and whenever the pool reconnects
             command_timeout=self._statement_timeout_s,
             reset=release_connection,
-            server_settings={
-                "search_path": '"' + self._settings.schema.replace('"', '""') + '"',
-                "timezone": self._timezone,
-                "application_name": "authara-core",
-            },
+            ssl=self._settings.ssl_context() or False,  # None would mean libpq's `prefer`
+            server_settings=server_settings,
+            # Behind PgBouncer a named prepared statement would outlive its server connection
+            # (100 is asyncpg's default).
+            statement_cache_size=0 if self._pgbouncer else 100,
         )
 
     async def close(self) -> None:
@@ -112,8 +141,11 @@ class Database:
         return Checkout(self, transactional=True, snapshot=True)
 
     def connection(self) -> Checkout:
-        """Check a connection out for several reads outside a transaction."""
-        return Checkout(self, transactional=False)
+        """Check a connection out for several reads outside a transaction.
+
+        Behind PgBouncer they run in one, or it could switch server connections between them.
+        """
+        return Checkout(self, transactional=self._pgbouncer)
 
     @property
     def single(self) -> SingleStatement:
@@ -185,6 +217,12 @@ class Checkout:
                 await self._database.check_in(pool, conn, exc)
                 raise
             self._transaction = transaction
+            if (set_search_path := self._database.set_search_path) is not None:
+                try:
+                    await conn.execute(set_search_path)
+                except BaseException as exc:
+                    await self.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
         return conn
 
     async def __aexit__(
@@ -220,7 +258,14 @@ class SingleStatement:
         pool = database.pool
         conn = await database.check_out(pool)
         try:
-            record = await conn.fetchrow(query, *args)
+            if (begin := database.begin_single) is not None:
+                # Behind PgBouncer: pinned to one server connection by a transaction, opened
+                # together with the schema setting in one round trip (a simple query).
+                await conn.execute(begin)
+                record = await conn.fetchrow(query, *args)
+                await conn.execute("COMMIT")
+            else:
+                record = await conn.fetchrow(query, *args)
         except BaseException as exc:
             await database.check_in(pool, conn, exc)
             raise
