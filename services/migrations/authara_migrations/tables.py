@@ -262,6 +262,7 @@ oauth_states = Table(
     _ts("consumed_at", nullable=True),
     UniqueConstraint("state_hash"),
     Index(None, "expires_at"),
+    Index(None, "session_id"),  # deleting a session cascades here (revision 0011)
 )
 
 WEBHOOK_EVENT_STATUSES: Final = ("pending", "processing", "delivered", "failed")
