@@ -89,6 +89,7 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_sessions_user_id", "ix_sessions_expires_at",
         "ix_refresh_tokens_session_id", "ix_refresh_tokens_expires_at",
         "ix_provider_links_expires_at", "ix_oauth_states_expires_at", "ix_oauth_states_session_id",
+        "ix_oauth_states_provider_link_id", "ix_email_jobs_challenge_id",
         "ix_sessions_active_organization_id_user_id", "ix_organization_memberships_user_id",
         "uq_organizations_personal_creator",
         "ix_webhook_events_pending", "ix_webhook_events_processing", "ix_webhook_events_terminal",
