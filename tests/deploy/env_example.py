@@ -77,7 +77,11 @@ class ComposeValue:
 def compose_values(compose: Mapping[str, Any]) -> dict[str, ComposeValue]:
     """Return, per variable, how the compose file sets it for Authara's own services."""
     found: dict[str, set[tuple[bool, str | None, bool]]] = {}
+    # Services behind a profile (the `scale` replicas) may pin what the default services leave
+    # to the operator (AUTHARA_CACHE_PROVIDER=redis): the defaults are the default services'.
     for service in _authara_services(compose):
+        if service.get("profiles"):
+            continue
         for name, raw in (service.get("environment") or {}).items():
             text = "" if raw is None else str(raw)
             refs = [ref for ref in references(text) if ref.name == name]

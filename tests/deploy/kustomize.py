@@ -1,7 +1,9 @@
 """Render a kustomization the way `kubectl kustomize` does, for the subset the manifests use.
 
 Supported: `resources` (YAML files, possibly multi-document, and directories holding a
-kustomization), `namespace`, `images` (newName/newTag/digest), and `patches` given inline or
+kustomization), `components` (directories holding a `kind: Component` kustomization with
+`resources` and `patches`, applied after the resources, before the kustomization's own patches),
+`namespace`, `images` (newName/newTag/digest), and `patches` given inline or
 by `path`: JSON 6902 operation lists with a `target` (kind, name, group, version, namespace),
 and the strategic-merge `$patch: delete` that removes a resource. Anything else in a
 kustomization is refused, so the renderer never silently renders something else than kubectl
@@ -19,7 +21,7 @@ import yaml
 
 KUSTOMIZATION_FILES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SUPPORTED_FIELDS: Final = frozenset(
-    {"apiVersion", "kind", "resources", "namespace", "images", "patches"}
+    {"apiVersion", "kind", "resources", "components", "namespace", "images", "patches"}
 )
 CLUSTER_SCOPED: Final = frozenset(
     {
@@ -58,6 +60,8 @@ def render(directory: Path) -> list[Resource]:
     resources: list[Resource] = []
     for entry in kustomization.get("resources", []):
         resources.extend(_load_resource(directory, entry))
+    for entry in kustomization.get("components", []):
+        resources = _apply_component(directory, entry, resources)
     for patch in kustomization.get("patches", []):
         resources = _apply_patch(directory, resources, patch)
     namespace = kustomization.get("namespace")
@@ -111,6 +115,22 @@ def _load_kustomization(directory: Path) -> dict[str, Any]:
                 raise KustomizeError(f"{path}: unsupported fields {sorted(unsupported)}")
             return dict(data)
     raise KustomizeError(f"{directory}: no kustomization file")
+
+
+def _apply_component(directory: Path, entry: str, resources: list[Resource]) -> list[Resource]:
+    path = (directory / entry).resolve()
+    component = _load_kustomization(path) if path.is_dir() else {}
+    if component.get("kind") != "Component":
+        raise KustomizeError(f"{directory}: component {entry!r} is no kind: Component directory")
+    unsupported = set(component) - {"apiVersion", "kind", "resources", "patches"}
+    if unsupported:
+        raise KustomizeError(f"{path}: unsupported fields in a component {sorted(unsupported)}")
+    resources = [*resources]
+    for resource_entry in component.get("resources", []):
+        resources.extend(_load_resource(path, resource_entry))
+    for patch in component.get("patches", []):
+        resources = _apply_patch(path, resources, patch)
+    return resources
 
 
 def _load_resource(directory: Path, entry: str) -> list[Resource]:

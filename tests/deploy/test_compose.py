@@ -198,12 +198,44 @@ def test_only_the_gateway_is_published_on_3000(compose: dict[str, Any]) -> None:
     assert parse_host_port(bind)[1] == int(container_port)
 
 
-def test_scale_profile_adds_redis_and_a_second_core(raw: dict[str, Any]) -> None:
+def test_scale_profile_adds_redis_a_second_core_and_a_second_gateway(raw: dict[str, Any]) -> None:
     profiled = {name: s for name, s in raw["services"].items() if "scale" in s.get("profiles", [])}
 
     assert "redis" in profiled
     assert [name for name, s in profiled.items() if _spec(s) is CORE] == ["core-replica"]
+    assert [name for name, s in profiled.items() if _spec(s) is GATEWAY] == ["gateway-replica"]
     assert raw["services"]["redis"]["healthcheck"]
+    assert "noeviction" in raw["services"]["redis"]["command"]  # never drop a revocation
+
+
+@pytest.mark.parametrize(
+    ("name", "like"), [("core-replica", "core"), ("gateway-replica", "gateway")]
+)
+def test_scale_replicas_share_state_through_redis(
+    compose: dict[str, Any],
+    project: Path,
+    operator_env: dict[str, str],
+    name: str,
+    like: str,
+) -> None:
+    replica, original = compose["services"][name], compose["services"][like]
+    assert replica["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert set(original["depends_on"]) <= set(replica["depends_on"])
+    env = service_environment(replica, project, operator_env)
+    assert env["AUTHARA_CACHE_PROVIDER"] == "redis"
+    assert env["AUTHARA_REDIS_HOST"] == "redis"
+    # Otherwise configured like the service it doubles, and accepted by its program.
+    same = service_environment(original, project, operator_env)
+    assert {
+        k: v for k, v in env.items() if not k.startswith(("AUTHARA_CACHE", "AUTHARA_REDIS"))
+    } == {k: v for k, v in same.items() if not k.startswith(("AUTHARA_CACHE", "AUTHARA_REDIS"))}
+    spec = _spec(replica)
+    assert spec is not None
+    LOADERS[spec](env)
+
+
+def test_the_second_gateway_is_published_on_loopback_3001(compose: dict[str, Any]) -> None:
+    assert compose["services"]["gateway-replica"]["ports"] == ["127.0.0.1:3001:3000"]
 
 
 def test_mail_profile_adds_a_mail_catcher_on_loopback_that_core_can_send_to(

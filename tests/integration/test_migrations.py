@@ -88,7 +88,8 @@ EXPECTED_INDEXES: Final = frozenset(
     {
         "ix_sessions_user_id", "ix_sessions_expires_at",
         "ix_refresh_tokens_session_id", "ix_refresh_tokens_expires_at",
-        "ix_provider_links_expires_at", "ix_oauth_states_expires_at",
+        "ix_provider_links_expires_at", "ix_oauth_states_expires_at", "ix_oauth_states_session_id",
+        "ix_oauth_states_provider_link_id", "ix_email_jobs_challenge_id",
         "ix_sessions_active_organization_id_user_id", "ix_organization_memberships_user_id",
         "uq_organizations_personal_creator",
         "ix_webhook_events_pending", "ix_webhook_events_processing", "ix_webhook_events_terminal",
@@ -280,7 +281,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 11)}
+    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 12)}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

@@ -262,6 +262,9 @@ oauth_states = Table(
     _ts("consumed_at", nullable=True),
     UniqueConstraint("state_hash"),
     Index(None, "expires_at"),
+    # Deleting a session or a pending link cascades here (revision 0011).
+    Index(None, "session_id"),
+    Index(None, "provider_link_id"),
 )
 
 WEBHOOK_EVENT_STATUSES: Final = ("pending", "processing", "delivered", "failed")
@@ -464,6 +467,7 @@ email_jobs = Table(
         postgresql_where=text("status IN ('sent', 'failed')"),
     ),
     Index("ix_email_jobs_to_email", text("lower(to_email)")),
+    Index(None, "challenge_id"),  # deleting a challenge cascades here (revision 0011)
 )
 
 # The access policy's allowlist (AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED): trimmed, lowercased.

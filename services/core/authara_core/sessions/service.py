@@ -49,6 +49,8 @@ from authara_core.settings import TokenSettings
 LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
 """A session's `last_used_at` moves at refresh, at most this often."""
 MAX_IP_LENGTH: Final = 64  # sessions.ip_address
+CLEANUP_BATCH: Final = 1000
+"""Expired sessions deleted per transaction by the cleanup job."""
 
 
 def clean_ip(client_ip: str | None) -> str | None:
@@ -288,10 +290,22 @@ class SessionService:
                 return presented
         raise Unauthorized
 
-    async def cleanup(self) -> int:
-        """Delete sessions (and their tokens) past their absolute lifetime."""
-        async with self._db.transaction() as conn:
-            return await session_store.delete_expired_sessions(conn, self._clock.now())
+    async def cleanup(self, *, batch_size: int = CLEANUP_BATCH) -> int:
+        """Delete sessions (and their tokens) past their absolute lifetime; return how many.
+
+        In batches of `batch_size`, each its own short transaction, so no lock is held for
+        longer than one batch takes (milliseconds) however many sessions expired. Stops at the
+        first batch that comes back short: what is left is locked by someone else or expired
+        since, and the next run takes it.
+        """
+        now = self._clock.now()
+        deleted = 0
+        while True:
+            async with self._db.transaction() as conn:
+                count = await session_store.delete_expired_sessions(conn, now, limit=batch_size)
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     async def _rotate_if_due(
         self, conn: Connection, row: RefreshRow, token: str, now: datetime

@@ -164,9 +164,26 @@ async def is_current_token(conn: Connection, token_hash: str) -> bool:
     return bool(current)
 
 
-async def delete_expired_sessions(conn: Connection, now: datetime) -> int:
-    """Delete sessions past their absolute expiry (their tokens go with them)."""
-    status = await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now)
+async def delete_expired_sessions(conn: Connection, now: datetime, *, limit: int) -> int:
+    """Delete up to `limit` sessions past their absolute expiry; return how many.
+
+    One batch, for a transaction of its own: the rows come from `ix_sessions_expires_at` and
+    are locked SKIP LOCKED, so a session some other transaction holds (a sign-out, an
+    organization switch) is left for the next run instead of being waited for. Their refresh
+    tokens and OAuth flow states go with them (ON DELETE CASCADE, through
+    `ix_refresh_tokens_session_id` and `ix_oauth_states_session_id`).
+    """
+    status = await conn.execute(
+        """
+        DELETE FROM sessions WHERE id IN (
+            SELECT id FROM sessions WHERE expires_at <= $1
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        """,
+        now,
+        limit,
+    )
     return int(status.rsplit(" ", 1)[-1])
 
 
