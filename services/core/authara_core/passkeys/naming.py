@@ -18,7 +18,14 @@ _HINT_MAX: Final = 40
 _UNKNOWN: Final = "Other"
 # uap-core's family names, as people call them today.
 _OS_NAMES: Final = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
-_BROWSER_NAMES: Final = {"Mobile Safari": "Safari", "Chrome Mobile": "Chrome", "Edge": "Edge"}
+_BROWSER_NAMES: Final = {
+    "Mobile Safari": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "HeadlessChrome": "Chrome",
+    "Firefox Mobile": "Firefox",
+    "Edge Mobile": "Edge",
+}
 
 
 def clean_name(name: str) -> str:

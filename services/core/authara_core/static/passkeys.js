@@ -161,6 +161,7 @@
   }
 
   var pendingAutofill = null;
+  var buttonUsed = false; // once the button is used, autofill does not start (one request at a time)
 
   function signIn(box, conditional) {
     var options = { mediation: conditional ? "conditional" : "optional" };
@@ -188,7 +189,7 @@
   function startAutofill(box) {
     if (typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
     PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
-      if (!available) return;
+      if (!available || buttonUsed) return;
       signIn(box, true).catch(function (error) {
         if (error && error.name === "AbortError") return; // the button took over
         say(box, explain(error, ""), true);
@@ -218,6 +219,7 @@
     if (button) {
       event.preventDefault();
       var box = button.closest("[data-passkey-login]");
+      buttonUsed = true;
       if (pendingAutofill) {
         pendingAutofill.abort();
         pendingAutofill = null;
