@@ -7,7 +7,11 @@
 (function () {
   "use strict";
 
-  var supported = !!(window.PublicKeyCredential && navigator.credentials);
+  // An IP address cannot be a WebAuthn RP ID: on http://127.0.0.1 (a dev stack) passkeys are
+  // off, as in a browser without them (use http://localhost or the real domain).
+  var host = window.location.hostname;
+  var ipHost = /^[0-9.]+$/.test(host) || host.indexOf(":") !== -1 || host.charAt(0) === "[";
+  var supported = !!(window.PublicKeyCredential && navigator.credentials) && !ipHost;
 
   function toBuffer(value) {
     var text = value.replace(/-/g, "+").replace(/_/g, "/");
@@ -190,10 +194,9 @@
     if (typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
     PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
       if (!available || buttonUsed) return;
-      signIn(box, true).catch(function (error) {
-        if (error && error.name === "AbortError") return; // the button took over
-        say(box, explain(error, ""), true);
-      });
+      // Autofill runs in the background: its failures (the button took over, the user looked
+      // away, an origin that cannot be an RP ID) are not the user's doing and stay silent.
+      signIn(box, true).catch(function () {});
     });
   }
 
