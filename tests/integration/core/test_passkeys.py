@@ -558,6 +558,26 @@ async def test_the_pages_register_and_sign_in(
     assert no_csrf.status == 403 and no_csrf.content_type == "application/json"
 
 
+async def test_register_finish_can_answer_the_account_section(
+    client: Client, authenticator: SoftAuthenticator
+) -> None:
+    await _signup(client)
+    started = await (await _post(client, routes.PASSKEY_REGISTER_OPTIONS)).json()
+    response = await _post(
+        client,
+        routes.PASSKEY_REGISTER_FINISH,
+        {
+            "challenge_id": started["challenge_id"],
+            "credential": authenticator.register(started["options"]),
+        },
+        **{"X-Authara-Response": "linked-providers-section", "User-Agent": MAC_CHROME},
+    )
+    assert response.status == 200 and response.content_type == "text/html"
+    html = await response.text()
+    assert '<section id="passkeys"' in html and "Chrome on macOS • Jan 2026" in html
+    assert "<html" not in html
+
+
 async def test_the_account_page_lists_renames_and_deletes_passkeys(
     client: Client, authenticator: SoftAuthenticator, conn: asyncpg.Connection
 ) -> None:

@@ -39,6 +39,10 @@ from authara_core.platform.render import Renderer, json_response
 from authara_core.sessions.audience import audience_for
 
 SETUP_PAGE: Final = "passkeys/setup.html"
+SECTION: Final = "passkeys/_passkeys.html"
+# Upstream's header asking register/finish for the account page's section instead of JSON.
+RESPONSE_HEADER: Final = "X-Authara-Response"
+SECTION_RESPONSE: Final = "linked-providers-section"
 
 
 class PasskeyPages:
@@ -115,7 +119,11 @@ class PasskeyPages:
     async def register_finish(
         self, request: web.Request, claims: AccessClaims
     ) -> web.StreamResponse:
-        """Store the new passkey; answer where to go next (`{"ok", "return_to"}`)."""
+        """Store the new passkey; answer where to go next (`{"ok", "return_to"}`).
+
+        With `X-Authara-Response: linked-providers-section` (upstream's account page), the
+        answer is the account page's passkeys section as an HTML fragment instead.
+        """
         body = await read_ceremony_body(self._bodies, request, "PasskeyPageRegisterRequest")
         await self._passkeys.register(
             user_id=claims.user_id,
@@ -125,6 +133,8 @@ class PasskeyPages:
             platform_hint=optional_text(body, "platform_hint"),
             user_agent=request.headers.get("User-Agent", ""),
         )
+        if request.headers.get(RESPONSE_HEADER, "").lower() == SECTION_RESPONSE:
+            return await self._home.render(request, claims, template=SECTION)
         return_to = resolve_return_to(optional_text(body, "return_to"), routes.ACCOUNT)
         return json_response(
             {"ok": True, "return_to": return_to}, headers={"Cache-Control": NO_STORE}
