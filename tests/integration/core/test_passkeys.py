@@ -424,6 +424,13 @@ async def test_a_counter_that_goes_backwards_flags_the_passkey(
     assert '"received_sign_count": 5' in event["metadata"]
     # A flagged passkey signs in no more, whatever its counter says.
     _refused(*await _sign_in(client, authenticator, sign_count=50))
+    # Its owner sees why on the account page.
+    login = await _post(
+        client, routes.API_LOGIN, {"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert login.status == 200
+    html = await (await client.get(routes.ACCOUNT)).text()
+    assert 'data-testid="clone-warning"' in html and "may have been copied" in html
 
 
 async def test_bad_bodies_are_4xx(client: Client, authenticator: SoftAuthenticator) -> None:
