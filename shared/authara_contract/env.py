@@ -394,6 +394,20 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "fixed window, > 0",
     ),
     _v(
+        "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_LIMIT",
+        "int",
+        "30",
+        [CORE],
+        "passkey sign-in options (and, counted apart, finishes) per window, > 0",
+    ),
+    _v(
+        "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_WINDOW",
+        "duration",
+        "10m",
+        [CORE],
+        "fixed window, > 0",
+    ),
+    _v(
         "AUTHARA_RATE_LIMIT_CLEANUP_EVERY",
         "int",
         "200",

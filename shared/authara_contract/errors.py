@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     INVITATION_ALREADY_ACCEPTED = "invitation_already_accepted"
     INVITATION_REVOKED = "invitation_revoked"
     INVITATION_EXPIRED = "invitation_expired"
+    # Passkeys
+    PASSKEY_ALREADY_EXISTS = "passkey_already_exists"
+    PASSKEY_REGISTRATION_INVALID = "passkey_registration_invalid"
 
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"

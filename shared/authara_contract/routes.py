@@ -41,6 +41,16 @@ PASSWORD_ADD: Final = "/auth/providers/password/add"  # noqa: S105 (a path)
 PASSWORD_LINK: Final = "/auth/providers/password/link"  # noqa: S105 (a path)
 PASSWORD_CHANGE: Final = "/auth/providers/password/change"  # noqa: S105 (a path)
 CHALLENGE_ID_PARAM: Final = "challenge_id"
+# Passkeys (WebAuthn): the setup page after signup, the browser's JSON ceremony routes, and the
+# account page's forms ({passkeyID} a passkey's id; rename is this project's addition).
+PASSKEYS_PREFIX: Final = "/auth/passkeys"
+PASSKEY_SETUP: Final = f"{PASSKEYS_PREFIX}/setup"
+PASSKEY_AUTHENTICATE_OPTIONS: Final = f"{PASSKEYS_PREFIX}/authenticate/options"
+PASSKEY_AUTHENTICATE_FINISH: Final = f"{PASSKEYS_PREFIX}/authenticate/finish"
+PASSKEY_REGISTER_OPTIONS: Final = f"{PASSKEYS_PREFIX}/register/options"
+PASSKEY_REGISTER_FINISH: Final = f"{PASSKEYS_PREFIX}/register/finish"
+PASSKEY_DELETE: Final = f"{PASSKEYS_PREFIX}/{{passkeyID}}/delete"
+PASSKEY_RENAME: Final = f"{PASSKEYS_PREFIX}/{{passkeyID}}/rename"
 
 API_CSRF: Final = f"{API_PREFIX}/csrf"
 API_LOGIN: Final = f"{API_PREFIX}/login"
@@ -58,6 +68,13 @@ API_SESSIONS: Final = f"{API_PREFIX}/sessions"
 API_SESSION: Final = f"{API_PREFIX}/sessions/{{sessionID}}"
 API_SESSIONS_REVOKE_OTHERS: Final = f"{API_PREFIX}/sessions/revoke-others"
 API_USER: Final = f"{API_PREFIX}/user"
+API_PASSKEY_AUTHENTICATE_OPTIONS: Final = f"{API_PREFIX}/passkeys/authenticate/options"
+API_PASSKEY_AUTHENTICATE_FINISH: Final = f"{API_PREFIX}/passkeys/authenticate/finish"
+API_PASSKEY_REGISTER_OPTIONS: Final = f"{API_PREFIX}/passkeys/register/options"
+API_PASSKEY_REGISTER_FINISH: Final = f"{API_PREFIX}/passkeys/register/finish"
+# This project's additions: the signed-in user's passkeys (x-authara-addition in OpenAPI).
+API_PASSKEYS: Final = f"{API_PREFIX}/passkeys"
+API_PASSKEY: Final = f"{API_PREFIX}/passkeys/{{passkeyID}}"
 API_USER_PASSWORD: Final = f"{API_PREFIX}/users/password"
 API_OPENAPI: Final = f"{API_PREFIX}/openapi.json"
 API_GOOGLE_OPTIONS: Final = f"{API_PREFIX}/oauth/google/options"
@@ -130,6 +147,23 @@ def is_api_path(path: str) -> bool:
         API_PREFIX,
         INTERNAL_PREFIX,
     )
+
+
+# Browser routes outside the API that speak JSON (the passkey ceremonies' fetch calls): their
+# errors are envelopes too, never HTML pages.
+JSON_PAGE_PATHS: Final = frozenset(
+    {
+        PASSKEY_AUTHENTICATE_OPTIONS,
+        PASSKEY_AUTHENTICATE_FINISH,
+        PASSKEY_REGISTER_OPTIONS,
+        PASSKEY_REGISTER_FINISH,
+    }
+)
+
+
+def answers_json(path: str) -> bool:
+    """Tell whether errors on this path are JSON envelopes (the API, the JSON page routes)."""
+    return is_api_path(path) or path in JSON_PAGE_PATHS or not is_auth_path(path)
 
 
 def is_admin_path(path: str) -> bool:

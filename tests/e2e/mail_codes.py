@@ -50,11 +50,20 @@ def wait_for_code(request: APIRequestContext, to: str, subject: str, *, count: i
         time.sleep(_POLL_S)
 
 
-def enter_emailed_code(page: Page, to: str, subject: str = SIGNUP_SUBJECT) -> str:
-    """On the verify page, type the code mailed to `to` and submit it; return the code."""
+def enter_emailed_code(
+    page: Page, to: str, subject: str = SIGNUP_SUBJECT, *, skip_passkey_offer: bool = False
+) -> str:
+    """On the verify page, type the code mailed to `to` and submit it; return the code.
+
+    A verified signup of a new account lands on the passkey offer: `skip_passkey_offer`
+    takes its "Not now" link on to the return_to it carries.
+    """
     code = wait_for_code(page.context.request, to, subject)
     page.get_by_label("Verification code").fill(code)
     page.get_by_role("button", name="Verify").click()
+    if skip_passkey_offer:
+        page.wait_for_url(f"**{routes.PASSKEY_SETUP}?*")
+        page.get_by_test_id("skip-passkey").click()
     return code
 
 

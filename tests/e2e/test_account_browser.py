@@ -210,7 +210,7 @@ def test_one_browser_signs_the_other_out(
     laptop = laptop_context.new_page()
     laptop.goto("/auth/signup?return_to=/private")
     _fill(laptop, email, "Create account")
-    enter_emailed_code(laptop, email)
+    enter_emailed_code(laptop, email, skip_passkey_offer=True)
     laptop.wait_for_url(f"{stack.base_url}/private")
     user_id = laptop.request.get(routes.API_USER).json()["id"]
     _demo_shows(laptop, "user.created", user_id)

@@ -41,7 +41,7 @@ def _submit_credentials(page: Page, email: str, password: str, button: str) -> N
 def _confirm_email(page: Page, email: str) -> None:
     expect(page.get_by_role("heading", name="Confirm your email")).to_be_visible()
     expect(page.get_by_test_id("challenge-email")).to_have_text(email)
-    enter_emailed_code(page, email)
+    enter_emailed_code(page, email, skip_passkey_offer=True)
 
 
 def test_sign_up_log_out_and_log_in_again(

@@ -240,7 +240,7 @@ def test_signup_and_login_through_the_gateway(stack: Stack) -> None:
     browser = Browser(_gateway_url(stack))
 
     status, landed, body = _submit(browser, routes.SIGNUP, email=email, password=PASSWORD)
-    assert (status, landed) == (200, "/"), body
+    assert (status, landed) == (200, routes.PASSKEY_SETUP), body  # the passkey offer first
     user_id = _whoami(browser)["user_id"]
     assert user_id
     status, _, page = browser.get("/private")

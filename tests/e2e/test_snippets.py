@@ -153,7 +153,11 @@ def _sign_up(client: Client, email: str) -> None:
         "/auth/signup?return_to=/me",
         {"csrf_token": client.cookies["authara_csrf"], "email": email, "password": PASSWORD},
     )
-    assert (reply.status, reply.headers["Location"]) == (303, "/me"), reply.body
+    # A new account is offered a passkey first (/auth/passkeys/setup), then goes on to /me.
+    assert (reply.status, reply.headers["Location"]) == (
+        303,
+        "/auth/passkeys/setup?return_to=%2Fme",
+    ), reply.body
 
 
 def _log_in(client: Client, email: str) -> None:

@@ -35,7 +35,7 @@ EXPECTED_TABLES: Final = frozenset(
      "organization_memberships", "organization_mode", "webhook_events",
      "organization_invitations", "challenges", "verification_codes", "pending_signup_actions",
      "pending_password_resets", "pending_email_changes", "email_jobs",
-     "allowed_emails", "admin_audit_events"}
+     "allowed_emails", "admin_audit_events", "passkeys", "webauthn_challenges"}
 )  # fmt: skip
 # Core maps unique violations to domain errors by constraint name: these names are contract.
 EXPECTED_CONSTRAINTS: Final = frozenset(
@@ -82,6 +82,10 @@ EXPECTED_CONSTRAINTS: Final = frozenset(
         "pk_allowed_emails", "uq_allowed_emails_email", "ck_allowed_emails_email_normalized",
         "pk_admin_audit_events", "ck_admin_audit_events_metadata_object",
         "fk_admin_audit_events_actor_user_id_users", "fk_admin_audit_events_target_user_id_users",
+        "pk_passkeys", "uq_passkeys_credential_id", "fk_passkeys_user_id_users",
+        "ck_passkeys_name_not_blank",
+        "pk_webauthn_challenges", "fk_webauthn_challenges_user_id_users",
+        "ck_webauthn_challenges_purpose",
     }
 )  # fmt: skip
 EXPECTED_INDEXES: Final = frozenset(
@@ -103,6 +107,8 @@ EXPECTED_INDEXES: Final = frozenset(
         "ix_admin_audit_events_actor_user_id_created_at",
         "ix_admin_audit_events_target_user_id_created_at",
         "ix_admin_audit_events_action_created_at",
+        "ix_passkeys_user_id", "ix_webauthn_challenges_expires_at",
+        "ix_webauthn_challenges_user_id",
     }
 )  # fmt: skip
 SEEDED_ROLES: Final = ("admin", "auditor", "monitor")
@@ -281,7 +287,7 @@ def test_head_is_the_revision_core_requires() -> None:
     script = ScriptDirectory.from_config(runner.alembic_config())
     assert script.get_heads() == [REQUIRED_SCHEMA_REVISION]
     assert runner.head_revision() == REQUIRED_SCHEMA_REVISION
-    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 12)}
+    assert runner.known_revisions() == {f"{n:04d}" for n in range(1, 13)}
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_db: DatabaseSettings) -> None:

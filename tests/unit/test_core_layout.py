@@ -21,6 +21,7 @@ DOMAINS: Final = frozenset(
         "challenges",
         "webhooks",
         "allowlist",
+        "passkeys",
     }
 )
 # A domain's store and its handlers are its own; other domains go through its service.

@@ -38,6 +38,8 @@ from authara_core.organizations.invitations import Invitations
 from authara_core.organizations.management import OrganizationManagement
 from authara_core.organizations.public_management import PublicManagement
 from authara_core.organizations.service import OrganizationService
+from authara_core.passkeys.ceremony import RelyingParty
+from authara_core.passkeys.service import PasskeyService
 from authara_core.platform.brand_assets import BrandAssets
 from authara_core.platform.clock import Clock, SystemClock
 from authara_core.platform.cookies import CookieWriter
@@ -103,6 +105,8 @@ class Services:
     """The audit log's pages, exports and retention cleanup."""
     allowlist: AllowlistService
     """The email allowlist: its policy (enforced by sessions, signups, invitations) and console."""
+    passkeys: PasskeyService
+    """Passkeys (WebAuthn): registration, sign-in, the user's list (RP ID from PUBLIC_URL)."""
     revoker: Revoker
     """Access-token revocation in Redis (does nothing with the noop cache provider)."""
     rate_limit_stats: RateLimitStats
@@ -163,6 +167,7 @@ def build_services(
         password_reset=limits.password_reset,
         challenge_verify=limits.challenge_verify,
         challenge_resend=limits.challenge_resend,
+        passkey_login=limits.passkey_login,
     )
     organizations = OrganizationService(
         db=database, clock=clock, events=events, mode=settings.organization_mode
@@ -237,6 +242,14 @@ def build_services(
         console=ConsoleService(db=database, clock=clock, sessions=sessions),
         audit_log=AuditLog(db=database, clock=clock, retention=settings.audit_retention),
         allowlist=AllowlistService(db=database, clock=clock, policy=policy),
+        passkeys=PasskeyService(
+            db=database,
+            clock=clock,
+            events=events,
+            sessions=sessions,
+            throttle=throttle,
+            relying_party=RelyingParty.for_public_url(settings.public_url, settings.brand.name),
+        ),
         clock=clock,
         database=database,
         hasher=hasher,
@@ -405,6 +418,7 @@ def _manage_resources(
                         services.flows.cleanup,
                         services.challenges.cleanup,
                         services.mail.cleanup,
+                        services.passkeys.cleanup,
                     ),
                     every,
                 )

@@ -42,10 +42,13 @@ from authara_core.organizations.api import OrganizationApi
 from authara_core.organizations.internal import InternalApi
 from authara_core.organizations.management_api import ManagementApi
 from authara_core.organizations.pages import InvitationPages
+from authara_core.passkeys.api import PasskeyApi
+from authara_core.passkeys.pages import PasskeyPages
 from authara_core.platform import meta
 from authara_core.platform.bodies import BodyReader
 from authara_core.platform.brand_assets import BrandAssets
 from authara_core.platform.cookies import CookieWriter
+from authara_core.platform.openapi import PASSKEY_PAGE_SCHEMAS
 from authara_core.platform.openapi_internal import INTERNAL_SCHEMAS
 from authara_core.platform.render import Renderer
 from authara_core.sessions.routes import SessionApi, SessionPages
@@ -125,6 +128,7 @@ def route_table(
         renderer=renderer,
         back_url=settings.default_return_to,
         email_change=settings.challenges.enabled,
+        passkeys=services.passkeys,
     )
     self_pages = SelfServicePages(
         home=account,
@@ -172,6 +176,22 @@ def route_table(
         token=settings.internal_api_token,
     )
     signed_in = account.signed_in_only  # A(app, refresh): an expired access token is renewed
+    passkey_api = PasskeyApi(
+        passkeys=services.passkeys,
+        sessions=services.sessions,
+        cookie_writer=cookie_writer,
+        bodies=bodies,
+        trust_proxy_headers=trust_proxy,
+    )
+    passkey_pages = PasskeyPages(
+        passkeys=services.passkeys,
+        home=account,
+        cookie_writer=cookie_writer,
+        renderer=renderer,
+        bodies=BodyReader(PASSKEY_PAGE_SCHEMAS),
+        default_return_to=settings.default_return_to,
+        trust_proxy_headers=trust_proxy,
+    )
     console_layout = ConsoleLayout(
         renderer=renderer,
         cookie_writer=cookie_writer,
@@ -247,6 +267,20 @@ def route_table(
         web.put(routes.API_USER_PASSWORD, account_api.set_password),
         web.post(routes.SESSION_REVOKE, signed_in(sessions_section.revoke)),
         web.post(routes.SESSIONS_REVOKE_OTHER, signed_in(sessions_section.revoke_other)),
+        web.get(routes.PASSKEY_SETUP, signed_in(passkey_pages.setup_page)),
+        web.post(routes.PASSKEY_AUTHENTICATE_OPTIONS, passkey_pages.authenticate_options),
+        web.post(routes.PASSKEY_AUTHENTICATE_FINISH, passkey_pages.authenticate_finish),
+        web.post(routes.PASSKEY_REGISTER_OPTIONS, signed_in(passkey_pages.register_options)),
+        web.post(routes.PASSKEY_REGISTER_FINISH, signed_in(passkey_pages.register_finish)),
+        web.post(routes.PASSKEY_DELETE, signed_in(passkey_pages.delete)),
+        web.post(routes.PASSKEY_RENAME, signed_in(passkey_pages.rename)),
+        web.post(routes.API_PASSKEY_AUTHENTICATE_OPTIONS, passkey_api.authenticate_options),
+        web.post(routes.API_PASSKEY_AUTHENTICATE_FINISH, passkey_api.authenticate_finish),
+        web.post(routes.API_PASSKEY_REGISTER_OPTIONS, passkey_api.register_options),
+        web.post(routes.API_PASSKEY_REGISTER_FINISH, passkey_api.register_finish),
+        web.get(routes.API_PASSKEYS, passkey_api.list),
+        web.patch(routes.API_PASSKEY, passkey_api.rename),
+        web.delete(routes.API_PASSKEY, passkey_api.delete),
         web.get(routes.API_GOOGLE_OPTIONS, google_api.options),
         web.post(routes.API_GOOGLE_LOGIN, google_api.login),
         web.get(routes.API_CAPABILITIES, organization_api.capabilities),

@@ -68,6 +68,8 @@ class RateLimitSettings:
     password_reset: ThrottleRules
     challenge_verify: Limit
     challenge_resend: Limit
+    passkey_login: Limit = field(default_factory=lambda: Limit(30, timedelta(minutes=10)))
+    """Passkey sign-in by client IP: options and finish count in separate buckets."""
     cleanup_every: int = 200
     max_entries: int = 50000
 
@@ -87,6 +89,7 @@ class RateLimitSettings:
             password_reset=self.password_reset.shared_by(workers),
             challenge_verify=self.challenge_verify.shared_by(workers),
             challenge_resend=self.challenge_resend.shared_by(workers),
+            passkey_login=self.passkey_login.shared_by(workers),
         )
 
 
@@ -331,6 +334,7 @@ def _rate_limits(reader: EnvReader) -> RateLimitSettings:
         ),
         challenge_verify=_limit(reader, "CHALLENGE_VERIFY_IP"),
         challenge_resend=_limit(reader, "CHALLENGE_RESEND_IP"),
+        passkey_login=_limit(reader, "PASSKEY_LOGIN_IP"),
         cleanup_every=reader.integer("AUTHARA_RATE_LIMIT_CLEANUP_EVERY", minimum=1),
         max_entries=reader.integer("AUTHARA_RATE_LIMIT_MAX_ENTRIES", minimum=1),
     )

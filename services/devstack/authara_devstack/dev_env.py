@@ -42,6 +42,7 @@ DEV_RATE_LIMITS: Final = {
         "PASSWORD_RESET_EMAIL",
         "CHALLENGE_VERIFY_IP",
         "CHALLENGE_RESEND_IP",
+        "PASSKEY_LOGIN_IP",
     )
 }
 

@@ -8,6 +8,7 @@ violations to domain errors by name.
 from typing import Final
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -26,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, UUID
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -503,6 +505,51 @@ admin_audit_events = Table(
     Index(None, "actor_user_id", "created_at"),
     Index(None, "target_user_id", "created_at"),
     Index(None, "action", "created_at"),
+)
+
+WEBAUTHN_PURPOSES: Final = ("registration", "authentication")
+
+# A passkey (WebAuthn credential) of a user: what verifying its assertions needs, its flags and
+# a name its owner can change. `clone_warning`: its signature counter went backwards once.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _fk("user_id", "users.id"),
+    Column("credential_id", LargeBinary, nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("transports", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("aaguid", String(36), nullable=False),
+    Column("attestation_format", String(32), nullable=False),
+    Column("user_verified", Boolean, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("clone_warning", Boolean, nullable=False, server_default=text("false")),
+    Column("name", String(100), nullable=False, server_default=text("'Passkey'")),
+    _ts("last_used_at", nullable=True),
+    UniqueConstraint("credential_id"),
+    CheckConstraint("btrim(name) <> ''", name="name_not_blank"),
+    Index(None, "user_id"),
+)
+
+# A WebAuthn ceremony's challenge: single use (consumed_at set by compare-and-set), short-lived.
+# Registration challenges belong to the signed-in user; authentication ones to nobody yet.
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    _id(),
+    _ts("created_at"),
+    _fk("user_id", "users.id", nullable=True),
+    Column("purpose", String(16), nullable=False),
+    Column("challenge", LargeBinary, nullable=False),
+    _ts("expires_at", now_default=False),
+    _ts("consumed_at", nullable=True),
+    _one_of("purpose", WEBAUTHN_PURPOSES, "purpose"),
+    Index(None, "expires_at"),
+    Index(None, "user_id"),
 )
 
 PLATFORM_ROLE_NAMES: Final = ("admin", "auditor", "monitor")

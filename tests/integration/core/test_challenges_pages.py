@@ -154,7 +154,9 @@ async def test_signup_verification_looks_the_same_for_a_taken_email_and_signs_in
         f"{VERIFY_SIGNUP}?return_to=/private",
         {"challenge_id": challenge_id, "code": f" {code[:3]} {code[3:]}"},
     )
-    assert done.status == 303 and done.headers["Location"] == "/private"
+    # A new account is offered a passkey first, then goes on to return_to.
+    assert done.status == 303
+    assert done.headers["Location"] == "/auth/passkeys/setup?return_to=%2Fprivate"
     claims = jwt.decode(_jar(client)[cookies.ACCESS.name], options={"verify_signature": False})
     email = await conn.fetchval("SELECT email FROM users WHERE id = $1", uuid.UUID(claims["sub"]))
     assert email == "bob@example.com"

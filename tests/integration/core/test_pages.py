@@ -8,10 +8,16 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from authara_contract import cookies
+from authara_contract import cookies, routes
+from authara_contract.return_to import with_return_to
 from tests.integration.core.conftest import csrf_token, signup
 
 PASSWORD = "correct horse battery"
+
+
+def _offer(return_to: str) -> str:
+    """Where a new account goes first: the passkey offer, carrying return_to."""
+    return with_return_to(routes.PASSKEY_SETUP, return_to)
 
 
 async def user_count(conn: asyncpg.Connection) -> int:
@@ -34,7 +40,7 @@ async def test_signup_creates_account_and_session(
 ) -> None:
     response = await signup(client)
     assert response.status == 303
-    assert response.headers["Location"] == "/private"
+    assert response.headers["Location"] == _offer("/private")  # the passkey offer first
     assert response.headers["Cache-Control"] == "no-store"
     assert {cookies.ACCESS.name, cookies.REFRESH.name} <= set(response.cookies)
     row = await conn.fetchrow(
@@ -180,7 +186,7 @@ async def test_unsafe_return_to_is_ignored(client: TestClient, return_to: str) -
         allow_redirects=False,
     )
     assert response.status == 303
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == _offer("/")
 
 
 async def test_safe_return_to_keeps_query(client: TestClient) -> None:
@@ -191,7 +197,7 @@ async def test_safe_return_to_keeps_query(client: TestClient) -> None:
         data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token},
         allow_redirects=False,
     )
-    assert response.headers["Location"] == "/account?tab=sessions#current"
+    assert response.headers["Location"] == _offer("/account?tab=sessions#current")
 
 
 async def test_htmx_gets_hx_redirect_instead_of_303(client: TestClient) -> None:
@@ -203,7 +209,7 @@ async def test_htmx_gets_hx_redirect_instead_of_303(client: TestClient) -> None:
         allow_redirects=False,
     )
     assert response.status == 200
-    assert response.headers["HX-Redirect"] == "/private"
+    assert response.headers["HX-Redirect"] == _offer("/private")
     assert "Location" not in response.headers
 
 

@@ -21,6 +21,7 @@ from authara_contract.tokens import AccessClaims
 from authara_core.accounts.selfservice import RECENT_SIGN_IN
 from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.oauth.linking import ProviderLinks
+from authara_core.passkeys.service import PasskeyService, PasskeyView
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Forbidden, LastSignInMethod, Unauthorized
 from authara_core.platform.flash import Flash, read_flash, set_flash
@@ -66,6 +67,15 @@ class MethodRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PasskeyRow:
+    """A passkey on the account page, with its forms' addresses."""
+
+    passkey: PasskeyView
+    rename_url: str
+    delete_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkButton:
     """A provider the signed-in user can still link."""
 
@@ -85,8 +95,10 @@ class AccountHome:
         renderer: Renderer,
         back_url: str = "/",
         email_change: bool = False,
+        passkeys: PasskeyService | None = None,
     ) -> None:
         self._links = links
+        self._passkeys = passkeys
         self._back_url = back_url
         self._sessions = sessions
         self._cookies = cookie_writer
@@ -196,6 +208,7 @@ class AccountHome:
         **extra: Any,
     ) -> web.Response:
         view = await self._links.account(user_id)
+        passkeys = [] if self._passkeys is None else await self._passkeys.list(user_id)
         flash = read_flash(request)
         at_field = _at_its_field(flash)
         forms = {**FORM_DEFAULTS, "username_value": view.user.username, **at_field, **extra}
@@ -222,6 +235,17 @@ class AccountHome:
                 LinkButton(p.display_name, routes.OAUTH_LINK.format(provider=p.name))
                 for p in view.linkable
             ],
+            passkeys=[
+                PasskeyRow(
+                    p,
+                    routes.PASSKEY_RENAME.format(passkeyID=p.id),
+                    routes.PASSKEY_DELETE.format(passkeyID=p.id),
+                )
+                for p in passkeys
+            ],
+            passkeys_enabled=self._passkeys is not None,
+            passkey_options_url=routes.PASSKEY_REGISTER_OPTIONS,
+            passkey_finish_url=routes.PASSKEY_REGISTER_FINISH,
             logout_url=with_return_to(routes.LOGOUT, "/"),
             email_change_url=routes.EMAIL_CHANGE if self._email_change else None,
             **forms,

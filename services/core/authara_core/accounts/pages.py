@@ -135,7 +135,8 @@ class AuthPages:
             return self._form_error(
                 request, "accounts/signup.html", exc, return_to=return_to, email=email
             )
-        return self._signed_in(request, issued, return_to)
+        # Upstream: a new account is offered a passkey first (skippable), then return_to.
+        return self._signed_in(request, issued, with_return_to(routes.PASSKEY_SETUP, return_to))
 
     async def _signup_challenge(
         self, request: web.Request, email: str, password: str, return_to: str
@@ -236,6 +237,8 @@ class AuthPages:
             login_url=with_return_to(routes.LOGIN, return_to),
             signup_url=with_return_to(routes.SIGNUP, return_to),
             reset_url=with_return_to(routes.PASSWORD_RESET, return_to),
+            passkey_options_url=routes.PASSKEY_AUTHENTICATE_OPTIONS,
+            passkey_finish_url=routes.PASSKEY_AUTHENTICATE_FINISH,
             providers=[
                 ProviderButton(
                     p.display_name,

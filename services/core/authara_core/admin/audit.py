@@ -63,6 +63,8 @@ class Action(StrEnum):
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 (a name); {"via", "sessions_ended"}
     EMAIL_CHANGED = "user.email_changed"  # metadata {"old_email": ..., "new_email": ...}
     LOGIN_FAILURES = "security.login_failures"  # metadata {"failures": n, "window_seconds": s}
+    # metadata {"passkey_id", "stored_sign_count", "received_sign_count"}
+    PASSKEY_CLONE_DETECTED = "security.passkey_clone_detected"
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,6 +203,10 @@ class ChallengePages:
                 client_ip=ip,
                 in_invited_organization=True,
             )
+            # Upstream: a new account is offered a passkey first (skippable); one that joined
+            # an invitation's organization (not its owner) goes straight on.
+            if issued.organization.role == "owner":
+                return_to = with_return_to(routes.PASSKEY_SETUP, return_to)
             return signed_in_redirect(request, self._cookies, issued, return_to)
         if purpose is Purpose.PASSWORD_RESET:
             await self._challenges.verify_password_reset(challenge_id, code, client_ip=ip)

@@ -19,6 +19,7 @@ from authara_core.oauth.flows import OAuthFlows, SignedIn
 from authara_core.oauth.registry import ProviderRegistry
 from authara_core.oauth.secrets import hash_secret, looks_like_secret
 from authara_core.oauth.store import PendingLink
+from authara_core.passkeys.service import passkey_count_in
 from authara_core.platform.clock import Clock
 from authara_core.platform.db import Connection, Database
 from authara_core.platform.errors import (
@@ -168,7 +169,9 @@ class ProviderLinks:
             methods = await oauth_store.lock_sign_in_methods(conn, user_id)
             if not any(m.provider == provider for m in methods):
                 raise NotFound("That sign-in method is not linked to your account.")
-            if not any(m.usable for m in methods if m.provider != provider):
+            if not any(
+                m.usable for m in methods if m.provider != provider
+            ) and not await passkey_count_in(conn, user_id):
                 raise LastSignInMethod
             await oauth_store.delete_sign_in_method(conn, user_id, provider)
         return self._label(provider)

@@ -91,7 +91,7 @@ class ErrorRenderer:
         *,
         html_message: str | None = None,
     ) -> web.Response:
-        if routes.is_api_path(request.path) or not routes.is_auth_path(request.path):
+        if routes.answers_json(request.path):
             return json_error(status, code, message)
         text = html_message or message
         response = self._renderer.page(

@@ -11,6 +11,8 @@ AuthError
 │   ├── ProviderLinkInvalid           (unknown, used or expired provider link)
 │   ├── ProviderAlreadyLinked 409     (identity or provider slot taken)
 │   ├── LastSignInMethod      422
+│   ├── PasskeySignInRefused  422     (the HTML route's words for PasskeySignInFailed)
+│   ├── PasskeyNameInvalid    422
 │   ├── AccountChangeRefused  422   (account self-service: nothing was changed)
 │   │   ├── InvalidUsername
 │   │   ├── UsernameTaken
@@ -35,7 +37,8 @@ AuthError
 │   ├── RefreshTokenMissing
 │   ├── InvalidRefreshToken
 │   │   └── RefreshTokenReused
-│   └── ProviderAnswerInvalid         (token exchange refused, ID token fails a check)
+│   ├── ProviderAnswerInvalid         (token exchange refused, ID token fails a check)
+│   └── PasskeySignInFailed           (any passkey assertion that does not verify)
 ├── Forbidden                 403 forbidden
 │   ├── CsrfFailed
 │   ├── ReauthenticationRequired      (PUT /users/password from a stale sign-in)
@@ -48,7 +51,8 @@ AuthError
 │   ├── UserNotFound                  404 user_not_found
 │   ├── OrganizationNotFound          404 organization_not_found
 │   ├── MembershipNotFound            404 membership_not_found
-│   └── InvitationNotFound            404 invitation_not_found
+│   ├── InvitationNotFound            404 invitation_not_found
+│   └── PasskeyNotFound               (not one of the caller's passkeys)
 ├── LastOwner                 409 last_owner
 ├── NotOwner                  409 not_owner
 ├── PersonalOrganization      409 personal_organization
@@ -68,6 +72,8 @@ AuthError
 │   ├── InvitationAlreadyMember   409 already_member
 │   └── AlreadyInOrganization     409 already_member (single mode: one organization per user)
 ├── AccountLinkRequired       409 account_link_required
+├── PasskeyAlreadyExists      409 passkey_already_exists
+├── PasskeyRegistrationInvalid 422 passkey_registration_invalid
 ├── RateLimited               429 rate_limited
 ├── ProviderUnavailable       502 bad_gateway
 │   └── ProviderTimeout       504 gateway_timeout
@@ -288,6 +294,20 @@ class LastSignInMethod(InvalidRequest):
 
     status = 422
     public_message = "You cannot remove your only way to sign in."
+
+
+class PasskeySignInRefused(InvalidRequest):
+    """A passkey sign-in that failed, as the browser pages' JSON route says it (upstream: 422)."""
+
+    status = 422
+    public_message = "Passkey sign-in failed."
+
+
+class PasskeyNameInvalid(InvalidRequest):
+    """A passkey name that is blank or too long."""
+
+    status = 422
+    public_message = "Give the passkey a name of 1 to 100 characters."
 
 
 class AccountChangeRefused(InvalidRequest):
@@ -685,3 +705,35 @@ class SessionNotFound(InvalidRequest):
 
     status = 422
     public_message = "That session was not found or has already ended."
+
+
+class PasskeySignInFailed(Unauthorized):
+    """A passkey assertion that does not verify (any check: one message for all).
+
+    Unknown credential, used or expired challenge, another origin or RP ID, a bad signature,
+    no user verification, a cloned authenticator: the caller learns nothing of which failed.
+    """
+
+    public_message = "Passkey sign-in failed."
+
+
+class PasskeyNotFound(NotFound):
+    """The id names none of the caller's passkeys."""
+
+    public_message = "That passkey was not found."
+
+
+class PasskeyAlreadyExists(AuthError):
+    """The authenticator's credential is registered already (upstream 409)."""
+
+    code = ErrorCode.PASSKEY_ALREADY_EXISTS
+    status = 409
+    public_message = "This passkey is already registered."
+
+
+class PasskeyRegistrationInvalid(AuthError):
+    """A registration that does not verify, or whose challenge is used, expired or unknown."""
+
+    code = ErrorCode.PASSKEY_REGISTRATION_INVALID
+    status = 422
+    public_message = "The passkey could not be registered. Try again."

@@ -252,6 +252,106 @@ _SESSION_SCHEMAS: Final[JSONObject] = {
 }  # fmt: skip
 
 
+_CEREMONY_ID: Final = {
+    "type": "string",
+    "format": "uuid",
+    "pattern": UUID_PATTERN,
+    "description": "The challenge_id of the options this response answers (single use).",
+}
+_CREDENTIAL: Final = {
+    "type": "object",
+    "description": "The browser's PublicKeyCredential as JSON (PublicKeyCredential.toJSON():"
+    " id, rawId, type, response with base64url fields); the WebAuthn library checks it.",
+}
+MAX_PASSKEY_NAME: Final = 100
+_PASSKEY_NAME: Final = _text(
+    min_length=1,
+    max_length=MAX_PASSKEY_NAME,
+    note="Whitespace is collapsed; blank is refused (422).",
+)
+_PLATFORM_HINT: Final = _text(
+    max_length=64, note="navigator.userAgentData.platform, for the passkey's automatic name."
+)
+# Passkeys (WebAuthn): the ceremonies' options and finishes, the signed-in user's passkeys.
+PASSKEY_SCHEMAS: Final[JSONObject] = {
+    "PasskeyOptions": _object(
+        ["challenge_id", "options"],
+        {
+            "challenge_id": _UUID_OUT,
+            "options": {
+                "type": "object",
+                "required": ["publicKey"],
+                "description": "For navigator.credentials.create()/get(): publicKey is the"
+                " WebAuthn options JSON (PublicKeyCredential.parseCreationOptionsFromJSON /"
+                " parseRequestOptionsFromJSON); challenges live 5 minutes.",
+                "properties": {"publicKey": {"type": "object"}},
+            },
+        },
+    ),
+    "PasskeyAuthenticateRequest": _object(
+        ["challenge_id", "credential"], {"challenge_id": _CEREMONY_ID, "credential": _CREDENTIAL}
+    ),
+    "PasskeyRegisterRequest": _object(
+        ["challenge_id", "credential"],
+        {
+            "challenge_id": _CEREMONY_ID,
+            "credential": _CREDENTIAL,
+            "name": _PASSKEY_NAME,
+            "platform_hint": _PLATFORM_HINT,
+        },
+    ),
+    "PasskeyRenameRequest": _object(["name"], {"name": _PASSKEY_NAME}),
+    "Passkey": _object(
+        [
+            "id", "name", "created_at", "last_used_at", "synced", "backed_up",
+            "clone_warning", "transports",
+        ],
+        {
+            "id": _UUID_OUT,
+            "name": _STRING,
+            "created_at": _TIME,
+            "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+            "synced": {
+                "type": "boolean",
+                "description": "Backup eligible: a passkey synced between devices.",
+            },
+            "backed_up": {"type": "boolean", "description": "Backed up at its last use."},
+            "clone_warning": {
+                "type": "boolean",
+                "description": "Its signature counter went backwards once: possibly copied."
+                " It signs in no more; delete it and add it again.",
+            },
+            "transports": {"type": "array", "items": _STRING},
+        },
+    ),
+    "PasskeyList": _object(
+        ["passkeys"],
+        {"passkeys": {"type": "array", "items": {"$ref": "#/components/schemas/Passkey"}}},
+    ),
+}  # fmt: skip
+# The browser pages' own ceremony bodies (/auth/passkeys/...; not part of this API).
+PASSKEY_PAGE_SCHEMAS: Final[JSONObject] = {
+    "PasskeyPageAuthenticateRequest": _object(
+        ["challenge_id", "credential"],
+        {
+            "challenge_id": _CEREMONY_ID,
+            "credential": _CREDENTIAL,
+            "return_to": _text(max_length=2048),
+        },
+    ),
+    "PasskeyPageRegisterRequest": _object(
+        ["challenge_id", "credential"],
+        {
+            "challenge_id": _CEREMONY_ID,
+            "credential": _CREDENTIAL,
+            "name": _PASSKEY_NAME,
+            "platform_hint": _PLATFORM_HINT,
+            "return_to": _text(max_length=2048),
+        },
+    ),
+}
+
+
 SCHEMAS: Final[JSONObject] = {
     "Error": {
         "type": "object",
@@ -453,6 +553,7 @@ SCHEMAS: Final[JSONObject] = {
     **_MANAGEMENT_SCHEMAS,
     **_CHALLENGE_SCHEMAS,
     **_SESSION_SCHEMAS,
+    **PASSKEY_SCHEMAS,
 }
 
 
@@ -630,6 +731,117 @@ def _session_paths() -> JSONObject:
                     errors={403: ["forbidden"], **signed_in},
                 )
             )
+        },
+    }
+
+
+def _passkey_paths(any_audience: list[JSONObject]) -> JSONObject:
+    """Return the passkey ceremonies (upstream) and the user's passkeys (our additions)."""
+    signed_in = {401: ["unauthorized"], 403: ["forbidden"], **_DATABASE}
+    ceremony_body = f" Body at most {128 * 1024} bytes (413 beyond)."
+    passkey_id = {"name": "passkeyID", "in": "path", "required": True, "schema": _UUID_IN}
+    note = " This project's addition: upstream offers it on the HTML account page only."
+    return {
+        "/passkeys/authenticate/options": {
+            "post": _op(
+                "Open a passkey sign-in: a challenge for a discoverable credential (no email)",
+                csrf=True,
+                access="public",
+                ok=(200, "PasskeyOptions"),
+                errors={403: ["forbidden"], 429: ["rate_limited"], **_DATABASE},
+            )
+        },
+        "/passkeys/authenticate/finish": {
+            "post": _op(
+                "Sign in with a passkey assertion. 401 for any that does not verify: unknown"
+                " credential, challenge used, expired or of the other kind, another origin or"
+                " RP ID, bad signature, user verification missing, a counter that went"
+                " backwards (the passkey is then flagged)." + ceremony_body,
+                csrf=True,
+                access="public",
+                ok=(200, "AuthSession"),
+                body="PasskeyAuthenticateRequest",
+                params=any_audience,
+                errors={
+                    **_BAD,
+                    401: ["unauthorized"],
+                    403: ["forbidden"],
+                    429: ["rate_limited"],
+                    **_DATABASE,
+                },
+            )
+        },
+        "/passkeys/register/options": {
+            "post": _op(
+                "Open a passkey registration for the signed-in user (resident key and user"
+                " verification required; their passkeys excluded)",
+                csrf=True,
+                access="user",
+                ok=(200, "PasskeyOptions"),
+                errors=signed_in,
+            )
+        },
+        "/passkeys/register/finish": {
+            "post": _op(
+                "Verify and store the new passkey. 422 when it does not verify (the challenge"
+                " unknown, used, expired, of the other kind or another user's included)."
+                + ceremony_body,
+                csrf=True,
+                access="user",
+                ok=(204, None),
+                body="PasskeyRegisterRequest",
+                errors={
+                    **_BAD,
+                    409: ["passkey_already_exists"],
+                    422: ["passkey_registration_invalid", "invalid_request"],
+                    **signed_in,
+                },
+            )
+        },
+        "/passkeys": {
+            "get": _addition(
+                _op(
+                    "The signed-in user's passkeys, oldest first." + note,
+                    csrf=False,
+                    access="user",
+                    ok=(200, "PasskeyList"),
+                    errors={401: ["unauthorized"], **_DATABASE},
+                )
+            )
+        },
+        "/passkeys/{passkeyID}": {
+            "patch": _addition(
+                _op(
+                    "Rename one of the signed-in user's passkeys." + note,
+                    csrf=True,
+                    access="user",
+                    ok=(200, "Passkey"),
+                    body="PasskeyRenameRequest",
+                    params=[passkey_id],
+                    errors={
+                        **_BAD,
+                        404: ["not_found"],
+                        422: ["invalid_request"],
+                        **signed_in,
+                    },
+                )
+            ),
+            "delete": _addition(
+                _op(
+                    "Delete one of the signed-in user's passkeys; 422 when it is their last way"
+                    " to sign in (no password, no linked provider, no other passkey)." + note,
+                    csrf=True,
+                    access="user",
+                    ok=(204, None),
+                    params=[passkey_id],
+                    errors={
+                        400: ["invalid_request"],
+                        404: ["not_found"],
+                        422: ["invalid_request"],
+                        **signed_in,
+                    },
+                )
+            ),
         },
     }
 
@@ -910,6 +1122,7 @@ def openapi_document() -> JSONObject:
             )
         },
         **_session_paths(),
+        **_passkey_paths(any_audience),
         **_organization_paths(app_audience),
         "/oauth/google/options": {
             "get": _op(

@@ -209,6 +209,7 @@ class Throttle:
         password_reset: ThrottleRules,
         challenge_verify: Limit,
         challenge_resend: Limit,
+        passkey_login: Limit | None = None,
     ) -> None:
         self._limiter = limiter
         self._rules = {"login": login, "signup": signup, "password_reset": password_reset}
@@ -216,6 +217,9 @@ class Throttle:
             "challenge_verify": challenge_verify,
             "challenge_resend": challenge_resend,
         }
+        if passkey_login is not None:  # options and finish: one limit, two buckets (§9)
+            self._ip_limits["passkey_login"] = passkey_login
+            self._ip_limits["passkey_login_finish"] = passkey_login
 
     async def check(self, kind: str, *, ip: str | None, email: str) -> None:
         """Count an attempt; raise RateLimited when the IP or the email is over its limit."""

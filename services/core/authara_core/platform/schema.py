@@ -5,7 +5,7 @@ from typing import Final
 from authara_core.platform.db import Connection
 
 # Alembic revision core was written against; the migrations job's head must equal it.
-REQUIRED_SCHEMA_REVISION: Final = "0011"
+REQUIRED_SCHEMA_REVISION: Final = "0012"
 VERSION_TABLE: Final = "alembic_version"
 
 

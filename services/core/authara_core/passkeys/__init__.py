@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn): users' credentials, their ceremonies and the account page's list."""
