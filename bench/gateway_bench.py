@@ -260,8 +260,7 @@ def _report(
             for mine, caddy in zip(results[logging], results[CADDY_LOGGING], strict=True)
         )
         kept = statistics.median(
-            mine.rps / base.rps
-            for mine, base in zip(results[logging], results[quiet], strict=True)
+            mine.rps / base.rps for mine, base in zip(results[logging], results[quiet], strict=True)
         )
         print(
             f"access log on: gateway {vs_caddy:.2f}x Caddy with its access log; the log costs "
