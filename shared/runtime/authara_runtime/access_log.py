@@ -28,7 +28,8 @@ _JSON_LINE: Final = (
     '"route":"%s","status":%d,"duration_ms":%.3f,"user_id":%s}\n'
 )
 _TEXT_LINE: Final = "%s INFO %s: %s %s %d %.3fms request_id=%s user_id=%s\n"
-_FLUSH_AT: Final = 64 * 1024
+_FLUSH_LINES: Final = 512  # a burst longer than this is written in several system calls
+_MAX_FIELDS: Final = 1024
 
 
 class AccessLog:
@@ -38,7 +39,16 @@ class AccessLog:
     itself at the end of the loop iteration that buffered a line, and should run at shutdown.
     """
 
-    __slots__ = ("_buffer", "_fd", "_json", "_logger", "_routes", "_scheduled", "_second")
+    __slots__ = (
+        "_buffer",
+        "_fd",
+        "_fields",
+        "_json",
+        "_logger",
+        "_prefix",
+        "_scheduled",
+        "_second",
+    )
 
     def __init__(self, fd: int, *, json: bool, logger: str) -> None:
         self._fd = fd
@@ -46,8 +56,10 @@ class AccessLog:
         self._logger = logger
         self._buffer: list[str] = []
         self._scheduled = False
-        self._second: tuple[int, str] = (-1, "")
-        self._routes: dict[str, str] = {}
+        self._second = -1
+        self._prefix = ""
+        # Routes and methods seen, each mapped to itself or to its stand-in (a few dozen).
+        self._fields: dict[str, str] = {}
 
     def line(
         self,
@@ -61,36 +73,7 @@ class AccessLog:
         now: float,
     ) -> str:
         """Return one formatted line (with its newline) for a finished request."""
-        stamp = self._timestamp(now)
-        safe_route = self._routes.get(route)
-        if safe_route is None:
-            safe_route = route if _SAFE_FIELD.fullmatch(route) else "(unprintable)"
-            if len(self._routes) < 1024:
-                self._routes[route] = safe_route
-        if not _SAFE_FIELD.fullmatch(method):
-            method = "(unprintable)"
-        if self._json:
-            user = "null" if user_id is None else f'"{user_id}"'
-            return _JSON_LINE % (
-                stamp,
-                self._logger,
-                request_id,
-                method,
-                safe_route,
-                status,
-                duration_s * 1000.0,
-                user,
-            )
-        return _TEXT_LINE % (
-            stamp,
-            self._logger,
-            method,
-            safe_route,
-            status,
-            duration_s * 1000.0,
-            request_id,
-            user_id or "-",
-        )
+        return self._format(request_id, method, route, status, duration_s, user_id, now)
 
     def write(
         self,
@@ -103,16 +86,9 @@ class AccessLog:
         user_id: str | None,
     ) -> None:
         """Buffer one line; it reaches the descriptor at the end of this loop iteration."""
-        self._buffer.append(
-            self.line(
-                request_id=request_id,
-                method=method,
-                route=route,
-                status=status,
-                duration_s=duration_s,
-                user_id=user_id,
-                now=time.time(),
-            )
+        buffer = self._buffer
+        buffer.append(
+            self._format(request_id, method, route, status, duration_s, user_id, time.time())
         )
         if not self._scheduled:
             self._scheduled = True
@@ -120,8 +96,59 @@ class AccessLog:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop (a test or a tool): write at once
                 self.flush()
-        elif len(self._buffer) > _FLUSH_AT // 128:
+        elif len(buffer) >= _FLUSH_LINES:
             self.flush()
+
+    def _format(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        duration_s: float,
+        user_id: str | None,
+        now: float,
+    ) -> str:
+        fields = self._fields
+        safe_route = fields.get(route)
+        if safe_route is None:
+            safe_route = self._checked(route)
+        safe_method = fields.get(method)
+        if safe_method is None:
+            safe_method = self._checked(method)
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        stamp = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        if self._json:
+            return _JSON_LINE % (
+                stamp,
+                self._logger,
+                request_id,
+                safe_method,
+                safe_route,
+                status,
+                duration_s * 1000.0,
+                "null" if user_id is None else f'"{user_id}"',
+            )
+        return _TEXT_LINE % (
+            stamp,
+            self._logger,
+            safe_method,
+            safe_route,
+            status,
+            duration_s * 1000.0,
+            request_id,
+            user_id or "-",
+        )
+
+    def _checked(self, value: str) -> str:
+        """Return `value` if it is printable as it is, else a stand-in; remember the answer."""
+        safe = value if _SAFE_FIELD.fullmatch(value) else "(unprintable)"
+        if len(self._fields) < _MAX_FIELDS:
+            self._fields[value] = safe
+        return safe
 
     def flush(self) -> None:
         """Write every buffered line to the descriptor."""
@@ -139,14 +166,6 @@ class AccessLog:
             except OSError:
                 return  # the log's reader went away: drop the lines rather than the request
             view = view[written:]
-
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        cached_second, prefix = self._second
-        if second != cached_second:
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = (second, prefix)
-        return f"{prefix}.{int((now - second) * 1000):03d}Z"
 
 
 def access_log_for(log_level: str, log_format: str, logger: str, fd: int = 2) -> AccessLog | None:
