@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -125,6 +126,10 @@ def main() -> int:
             port = _free_port()
             pid = start(_gateway(port, upstream, args.workers, access_log=True), "gw-access.log")
             targets.append(Target(f"{GATEWAY_LOGGING}, {args.workers} worker(s)", port, (pid,)))
+        if args.access_log_only:
+            keep = {CADDY, CADDY_LOGGING, f"authara-gateway, {args.workers} worker(s)"}
+            keep.add(f"{GATEWAY_LOGGING}, {args.workers} worker(s)")
+            targets = [target for target in targets if target.name in keep]
         for target in targets:
             _wait_http(target.port, GATEWAY_HEALTH if "gateway" in target.name else "/")
         results = _measure(targets, args)
@@ -145,6 +150,11 @@ def _arguments() -> argparse.Namespace:
         "--access-log",
         action="store_true",
         help="also run Caddy and the gateway with their access logs on (written to a file)",
+    )
+    parser.add_argument(
+        "--access-log-only",
+        action="store_true",
+        help="with --access-log: only Caddy and the N-worker gateway, each with and without",
     )
     args = parser.parse_args()
     if not (1 <= args.rounds <= 10 and 1 <= args.duration <= 30):
@@ -209,6 +219,31 @@ def _cpu_seconds(pids: tuple[int, ...]) -> float:
     return total
 
 
+def _report_ratios(
+    targets: list[Target],
+    results: dict[str, list[Sample]],
+    ratio: Callable[[str], float],
+    median: Callable[[str, str], float],
+) -> None:
+    gateways = [t.name for t in targets if t.name.endswith("worker(s)")]
+    best = max(gateways, key=ratio)
+    identity = next(t.name for t in targets if t.name.endswith("signed in"))
+    plain = next(t.name for t in targets if t.name.endswith("anonymous"))
+    identity_ratios = [
+        mine.rps / base.rps for mine, base in zip(results[identity], results[plain], strict=True)
+    ]
+    print(
+        f"best gateway ({best}) vs Caddy: throughput {ratio(best):.2f}x, p99 "
+        f"{median(best, 'p99_ms') / median(CADDY, 'p99_ms'):.2f}x Caddy's, CPU per request "
+        f"{median(best, 'cpu_us') / median(CADDY, 'cpu_us'):.2f}x Caddy's"
+    )
+    print(
+        f"identity verification: throughput {statistics.median(identity_ratios):.2f}x the same "
+        f"traffic with a cookie nobody verifies, CPU per request "
+        f"{median(identity, 'cpu_us') / median(plain, 'cpu_us'):.2f}x"
+    )
+
+
 def _report(
     targets: list[Target], results: dict[str, list[Sample]], args: argparse.Namespace
 ) -> None:
@@ -234,24 +269,9 @@ def _report(
             f"| {name} | {median(name, 'rps'):.0f} | {median(name, 'p50_ms'):.2f} | "
             f"{median(name, 'p99_ms'):.2f} | {median(name, 'cpu_us'):.0f} | {ratio(name):.2f}x |"
         )
-    gateways = [t.name for t in targets if t.name.endswith("worker(s)")]
-    best = max(gateways, key=ratio)
-    identity = next(t.name for t in targets if t.name.endswith("signed in"))
-    plain = next(t.name for t in targets if t.name.endswith("anonymous"))
-    identity_ratios = [
-        mine.rps / base.rps for mine, base in zip(results[identity], results[plain], strict=True)
-    ]
     print()
-    print(
-        f"best gateway ({best}) vs Caddy: throughput {ratio(best):.2f}x, p99 "
-        f"{median(best, 'p99_ms') / median(CADDY, 'p99_ms'):.2f}x Caddy's, CPU per request "
-        f"{median(best, 'cpu_us') / median(CADDY, 'cpu_us'):.2f}x Caddy's"
-    )
-    print(
-        f"identity verification: throughput {statistics.median(identity_ratios):.2f}x the same "
-        f"traffic with a cookie nobody verifies, CPU per request "
-        f"{median(identity, 'cpu_us') / median(plain, 'cpu_us'):.2f}x"
-    )
+    if not args.access_log_only:
+        _report_ratios(targets, results, ratio, median)
     if args.access_log:
         logging = f"{GATEWAY_LOGGING}, {args.workers} worker(s)"
         quiet = f"authara-gateway, {args.workers} worker(s)"

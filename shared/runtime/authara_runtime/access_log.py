@@ -86,6 +86,19 @@ class AccessLog:
         user_id: str | None,
     ) -> None:
         """Buffer one line; it reaches the descriptor at the end of this loop iteration."""
+        self.append(request_id, method, route, status, duration_s, user_id)
+
+    def append(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        duration_s: float,
+        user_id: str | None,
+        /,
+    ) -> None:
+        """Do what `write` does, with positional arguments (the per-request path)."""
         buffer = self._buffer
         buffer.append(
             self._format(request_id, method, route, status, duration_s, user_id, time.time())

@@ -77,14 +77,7 @@ class RequestObserver:
     ) -> None:
         """Record one request (call only when `enabled`)."""
         if self._access_log is not None:
-            self._access_log.write(
-                request_id=request_id,
-                method=method,
-                route=route,
-                status=status,
-                duration_s=duration_s,
-                user_id=user_id,
-            )
+            self._access_log.append(request_id, method, route, status, duration_s, user_id)
         metrics = self._metrics
         if metrics is None:
             return
