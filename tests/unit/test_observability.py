@@ -19,7 +19,7 @@ from authara_gateway.metrics import GatewayMetrics
 from authara_gateway.settings import load_settings as load_gateway
 from authara_runtime.access_log import AccessLog, access_log_for
 from authara_runtime.logs import JsonFormatter
-from authara_runtime.metrics import RevocationCollector, metrics_address
+from authara_runtime.metrics import RevocationCollector, RevocationSlot, metrics_address
 from authara_runtime.observe import HttpMetrics, RequestObserver
 from tests.coresupport import core_env
 
@@ -168,29 +168,26 @@ def test_observer_counts_requests_by_route_and_status() -> None:
     assert 't_request_duration_seconds_count{route="/a/{id}",status_class="4xx"} 1.0' in text
 
 
-class _Counts:
-    def counts(self) -> Iterable[tuple[str, int]]:
-        return [("hit", 3), ("error", 1)]
+def _counts() -> Iterable[tuple[str, int]]:
+    return [("hit", 3), ("fail_open", 1)]
 
 
-def test_revocation_collector_reads_the_stats_at_scrape_time() -> None:
+def test_revocation_collector_reads_the_counts_at_scrape_time() -> None:
     registry = CollectorRegistry()
-    source: list[_Counts] = []
-    registry.register(
-        RevocationCollector("x_revocation_checks", lambda: source[0] if source else None)
-    )
+    slot = RevocationSlot()
+    registry.register(RevocationCollector("x_revocation_checks", slot))
     assert "x_revocation_checks_total{" not in generate_latest(registry).decode()
 
-    source.append(_Counts())
+    slot.read = _counts
     text = generate_latest(registry).decode()
 
     assert 'x_revocation_checks_total{result="hit"} 3.0' in text
-    assert 'x_revocation_checks_total{result="error"} 1.0' in text
+    assert 'x_revocation_checks_total{result="fail_open"} 1.0' in text
 
 
-def test_gateway_metrics_take_revocation_stats_after_creation() -> None:
+def test_gateway_metrics_take_revocation_counts_after_creation() -> None:
     metrics = GatewayMetrics.create()
-    metrics.revocation.stats = _Counts()
+    metrics.revocation.read = _counts
 
     text = generate_latest(metrics.registry).decode()
 

@@ -7,18 +7,11 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from authara_runtime.metrics import LATENCY_BUCKETS, RevocationCollector, RevocationCounts
+from authara_runtime.metrics import LATENCY_BUCKETS, RevocationCollector, RevocationSlot
 from authara_runtime.observe import HttpMetrics
 
 PREFIX: Final = "authara_gateway"
 REVOCATION_CHECKS: Final = f"{PREFIX}_revocation_checks"
-
-
-@dataclass(slots=True)
-class RevocationSlot:
-    """Where the revocation checker's stats are read from at scrape time (None: not set up)."""
-
-    stats: RevocationCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +30,7 @@ class GatewayMetrics:
         """Build the registry and the metrics on it."""
         registry = CollectorRegistry(auto_describe=True)
         revocation = RevocationSlot()
-        registry.register(RevocationCollector(REVOCATION_CHECKS, lambda: revocation.stats))
+        registry.register(RevocationCollector(REVOCATION_CHECKS, revocation))
         return cls(
             registry=registry,
             http=HttpMetrics.register(registry, PREFIX),

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Final, Protocol
+from dataclasses import dataclass
+from typing import Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -51,39 +52,43 @@ def metrics_address(bind: tuple[str, int], worker_index: int | None) -> tuple[st
     return host, port + (worker_index or 0)
 
 
-class RevocationCounts(Protocol):
-    """What the revocation check exposes to metrics: a count per result, read at scrape."""
+RevocationCounts = Callable[[], Iterable[tuple[str, int]]]
+"""Return (result, count so far) pairs of the revocation checks, e.g. ("revoked", 2)."""
 
-    def counts(self) -> Iterable[tuple[str, int]]:
-        """Return (result, count so far) pairs, e.g. ("hit", 12), ("error", 1)."""
-        ...
+
+@dataclass(slots=True)
+class RevocationSlot:
+    """Where the revocation checks' counts are read from at scrape time.
+
+    The revocation code keeps its own counters; whoever builds it sets `read`, e.g. core:
+    `metrics.revocation.read = lambda: stats.checks.items()`. None: nothing to report.
+    """
+
+    read: RevocationCounts | None = None
 
 
 class RevocationCollector(Collector):
-    """`<name>{result}`: revocation checks counted by the revocation code, read at scrape time.
+    """`<name>_total{result}`: the revocation checks, read from `slot` at scrape time."""
 
-    `source` is a zero-argument callable returning the stats object (or None while none is
-    set up), so the collector can be registered before the cache client exists.
-    """
-
-    def __init__(self, name: str, source: Callable[[], RevocationCounts | None]) -> None:
+    def __init__(self, name: str, slot: RevocationSlot) -> None:
         self._name = name
-        self._source = source
+        self._slot = slot
 
     def collect(self) -> Iterable[Metric]:
         """Yield the counter family with one sample per result."""
-        family = CounterMetricFamily(
-            self._name, "Access-token revocation checks by result", labels=["result"]
-        )
-        stats = self._source()
-        if stats is not None:
-            for result, count in stats.counts():
+        family = self._family()
+        read = self._slot.read
+        if read is not None:
+            for result, count in read():
                 family.add_metric([result], count)
         yield family
 
     def describe(self) -> Iterable[Metric]:
-        """Describe the family without reading the stats (registration must not depend on it)."""
-        yield CounterMetricFamily(
+        """Describe the family without reading the counts."""
+        yield self._family()
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(
             self._name, "Access-token revocation checks by result", labels=["result"]
         )
 

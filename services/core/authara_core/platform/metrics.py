@@ -21,7 +21,7 @@ from authara_contract import routes
 from authara_core.platform.db import Database
 from authara_core.platform.errors import RefreshTokenReused
 from authara_core.platform.hasher import PasswordHasher
-from authara_runtime.metrics import RevocationCollector, RevocationCounts
+from authara_runtime.metrics import RevocationCollector, RevocationSlot
 from authara_runtime.observe import HttpMetrics
 
 PREFIX: Final = "authara"
@@ -59,13 +59,6 @@ def outcome_of(status: int) -> str:
     if status < 400:
         return "success"
     return _OUTCOMES.get(status, "error")
-
-
-@dataclass(slots=True)
-class RevocationSlot:
-    """Where the revocation stats are read from at scrape time (None: not set up)."""
-
-    stats: RevocationCounts | None = None
 
 
 class _ResourceCollector(Collector):
@@ -127,7 +120,7 @@ class CoreMetrics:
         """Build the registry and the metrics on it."""
         registry = CollectorRegistry(auto_describe=True)
         revocation = RevocationSlot()
-        registry.register(RevocationCollector(REVOCATION_CHECKS, lambda: revocation.stats))
+        registry.register(RevocationCollector(REVOCATION_CHECKS, revocation))
         registry.register(_ResourceCollector(hasher, database))
         return cls(
             registry=registry,
