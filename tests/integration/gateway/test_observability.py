@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import uuid
 from pathlib import Path
 from typing import Final
@@ -30,10 +31,10 @@ from tests.integration.gateway.support import (
 WAIT: Final = 20.0
 
 
-async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
+async def _wait_healthy(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
     async with asyncio.timeout(WAIT), aiohttp.ClientSession() as http:
         while True:
-            assert process.returncode is None, "the gateway exited during start-up"
+            assert process.returncode is None, f"the gateway exited: see {log}"
             try:
                 async with http.get(url) as response:
                     if response.status == 200:
@@ -41,6 +42,20 @@ async def _wait_healthy(process: asyncio.subprocess.Process, url: str) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
+
+
+def _free_pair() -> int:
+    """Return a port p such that p and p+1 are both free (worker i serves metrics on p+i)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as first, socket.socket() as second:
+            try:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two adjacent free ports")
 
 
 def _sample(text: str, name: str, **labels: str) -> float | None:
@@ -58,7 +73,7 @@ async def test_gateway_metrics_per_worker_and_access_lines_share_the_request_id(
     control = Control()
     core: TestServer = await aiohttp_server(upstream_app("core", control))
     app: TestServer = await aiohttp_server(upstream_app("app", control))
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_port(), _free_pair()
     environ = {key: value for key, value in os.environ.items() if key not in BY_NAME}
     environ.update(
         GATEWAY_BIND=f"127.0.0.1:{port}",
@@ -81,7 +96,7 @@ async def test_gateway_metrics_per_worker_and_access_lines_share_the_request_id(
             str(GATEWAY_SCRIPT), env=environ, stdout=asyncio.subprocess.DEVNULL, stderr=log
         )
     try:
-        await _wait_healthy(process, f"http://127.0.0.1:{port}{GATEWAY_HEALTH}")
+        await _wait_healthy(process, f"http://127.0.0.1:{port}{GATEWAY_HEALTH}", log_path)
         async with aiohttp.ClientSession() as http:
             for index in range(4):
                 headers = {"X-Request-Id": f"obs-app-{index}", "Cookie": f"authara_access={token}"}
@@ -100,9 +115,10 @@ async def test_gateway_metrics_per_worker_and_access_lines_share_the_request_id(
                     assert response.status == 200
                     texts.append(await response.text())
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), WAIT)
-    assert process.returncode == 0
+    assert process.returncode == 0, log_path.read_text()
 
     def total(name: str, **labels: str) -> float:
         return sum(_sample(text, name, **labels) or 0.0 for text in texts)
