@@ -321,7 +321,6 @@ def create_app(
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
-    _observe(app, settings, services, recorder, metrics, worker_index)
     _manage_resources(
         app,
         services,
@@ -330,6 +329,7 @@ def create_app(
         send_mail=send_mail,
         deliver_webhooks=deliver_webhooks,
     )
+    _observe(app, settings, services, recorder, metrics, worker_index)
     app.router.add_routes(
         route_table(
             services,
