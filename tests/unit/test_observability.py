@@ -236,3 +236,37 @@ def test_bad_values_are_named() -> None:
 
     assert {name for name, _ in core.value.problems} == {"LOG_FORMAT", "AUTHARA_METRICS_BIND"}
     assert dict(gateway.value.problems)["GATEWAY_METRICS_BIND"].startswith("must look like")
+
+
+def test_histogram_buckets_are_cumulative_and_inclusive() -> None:
+    registry = CollectorRegistry()
+    observe = RequestObserver(access_log=None, metrics=HttpMetrics.register(registry, "h"))
+    for duration in (0.001, 0.002, 20.0):
+        observe(
+            request_id="r",
+            method="GET",
+            route="/x",
+            status=200,
+            duration_s=duration,
+            user_id=None,
+        )
+    text = generate_latest(registry).decode()
+
+    labels = 'route="/x",status_class="2xx"'
+    assert f'h_request_duration_seconds_bucket{{le="0.001",{labels}}} 1.0' in text
+    assert f'h_request_duration_seconds_bucket{{le="0.0025",{labels}}} 2.0' in text
+    assert f'h_request_duration_seconds_bucket{{le="10.0",{labels}}} 2.0' in text
+    assert f'h_request_duration_seconds_bucket{{le="+Inf",{labels}}} 3.0' in text
+    assert f"h_request_duration_seconds_count{{{labels}}} 3.0" in text
+    assert f"h_request_duration_seconds_sum{{{labels}}} 20.003" in text
+
+
+def test_made_up_methods_are_counted_as_other() -> None:
+    registry = CollectorRegistry()
+    observe = RequestObserver(access_log=None, metrics=HttpMetrics.register(registry, "m"))
+    for method in ("BREW", "WHEN", "GET"):
+        observe(request_id="r", method=method, route="/x", status=405, duration_s=0.0, user_id=None)
+    text = generate_latest(registry).decode()
+
+    assert 'm_requests_total{method="OTHER",route="/x",status="405"} 2.0' in text
+    assert 'm_requests_total{method="GET",route="/x",status="405"} 1.0' in text

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from authara_runtime.metrics import LATENCY_BUCKETS, RevocationCollector, RevocationSlot
-from authara_runtime.observe import HttpMetrics
+from authara_runtime.observe import HttpMetrics, LabeledHistogram
 
 PREFIX: Final = "authara_gateway"
 REVOCATION_CHECKS: Final = f"{PREFIX}_revocation_checks"
+
+
+class _UpstreamLatency(Collector):
+    """The upstream latency histogram, kept as plain counts and read at scrape time."""
+
+    def __init__(self) -> None:
+        self.histogram = LabeledHistogram(LATENCY_BUCKETS)
+
+    def collect(self) -> Iterable[Metric]:
+        yield self.histogram.family(
+            f"{PREFIX}_upstream_duration_seconds",
+            "Time from sending a request upstream to its response headers",
+            ["upstream"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +37,8 @@ class GatewayMetrics:
 
     registry: CollectorRegistry
     http: HttpMetrics
-    upstream_latency: Histogram
+    upstream_latency: LabeledHistogram
+    """Observed with `(upstream,)` label values: `core` or `app`."""
     upstream_errors: Counter
     refreshes: Counter
     revocation: RevocationSlot = field(default_factory=RevocationSlot)
@@ -31,16 +49,12 @@ class GatewayMetrics:
         registry = CollectorRegistry(auto_describe=True)
         revocation = RevocationSlot()
         registry.register(RevocationCollector(REVOCATION_CHECKS, revocation))
+        upstream_latency = _UpstreamLatency()
+        registry.register(upstream_latency)
         return cls(
             registry=registry,
             http=HttpMetrics.register(registry, PREFIX),
-            upstream_latency=Histogram(
-                f"{PREFIX}_upstream_duration_seconds",
-                "Time from sending a request upstream to its response headers",
-                ["upstream"],
-                buckets=LATENCY_BUCKETS,
-                registry=registry,
-            ),
+            upstream_latency=upstream_latency.histogram,
             upstream_errors=Counter(
                 f"{PREFIX}_upstream_errors",
                 "Upstream requests that failed (unreachable, timeout, error)",

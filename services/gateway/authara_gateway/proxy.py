@@ -52,6 +52,8 @@ SMALL_BODY: Final = 64 * 1024
 # The route classes of access lines and metrics: never the raw path (it may carry a token).
 ROUTE_CORE: Final = "core"
 ROUTE_APP: Final = "app"
+_CORE_LABELS: Final = (ROUTE_CORE,)
+_APP_LABELS: Final = (ROUTE_APP,)
 # The status recorded for a request whose client went away before it was answered.
 _CANCELLED: Final = 499
 
@@ -211,7 +213,7 @@ class Proxy:
         body = request.content if request.body_exists else None
         status = web.HTTPBadGateway.status_code
         metrics = self._metrics
-        label = ROUTE_CORE if pool is self._core else ROUTE_APP
+        label = _CORE_LABELS if pool is self._core else _APP_LABELS
         for upstream in pool.candidates():
             sent = time.perf_counter()
             try:
@@ -220,21 +222,21 @@ class Proxy:
                 )
             except UpstreamUnreachable as exc:
                 _log_failure(request, upstream, request_id, exc)
-                self._count_error(label, "timeout" if exc.timed_out else "unreachable")
+                self._count_error(label[0], "timeout" if exc.timed_out else "unreachable")
                 pool.mark_failed(upstream)
                 if exc.timed_out:
                     status = web.HTTPGatewayTimeout.status_code
                 continue
             except TimeoutError as exc:
                 _log_failure(request, upstream, request_id, exc)
-                self._count_error(label, "timeout")
+                self._count_error(label[0], "timeout")
                 return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
             except (aiohttp.ClientError, OSError) as exc:
                 _log_failure(request, upstream, request_id, exc)
-                self._count_error(label, "error")
+                self._count_error(label[0], "error")
                 return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
             if metrics is not None:
-                metrics.upstream_latency.labels(label).observe(time.perf_counter() - sent)
+                metrics.upstream_latency.observe(label, time.perf_counter() - sent)
             try:
                 return await self._relay(request, upstream_response, request_id, visit)
             finally:
