@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,8 @@ class Sample:
 
 
 CADDY = "Caddy reverse_proxy"
+CADDY_LOGGING = "Caddy reverse_proxy, access log"
+GATEWAY_LOGGING = "authara-gateway, access log"
 
 
 def main() -> int:
@@ -114,6 +117,19 @@ def main() -> int:
         targets.append(Target(name, port, (pid,), (cookie[0].replace("authara_", "unknown_"),)))
         name = f"authara-gateway, {args.workers} worker(s), identity on, signed in"
         targets.append(Target(name, port, (pid,), cookie))
+        if args.access_log:
+            # Both write one line per request to a file: Caddy's JSON access log and the
+            # gateway's JSON access lines (LOG_LEVEL=info, LOG_FORMAT=json).
+            port = _free_port()
+            pid = start(_caddy(work, port, upstream, access_log=True), "caddy-logging.log")
+            targets.append(Target(CADDY_LOGGING, port, (pid,)))
+            port = _free_port()
+            pid = start(_gateway(port, upstream, args.workers, access_log=True), "gw-access.log")
+            targets.append(Target(f"{GATEWAY_LOGGING}, {args.workers} worker(s)", port, (pid,)))
+        if args.access_log_only:
+            keep = {CADDY, CADDY_LOGGING, f"authara-gateway, {args.workers} worker(s)"}
+            keep.add(f"{GATEWAY_LOGGING}, {args.workers} worker(s)")
+            targets = [target for target in targets if target.name in keep]
         for target in targets:
             _wait_http(target.port, GATEWAY_HEALTH if "gateway" in target.name else "/")
         results = _measure(targets, args)
@@ -129,6 +145,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="GATEWAY_WORKERS to compare"
+    )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also run Caddy and the gateway with their access logs on (written to a file)",
+    )
+    parser.add_argument(
+        "--access-log-only",
+        action="store_true",
+        help="with --access-log: only Caddy and the N-worker gateway, each with and without",
     )
     args = parser.parse_args()
     if not (1 <= args.rounds <= 10 and 1 <= args.duration <= 30):
@@ -193,6 +219,31 @@ def _cpu_seconds(pids: tuple[int, ...]) -> float:
     return total
 
 
+def _report_ratios(
+    targets: list[Target],
+    results: dict[str, list[Sample]],
+    ratio: Callable[[str], float],
+    median: Callable[[str, str], float],
+) -> None:
+    gateways = [t.name for t in targets if t.name.endswith("worker(s)")]
+    best = max(gateways, key=ratio)
+    identity = next(t.name for t in targets if t.name.endswith("signed in"))
+    plain = next(t.name for t in targets if t.name.endswith("anonymous"))
+    identity_ratios = [
+        mine.rps / base.rps for mine, base in zip(results[identity], results[plain], strict=True)
+    ]
+    print(
+        f"best gateway ({best}) vs Caddy: throughput {ratio(best):.2f}x, p99 "
+        f"{median(best, 'p99_ms') / median(CADDY, 'p99_ms'):.2f}x Caddy's, CPU per request "
+        f"{median(best, 'cpu_us') / median(CADDY, 'cpu_us'):.2f}x Caddy's"
+    )
+    print(
+        f"identity verification: throughput {statistics.median(identity_ratios):.2f}x the same "
+        f"traffic with a cookie nobody verifies, CPU per request "
+        f"{median(identity, 'cpu_us') / median(plain, 'cpu_us'):.2f}x"
+    )
+
+
 def _report(
     targets: list[Target], results: dict[str, list[Sample]], args: argparse.Namespace
 ) -> None:
@@ -218,24 +269,25 @@ def _report(
             f"| {name} | {median(name, 'rps'):.0f} | {median(name, 'p50_ms'):.2f} | "
             f"{median(name, 'p99_ms'):.2f} | {median(name, 'cpu_us'):.0f} | {ratio(name):.2f}x |"
         )
-    gateways = [t.name for t in targets if t.name.endswith("worker(s)")]
-    best = max(gateways, key=ratio)
-    identity = next(t.name for t in targets if t.name.endswith("signed in"))
-    plain = next(t.name for t in targets if t.name.endswith("anonymous"))
-    identity_ratios = [
-        mine.rps / base.rps for mine, base in zip(results[identity], results[plain], strict=True)
-    ]
     print()
-    print(
-        f"best gateway ({best}) vs Caddy: throughput {ratio(best):.2f}x, p99 "
-        f"{median(best, 'p99_ms') / median(CADDY, 'p99_ms'):.2f}x Caddy's, CPU per request "
-        f"{median(best, 'cpu_us') / median(CADDY, 'cpu_us'):.2f}x Caddy's"
-    )
-    print(
-        f"identity verification: throughput {statistics.median(identity_ratios):.2f}x the same "
-        f"traffic with a cookie nobody verifies, CPU per request "
-        f"{median(identity, 'cpu_us') / median(plain, 'cpu_us'):.2f}x"
-    )
+    if not args.access_log_only:
+        _report_ratios(targets, results, ratio, median)
+    if args.access_log:
+        logging = f"{GATEWAY_LOGGING}, {args.workers} worker(s)"
+        quiet = f"authara-gateway, {args.workers} worker(s)"
+        vs_caddy = statistics.median(
+            mine.rps / caddy.rps
+            for mine, caddy in zip(results[logging], results[CADDY_LOGGING], strict=True)
+        )
+        kept = statistics.median(
+            mine.rps / base.rps for mine, base in zip(results[logging], results[quiet], strict=True)
+        )
+        cpu = median(logging, "cpu_us") / median(quiet, "cpu_us")
+        print(
+            f"access log on: gateway {vs_caddy:.2f}x Caddy with its access log; the log costs "
+            f"the gateway {(1 - kept) * 100:.1f}% of its throughput ({kept:.2f}x without it) "
+            f"and {(cpu - 1) * 100:.1f}% more CPU per request"
+        )
 
 
 class _Process:
@@ -321,9 +373,12 @@ def _nginx(work: Path, name: str, server: str, *, workers: int | str) -> tuple[l
     return ["nginx", "-c", str(config), "-p", str(work), "-e", f"{work}/nginx-{name}.log"], None
 
 
-def _caddy(work: Path, port: int, upstream: int) -> tuple[list[str], dict[str, str]]:
+def _caddy(
+    work: Path, port: int, upstream: int, *, access_log: bool = False
+) -> tuple[list[str], dict[str, str]]:
     # The upstream project's Caddyfile, with both upstreams pointing at the trivial server.
-    caddyfile = work / "Caddyfile"
+    caddyfile = work / f"Caddyfile-{port}"
+    log = f"log {{\n output file {work}/caddy-access-{port}.log\n format json\n }}"
     caddyfile.write_text(
         f"""
         {{
@@ -333,6 +388,7 @@ def _caddy(work: Path, port: int, upstream: int) -> tuple[list[str], dict[str, s
         }}
         http://{LOOPBACK}:{port} {{
             bind {LOOPBACK}
+            {log if access_log else ""}
             @compressible {{
                 not path /auth/static/*
                 not header Accept text/event-stream
@@ -358,7 +414,7 @@ def _caddy(work: Path, port: int, upstream: int) -> tuple[list[str], dict[str, s
 
 
 def _gateway(
-    port: int, upstream: int, workers: int, *, identity: bool = False
+    port: int, upstream: int, workers: int, *, identity: bool = False, access_log: bool = False
 ) -> tuple[list[str], dict[str, str]]:
     env = {key: value for key, value in os.environ.items() if key not in BY_NAME}
     env.update(
@@ -369,6 +425,8 @@ def _gateway(
         APP_ENV="prod",
         LOG_LEVEL="warn",  # no access log, as Caddy by default (and nginx here)
     )
+    if access_log:
+        env.update(LOG_LEVEL="info", LOG_FORMAT="json")  # one JSON line per request
     if identity:
         env.update(
             AUTHARA_JWT_KEYS=f"bench:{base64.b64encode(KEY).decode()}",

@@ -30,9 +30,11 @@ RUN groupadd --system --gid 10001 authara \
        --shell /usr/sbin/nologin authara
 # Same path as in the build stage: the venv's scripts name their interpreter by absolute path.
 COPY --from=build /opt/authara /opt/authara
+# One JSON object per log line in the image; unset, LOG_FORMAT is text (readable, for dev).
 ENV PATH=/opt/authara/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    LOG_FORMAT=json
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM

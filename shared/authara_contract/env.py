@@ -73,6 +73,14 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         [CORE, GATEWAY, MIGRATIONS],
         "default debug in dev, info in prod",
     ),
+    _v(
+        "LOG_FORMAT",
+        "enum json|text",
+        None,
+        [CORE, GATEWAY],
+        "json: one JSON object per line (the images and compose set it); text (when unset): "
+        "readable lines for dev",
+    ),
     _v("POSTGRESQL_HOST", "string", None, _DB, "host name, IP or socket directory", required=True),
     _v("POSTGRESQL_PORT", "int", None, _DB, "1-65535", required=True),
     _v("POSTGRESQL_DATABASE", "string", None, _DB, "database name", required=True),
@@ -132,6 +140,14 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         "0.0.0.0:8080",
         [CORE],
         "core's listen address (upstream fixes :8080)",
+    ),
+    _v(
+        "AUTHARA_METRICS_BIND",
+        "host:port",
+        None,
+        [CORE],
+        "Prometheus /metrics listener, off when unset; never expose it publicly; with "
+        "AUTHARA_WORKERS=N worker i (0..N-1) listens on port+i",
     ),
     _v("PUBLIC_URL", "url", None, [CORE], "scheme://host[:port], no path", required=True),
     _v("AUTHARA_DEFAULT_RETURN_TO", "string", "/", [CORE], "must pass the return_to rule"),
@@ -633,6 +649,14 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     ),
     _v("GATEWAY_BIND", "host:port", ":3000", [GATEWAY], "gateway listen address"),
     _v(
+        "GATEWAY_METRICS_BIND",
+        "host:port",
+        None,
+        [GATEWAY],
+        "Prometheus /metrics listener, off when unset; never routed through the gateway; with "
+        "GATEWAY_WORKERS=N worker i (0..N-1) listens on port+i",
+    ),
+    _v(
         "AUTHARA_UPSTREAM",
         "host:port list",
         None,
@@ -950,6 +974,25 @@ class EnvReader:
             if value:
                 self.fail(name, f"{exc}, got {value!r}")
             return "0.0.0.0", 1
+
+    def optional_host_port(self, name: str) -> tuple[str, int] | None:
+        """Read a `host:port` address that may be unset or empty (then None: off)."""
+        value = self.optional(name)
+        if value is None:
+            return None
+        try:
+            return parse_host_port(value)
+        except ValueError as exc:
+            self.fail(name, f"{exc}, got {value!r}")
+            return None
+
+    def log_format(self) -> str:
+        """Read LOG_FORMAT: json or text, text when unset."""
+        value = (self.optional("LOG_FORMAT") or "text").lower()
+        if value not in ("json", "text"):
+            self.fail("LOG_FORMAT", f"must be one of json, text, got {value!r}")
+            return "text"
+        return value
 
     def finish(self) -> None:
         """Raise SettingsError naming every problem, if there were any."""

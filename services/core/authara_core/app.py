@@ -24,6 +24,7 @@ from authara_core.admin.service import AdminService
 from authara_core.allowlist.service import AccessPolicy, AllowlistService
 from authara_core.challenges.mail import composers
 from authara_core.challenges.service import ChallengeService
+from authara_core.mail import store as mail_store
 from authara_core.mail.outbox import Composer, MailTemplate
 from authara_core.mail.senders import sender_for
 from authara_core.mail.worker import MailWorkers
@@ -50,6 +51,8 @@ from authara_core.platform.envelope import RequestEnvelope
 from authara_core.platform.error_render import ErrorRenderer
 from authara_core.platform.errors import DatabaseUnavailable, SchemaMismatch
 from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.metrics import CoreMetrics
+from authara_core.platform.observation import CoreRecorder
 from authara_core.platform.openapi import MAX_BODY_BYTES
 from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import (
@@ -65,7 +68,11 @@ from authara_core.platform.schema import REQUIRED_SCHEMA_REVISION, current_schem
 from authara_core.routes import route_table
 from authara_core.sessions.service import SessionService
 from authara_core.settings import Settings
+from authara_core.webhooks import store as webhook_store
 from authara_core.webhooks.worker import WebhookWorkers
+from authara_runtime.access_log import access_log_for
+from authara_runtime.metrics import MetricsListener, metrics_address
+from authara_runtime.observe import RequestObserver
 
 _LOGGER = logging.getLogger(__name__)
 AUDIT_CLEANUP_INTERVAL: Final = timedelta(hours=24)
@@ -121,6 +128,8 @@ REVOCATION_STATS_KEY: Final = web.AppKey("revocation_stats", RevocationStats)
 """Revocation checks by outcome and key writes, for metrics."""
 RATE_LIMIT_STATS_KEY: Final = web.AppKey("rate_limit_stats", RateLimitStats)
 """Shared rate-limit hits in Redis and in the per-process fallback, for metrics."""
+METRICS_KEY: Final = web.AppKey("metrics", CoreMetrics)
+"""Core's metrics, present when AUTHARA_METRICS_BIND is set (for wiring and tests)."""
 
 
 def build_services(
@@ -316,6 +325,7 @@ def build_services(
 def create_app(
     settings: Settings,
     *,
+    worker_index: int | None = None,
     clock: Clock | None = None,
     oauth_secrets: Callable[[], str] = new_secret,
     periodic_cleanup: bool = True,
@@ -328,6 +338,8 @@ def create_app(
     randomness. With several worker processes only one runs the periodic cleanup; every one
     runs the email workers and, when webhooks are enabled, the webhook workers
     (`send_mail=False`, `deliver_webhooks=False` let tests look at the queues undisturbed).
+    With AUTHARA_METRICS_BIND set, metrics are served on their own listener (worker i of
+    several on port+i); with LOG_LEVEL info or debug, every request gets an access line.
     """
     clock = clock or SystemClock()
     services = build_services(settings, clock=clock, oauth_secrets=oauth_secrets)
@@ -339,6 +351,19 @@ def create_app(
         refresh_ttl=settings.tokens.refresh_ttl,
         clock=clock,
     )
+    metrics = (
+        CoreMetrics.create(hasher=services.hasher, database=services.database)
+        if settings.metrics_bind is not None
+        else None
+    )
+    recorder = CoreRecorder(
+        RequestObserver(
+            access_log=access_log_for(settings.log_level, settings.log_format, "core.access"),
+            metrics=metrics.http if metrics is not None else None,
+        ),
+        metrics,
+        services.sessions.known_user,
+    )
     envelope = RequestEnvelope(
         ErrorRenderer(renderer),
         CsrfGuard(settings.public_url, dev=settings.app_env is AppEnv.DEV),
@@ -347,6 +372,7 @@ def create_app(
             hsts=settings.hsts,
             logo_origin=settings.brand.logo_origin,
         ),
+        recorder if recorder.enabled else None,
     )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope.middleware])
     app[SERVICES_KEY] = services
@@ -360,6 +386,7 @@ def create_app(
         send_mail=send_mail,
         deliver_webhooks=deliver_webhooks,
     )
+    _observe(app, settings, services, recorder, metrics, worker_index)
     app.router.add_routes(
         route_table(
             services,
@@ -370,6 +397,51 @@ def create_app(
         )
     )
     return app
+
+
+def _observe(
+    app: web.Application,
+    settings: Settings,
+    services: Services,
+    recorder: CoreRecorder,
+    metrics: CoreMetrics | None,
+    worker_index: int | None,
+) -> None:
+    """Start the metrics listener with the app (after the pool) and flush the access log."""
+
+    async def learn_routes(app: web.Application) -> None:
+        recorder.learn_routes(
+            resource.canonical
+            for resource in app.router.resources()
+            if isinstance(resource, web.PlainResource)
+        )
+
+    async def flush(_app: web.Application) -> None:
+        recorder.flush()
+
+    app.on_startup.append(learn_routes)
+    app.on_cleanup.append(flush)
+    if metrics is None or settings.metrics_bind is None:
+        return
+    app[METRICS_KEY] = metrics
+    revocation_stats = services.revoker.stats
+    metrics.revocation.read = revocation_stats.checks.items
+    database = services.database
+
+    async def backlog() -> dict[tuple[str, str], int]:
+        async with database.connection() as conn:
+            mail = await mail_store.backlog(conn)
+            webhooks = await webhook_store.backlog(conn)
+        counts = {("email", status): n for status, n in mail.items()}
+        counts.update({("webhooks", status): n for status, n in webhooks.items()})
+        return counts
+
+    listener = MetricsListener(
+        metrics.registry,
+        metrics_address(settings.metrics_bind, worker_index),
+        refreshers=[metrics.backlog_refresher(backlog)],
+    )
+    app.cleanup_ctx.append(listener.running)
 
 
 def _manage_resources(

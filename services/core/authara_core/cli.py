@@ -110,7 +110,9 @@ def _supervised_worker(settings: Settings, index: int, stop: StopRequest) -> Non
 
 def _run(settings: Settings, stop: StopRequest, *, worker_index: int | None) -> int:
     """Serve in this process: alone (None) or as one of several workers on a shared port."""
-    app = create_app(settings, periodic_cleanup=worker_index in (None, 0))
+    app = create_app(
+        settings, worker_index=worker_index, periodic_cleanup=worker_index in (None, 0)
+    )
     if worker_index is not None:
         app.cleanup_ctx.append(watch_supervisor)
 
@@ -154,7 +156,7 @@ def _refused_start(start: Callable[[], object]) -> int | None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     quiet_bad_requests()
 
 

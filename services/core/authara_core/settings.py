@@ -143,6 +143,8 @@ class Settings:
     allowlist_enabled: bool = False
     audit_retention: timedelta = timedelta(days=180)
     cache: RedisSettings | None = None
+    log_format: str = "text"
+    metrics_bind: tuple[str, int] | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -205,6 +207,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         brand=_brand(reader),
         allowlist_enabled=reader.boolean("AUTHARA_ACCESS_POLICY_ALLOWLIST_ENABLED"),
         cache=read_cache_settings(reader),
+        log_format=reader.log_format(),
+        metrics_bind=reader.optional_host_port("AUTHARA_METRICS_BIND"),
         audit_retention=timedelta(
             days=reader.integer("AUTHARA_ADMIN_AUDIT_RETENTION_DAYS", minimum=1)
         ),

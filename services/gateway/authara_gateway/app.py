@@ -10,10 +10,14 @@ from aiohttp import hdrs, web
 from authara_contract import headers as contract_headers
 from authara_contract.env import AppEnv
 from authara_contract.routes import GATEWAY_HEALTH, GATEWAY_READY
+from authara_runtime.access_log import access_log_for
 from authara_runtime.cache import RedisSettings
+from authara_runtime.metrics import MetricsListener, metrics_address
+from authara_runtime.observe import RequestObserver, observed
 
 from .identity import IdentityVerifier
-from .keys import REVOCATION_COUNTERS_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
+from .keys import METRICS_KEY, REVOCATION_COUNTERS_KEY, SETTINGS_KEY, WEBSOCKETS_KEY
+from .metrics import GatewayMetrics
 from .proxy import SKIP_AUTO_HEADERS, Proxy
 from .readiness import core_unready_reason
 from .refresh import SessionRefresher
@@ -27,21 +31,47 @@ _PROBE_METHODS: Final = (hdrs.METH_GET, hdrs.METH_HEAD)
 _NO_STORE: Final = {hdrs.CACHE_CONTROL: contract_headers.NO_STORE}
 
 
-def create_app(settings: GatewaySettings) -> web.Application:
-    """Build the gateway application: its own health and readiness, everything else proxied."""
+def create_app(settings: GatewaySettings, *, worker_index: int | None = None) -> web.Application:
+    """Build the gateway application: its own health and readiness, everything else proxied.
+
+    With GATEWAY_METRICS_BIND set, metrics are served on their own listener (worker i of
+    several on port+i); with LOG_LEVEL info or debug, every request gets an access line.
+    """
     app = web.Application()
     app[SETTINGS_KEY] = settings
-    handlers = _Handlers()
+    metrics = GatewayMetrics.create() if settings.metrics_bind is not None else None
+    if metrics is not None:
+        app[METRICS_KEY] = metrics
+    observe = RequestObserver(
+        access_log=access_log_for(settings.log_level, settings.log_format, "gateway.access"),
+        metrics=metrics.http if metrics is not None else None,
+    )
+    handlers = _Handlers(observe, metrics)
     if settings.cache is not None and settings.identity is not None:
         counters = RevocationCounters()
         app[REVOCATION_COUNTERS_KEY] = counters
         app.cleanup_ctx.append(_revocations(settings.cache, counters, handlers))
+        if metrics is not None:
+            metrics.revocation.read = lambda: (
+                ("hit", counters.hits),
+                ("miss", counters.misses),
+                ("revoked", counters.revoked),
+                ("fail_open", counters.fail_open),
+            )
     app.cleanup_ctx.append(_upstream_client(settings, handlers))
+    if metrics is not None and settings.metrics_bind is not None:
+        address = metrics_address(settings.metrics_bind, worker_index)
+        app.cleanup_ctx.append(MetricsListener(metrics.registry, address).running)
     app.on_shutdown.append(_close_websockets)
-    app.router.add_route("*", GATEWAY_HEALTH, health)
-    app.router.add_route("*", GATEWAY_READY, handlers.ready)
+    app.on_cleanup.append(lambda _app: _flush(observe))
+    app.router.add_route("*", GATEWAY_HEALTH, observed(health, observe, "health"))
+    app.router.add_route("*", GATEWAY_READY, observed(handlers.ready, observe, "ready"))
     app.router.add_route("*", "/{tail:.*}", handlers.forward)
     return app
+
+
+async def _flush(observe: RequestObserver) -> None:
+    observe.flush()
 
 
 async def health(request: web.BaseRequest) -> web.Response:
@@ -64,9 +94,11 @@ class _Handlers:
     them without match info.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, observe: RequestObserver, metrics: GatewayMetrics | None) -> None:
         self.started: _Started | None = None
         self.revocations: Revocations | None = None
+        self.observe = observe
+        self.metrics = metrics
 
     async def ready(self, request: web.BaseRequest) -> web.Response:
         """Answer 200 when core reports ready (any of its upstreams), else 503."""
@@ -145,6 +177,8 @@ def _upstream_client(
                 refresher=refresher,
                 websockets=websockets,
                 revocations=handlers.revocations,
+                observe=handlers.observe,
+                metrics=handlers.metrics,
             )
             handlers.started = _Started(session=session, core=core, proxy=proxy)
             try:

@@ -59,7 +59,7 @@ def run(argv: Sequence[str] | None, stop: StopRequest) -> None:
 
 def serve(settings: GatewaySettings, stop: StopRequest) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and stop."""
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     for warning in startup_warnings(settings):
         _LOGGER.warning("%s", warning)
     _LOGGER.info(
@@ -84,14 +84,16 @@ def serve(settings: GatewaySettings, stop: StopRequest) -> None:
     _worker(settings, stop, supervised=False)
 
 
-def _supervised_worker(settings: GatewaySettings, _index: int, stop: StopRequest) -> None:
-    _configure_logging(settings.log_level)
-    _worker(settings, stop, supervised=True)
+def _supervised_worker(settings: GatewaySettings, index: int, stop: StopRequest) -> None:
+    _configure_logging(settings)
+    _worker(settings, stop, supervised=True, worker_index=index)
 
 
-def _worker(settings: GatewaySettings, stop: StopRequest, *, supervised: bool) -> None:
+def _worker(
+    settings: GatewaySettings, stop: StopRequest, *, supervised: bool, worker_index: int = 0
+) -> None:
     try:
-        run_worker(settings, stop, supervised=supervised)
+        run_worker(settings, stop, supervised=supervised, worker_index=worker_index)
     except OSError as exc:
         print(
             f"{PROGRAM}: cannot listen on {settings.bind_host}:{settings.bind_port}: {exc}",
@@ -114,6 +116,6 @@ def _addresses(upstreams: Sequence[Upstream]) -> str:
     return ",".join(f"{upstream.host}:{upstream.port}" for upstream in upstreams)
 
 
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
+def _configure_logging(settings: GatewaySettings) -> None:
+    configure_logging(settings.log_level, fmt=settings.log_format)
     quiet_bad_requests()

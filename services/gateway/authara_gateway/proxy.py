@@ -1,6 +1,7 @@
 """Stream one request to core or the app and the answer back, without buffering bodies."""
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -13,11 +14,13 @@ from authara_contract import cookies
 from authara_contract import headers as contract_headers
 from authara_contract.routes import is_auth_path
 from authara_runtime.cookie_header import read_cookies, rewrite_cookie_header
+from authara_runtime.observe import RequestObserver
 from authara_runtime.request_ids import RequestIds
 
 from . import compression, forwarding
 from .failures import upstream_failure
 from .identity import Identity, IdentityVerifier
+from .metrics import GatewayMetrics
 from .protection import (
     ProtectedPaths,
     has_control_character,
@@ -58,6 +61,13 @@ _WANTED_COOKIES: Final = frozenset({cookies.ACCESS.name, cookies.REFRESH.name, c
 # Bodies up to this size with a known length are read whole and sent with the headers in
 # one write; longer or open-ended ones stream chunk by chunk.
 SMALL_BODY: Final = 64 * 1024
+# The route classes of access lines and metrics: never the raw path (it may carry a token).
+ROUTE_CORE: Final = "core"
+ROUTE_APP: Final = "app"
+_CORE_LABELS: Final = (ROUTE_CORE,)
+_APP_LABELS: Final = (ROUTE_APP,)
+# The status recorded for a request whose client went away before it was answered.
+_CANCELLED: Final = 499
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +95,11 @@ class Proxy:
         refresher: SessionRefresher | None,
         websockets: WebSocketRelay,
         revocations: Revocations | None = None,
+        observe: RequestObserver | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
+        self._observe = observe or RequestObserver(access_log=None, metrics=None)
+        self._metrics = metrics
         self._upstreams = upstreams
         self._settings = settings
         self._core = core
@@ -104,9 +118,37 @@ class Proxy:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Forward the request and stream the upstream's response to the client."""
         request_id = self._request_ids(request.headers.get(contract_headers.REQUEST_ID))
-        if has_control_character(request):
-            return refuse_control_characters(request_id)
         to_core = is_auth_path(request.path)
+        observe = self._observe
+        if not observe.enabled:
+            return (await self._handle(request, request_id, to_core))[0]
+        started = time.perf_counter()
+        status, user_id = _CANCELLED, None
+        try:
+            response, visit = await self._handle(request, request_id, to_core)
+        except Exception:
+            status = web.HTTPInternalServerError.status_code
+            raise
+        else:
+            status = response.status
+            if visit.identity is not None:
+                user_id = str(visit.identity.claims.user_id)
+            return response
+        finally:
+            observe(
+                request_id=request_id,
+                method=request.method,
+                route=ROUTE_CORE if to_core else ROUTE_APP,
+                status=status,
+                duration_s=time.perf_counter() - started,
+                user_id=user_id,
+            )
+
+    async def _handle(
+        self, request: web.BaseRequest, request_id: str, to_core: bool
+    ) -> tuple[web.StreamResponse, Visit]:
+        if has_control_character(request):
+            return refuse_control_characters(request_id), ANONYMOUS
         headers = self._upstream_headers(request, request_id)
         visit = ANONYMOUS
         if not to_core and self._verifier is not None:
@@ -114,13 +156,14 @@ class Proxy:
             if visit.identity is not None:
                 headers.extend(visit.identity.headers)
             elif self._protected.covers(request.path):
-                return refuse_anonymous(
+                response = refuse_anonymous(
                     request, request_id=request_id, set_cookies=visit.set_cookies
                 )
+                return response, visit
         pool = self._core if to_core else self._app
         if is_upgrade(request):
-            return await self._relay_websocket(request, pool, headers, request_id, visit)
-        return await self._forward(request, pool, headers, request_id, visit)
+            return await self._relay_websocket(request, pool, headers, request_id, visit), visit
+        return await self._forward(request, pool, headers, request_id, visit), visit
 
     def _upstream_headers(self, request: web.BaseRequest, request_id: str) -> CIMultiDict[str]:
         trusted = bool(self._trusted_proxies) and forwarding.is_trusted_peer(
@@ -167,6 +210,8 @@ class Proxy:
             user_agent=request.headers.get(hdrs.USER_AGENT),
         )
         outcome = await self._refresher.refresh(refresh_token, client)
+        if self._metrics is not None:
+            self._metrics.refreshes.labels("refreshed" if outcome else "refused").inc()
         if outcome is None:
             return ANONYMOUS
         cookie_header = rewrite_cookie_header(
@@ -191,19 +236,24 @@ class Proxy:
         target = _target(request)
         body = request.content if request.body_exists else None
         status = web.HTTPBadGateway.status_code
+        metrics = self._metrics
+        label = _CORE_LABELS if pool is self._core else _APP_LABELS
         for upstream in pool.candidates():
+            sent = time.perf_counter()
             try:
                 upstream_response = await self._upstreams.request(
                     upstream, request.method, target, headers, body, read_timeout=read_timeout
                 )
             except UpstreamUnreachable as exc:
                 _log_failure(request, upstream, request_id, exc)
+                self._count_error(label[0], "timeout" if exc.timed_out else "unreachable")
                 pool.mark_failed(upstream)
                 if exc.timed_out:
                     status = web.HTTPGatewayTimeout.status_code
                 continue
             except TimeoutError as exc:
                 _log_failure(request, upstream, request_id, exc)
+                self._count_error(label[0], "timeout")
                 return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
             except _DROPPED as exc:
                 _log_failure(request, upstream, request_id, exc)
@@ -214,12 +264,19 @@ class Proxy:
                 return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
             except (aiohttp.ClientError, OSError) as exc:
                 _log_failure(request, upstream, request_id, exc)
+                self._count_error(label[0], "error")
                 return upstream_failure(request, web.HTTPBadGateway.status_code, request_id)
+            if metrics is not None:
+                metrics.upstream_latency.observe(label, time.perf_counter() - sent)
             try:
                 return await self._relay(request, upstream_response, request_id, visit)
             finally:
                 upstream_response.release()
         return upstream_failure(request, status, request_id)
+
+    def _count_error(self, upstream: str, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream_errors.labels(upstream, kind).inc()
 
     async def _relay_websocket(
         self,

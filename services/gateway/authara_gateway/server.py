@@ -16,12 +16,14 @@ from .app import create_app
 from .settings import GatewaySettings
 
 
-def run_worker(settings: GatewaySettings, stop: StopRequest, *, supervised: bool) -> None:
+def run_worker(
+    settings: GatewaySettings, stop: StopRequest, *, supervised: bool, worker_index: int = 0
+) -> None:
     """Run one gateway process, alone or as one of several supervised workers.
 
     Raises OSError when the address cannot be bound.
     """
-    app = create_app(settings)
+    app = create_app(settings, worker_index=worker_index)
     if supervised:
         app.cleanup_ctx.append(watch_supervisor)
 

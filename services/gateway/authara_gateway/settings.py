@@ -77,6 +77,8 @@ class GatewaySettings:
     fail_duration: float = 10.0
     workers: int = 1
     cache: RedisSettings | None = None
+    log_format: str = "text"
+    metrics_bind: tuple[str, int] | None = None
 
 
 def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
@@ -102,6 +104,8 @@ def load_settings(environ: Mapping[str, str]) -> GatewaySettings:
         fail_duration=_seconds(reader, "GATEWAY_UPSTREAM_FAIL_DURATION", allow_zero=True),
         workers=reader.integer("GATEWAY_WORKERS", minimum=1, maximum=MAX_WORKERS),
         cache=read_cache_settings(reader),
+        log_format=reader.log_format(),
+        metrics_bind=reader.optional_host_port("GATEWAY_METRICS_BIND"),
     )
     reader.finish()
     return settings

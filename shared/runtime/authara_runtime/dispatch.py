@@ -169,3 +169,19 @@ def check_aiohttp_internals() -> None:
             + ". Re-run tests/unit/test_runtime_dispatch.py and the core/gateway dispatch tests"
             " against the new aiohttp, then update TESTED_AIOHTTP and the pyproject pins."
         )
+
+
+def route_template(request: web.BaseRequest, plain_routes: frozenset[str]) -> str | None:
+    """Return the template of the route that served `request` (for logs and metrics).
+
+    The router's requests carry match info naming their resource; the direct dispatch's do
+    not, and it serves only plain paths, so their path is the template when it is one of
+    `plain_routes`. None when no route matched (404, 405): never the raw path, which may
+    carry a token.
+    """
+    match_info = getattr(request, "_match_info", None)
+    if match_info is None:
+        path = request.rel_url.path_safe
+        return path if path in plain_routes else None
+    resource = match_info.route.resource
+    return resource.canonical if resource is not None else None

@@ -100,3 +100,14 @@ async def delete_finished(
 ) -> int:
     """Delete sent jobs finished before `sent_before` and failed ones before `failed_before`."""
     return await QUEUE.delete_finished(conn, before={"sent": sent_before, "failed": failed_before})
+
+
+async def backlog(conn: Connection) -> dict[str, int]:
+    """Count the email_jobs not done yet and those that failed, by status (for the metrics)."""
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM email_jobs"
+        " WHERE status IN ('pending', 'processing', 'failed') GROUP BY status"
+    )
+    counts = dict.fromkeys(("pending", "processing", "failed"), 0)
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts

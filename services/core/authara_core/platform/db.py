@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, TypeAlias
 
@@ -129,6 +130,20 @@ class Database:
             raise RuntimeError("the database pool is not open")
         return self._pool
 
+    def pool_stats(self) -> PoolStats:
+        """Read the connections in use and idle, the pool's size and the waiting requests."""
+        pool = self._pool
+        if pool is None:
+            return PoolStats(in_use=0, idle=0, max_size=self._pool_size, waiting=0)
+        idle = pool.get_idle_size()
+        in_use = pool.get_size() - idle
+        return PoolStats(
+            in_use=in_use,
+            idle=idle,
+            max_size=self._pool_size,
+            waiting=max(0, self._checked_out - self._pool_size),
+        )
+
     def transaction(self) -> Checkout:
         """Check a connection out in a transaction, committed when the block exits normally."""
         return Checkout(self, transactional=True)
@@ -185,6 +200,16 @@ class Database:
             self._checked_out -= 1
         if isinstance(error, UNAVAILABLE):
             raise DatabaseUnavailable from error
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A reading of the pool for the metrics."""
+
+    in_use: int
+    idle: int
+    max_size: int
+    waiting: int
 
 
 class Checkout:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,6 +30,21 @@ SECURITY_HEADERS: Final = {
 }
 
 
+class RequestRecorder(Protocol):
+    """Told about every finished request (access log, metrics): see platform.observation."""
+
+    def record(
+        self,
+        request: web.Request,
+        request_id: str,
+        status: int,
+        started: float,
+        error: Exception | None,
+    ) -> None:
+        """Record one request answered with `status` (`started` from time.perf_counter)."""
+        ...
+
+
 class RequestEnvelope:
     """Wrap every request: give it an id, check CSRF, map errors, add the security headers.
 
@@ -37,8 +53,13 @@ class RequestEnvelope:
     """
 
     def __init__(
-        self, errors: ErrorRenderer, csrf: CsrfGuard, security_headers: Mapping[str, str]
+        self,
+        errors: ErrorRenderer,
+        csrf: CsrfGuard,
+        security_headers: Mapping[str, str],
+        observer: RequestRecorder | None = None,
     ) -> None:
+        self._observer = observer
         self._errors = errors
         self._csrf = csrf
         self._security_headers = dict(security_headers)
@@ -50,14 +71,20 @@ class RequestEnvelope:
         """Run the request through CSRF and its handler; every outcome gets the headers."""
         request_id = self._request_ids(request.headers.get(headers.REQUEST_ID))
         request[REQUEST_ID_KEY] = request_id
+        observer = self._observer
+        started = time.perf_counter() if observer is not None else 0.0
+        error: Exception | None = None
         try:
             method = request.method
             if method not in SAFE_METHODS and csrf_required(method, request.path):
                 await self._csrf.check(request)
             response = await handler(request)
         except Exception as exc:  # ErrorRenderer logs what it does not know
+            error = exc
             response = self._errors.response_for(request, exc)
         response_headers = response.headers
         response_headers[headers.REQUEST_ID] = request_id
         response_headers.extend(self._security_headers)
+        if observer is not None:
+            observer.record(request, request_id, response.status, started, error)
         return response

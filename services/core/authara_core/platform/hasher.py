@@ -46,6 +46,7 @@ class PasswordHasher:
         # Work in flight = running on a worker + waiting; each costs memory_kib while it runs.
         self._max_pending = settings.workers + settings.max_queue
         self._pending = 0
+        self.rejections = 0  # refused with Overloaded, for the metrics
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
@@ -79,8 +80,19 @@ class PasswordHasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    @property
+    def pending(self) -> int:
+        """Hashes running or waiting for a worker thread."""
+        return self._pending
+
+    @property
+    def capacity(self) -> int:
+        """Hashes that may be in flight before the next one is refused."""
+        return self._max_pending
+
     async def _run(self, func: Callable[..., _T], *args: str) -> _T:
         if self._pending >= self._max_pending:
+            self.rejections += 1
             raise Overloaded
         self._pending += 1
         try:

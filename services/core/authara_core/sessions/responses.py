@@ -15,6 +15,7 @@ from authara_core.accounts.users import UserRow
 from authara_core.platform.cookies import CookieWriter, read_cookie
 from authara_core.platform.errors import Unauthorized
 from authara_core.platform.render import json_response, redirect
+from authara_core.platform.request_id import HANDLED_ERROR_KEY
 from authara_core.sessions.service import IssuedSession, SessionService
 
 
@@ -80,6 +81,7 @@ async def refresh_or_clear(
     try:
         issued = await sessions.refresh(read_cookie(request, cookies.REFRESH), audience=audience)
     except Unauthorized as exc:
+        request[HANDLED_ERROR_KEY] = exc  # a reuse detection is counted by the metrics
         response = refused(exc)
         cookie_writer.clear_session(response)
         return response

@@ -365,6 +365,14 @@ class SessionService:
             refresh_token=token,
         )
 
+    def known_user(self, access_token: str) -> str | None:
+        """Return the user id of an access token verified before (for logs), else None.
+
+        Only the verified-token cache is read: nothing is verified here.
+        """
+        claims = self._verified.get(access_token, self._clock.now().timestamp())
+        return str(claims.user_id) if claims is not None else None
+
     async def _roles(self, conn: Connection, user_id: uuid.UUID) -> tuple[str, ...]:
         return tuple(ROLE_PREFIX + name for name in await users.get_role_names(conn, user_id))
 

@@ -61,3 +61,14 @@ async def mark_failed(conn: Connection, event: ClaimedEvent, *, now: datetime, e
     return await QUEUE.finish(
         conn, event.id, event.attempt_count, status="failed", now=now, error=error
     )
+
+
+async def backlog(conn: Connection) -> dict[str, int]:
+    """Count the webhook_events not done yet and those that failed, by status (for the metrics)."""
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM webhook_events"
+        " WHERE status IN ('pending', 'processing', 'failed') GROUP BY status"
+    )
+    counts = dict.fromkeys(("pending", "processing", "failed"), 0)
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
