@@ -3,6 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 PORT ?= 3000
 BIN := $(VENV)/bin
+# Test files run in parallel, one worker per core (at most 4); WORKERS=0 runs them in one process.
+WORKERS ?= auto
+XDIST := -n $(WORKERS) --maxprocesses 4 --dist loadfile
 STAMP := $(VENV)/.installed
 PACKAGES := -e shared -e shared/runtime -e services/core -e services/gateway -e services/migrations -e services/devstack -e examples/demo
 PYPROJECTS := pyproject.toml requirements-dev.txt shared/pyproject.toml shared/runtime/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
@@ -36,15 +39,15 @@ test-unit: install ## unit and contract tests only
 	$(BIN)/pytest tests/unit tests/contract
 
 test-db: install ## integration tests (AUTHARA_TEST_DATABASE_URL selects a server; embedded otherwise)
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest $(XDIST) tests/integration
 
 e2e: install ## end-to-end tests: real processes and headless Chromium
 	$(BIN)/python -m tests.e2e.browser_setup
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest $(XDIST) tests/e2e
 
 test: install lint typecheck ## everything: lint, types, unit, contract, integration, e2e
 	$(BIN)/python -m tests.e2e.browser_setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 migrate: install ## apply migrations to the database in POSTGRESQL_* (see README)
 	$(BIN)/authara-migrate up

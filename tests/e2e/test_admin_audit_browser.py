@@ -69,7 +69,7 @@ def test_an_admin_reads_and_filters_the_audit_log(
     assert urlsplit(page.url).path == routes.LOGIN
     for _ in range(5):
         _log_in(page, victim, "not the password")
-        expect(page.locator(".alert")).to_be_visible()
+        expect(page.locator("#form-error")).to_be_visible()
     _log_in(page, admin_email, PASSWORD)
     page.wait_for_url(f"{stack.base_url}{routes.ADMIN_DASHBOARD}")
 

@@ -77,8 +77,10 @@ async def _post(demo: TestServer, body: bytes, headers: dict[str, str]) -> tuple
 
 
 async def test_core_delivers_to_the_demo_and_its_page_lists_the_events(
-    aiohttp_client: Any, db: DatabaseSettings, demo: TestServer
+    demo: TestServer, db: DatabaseSettings, aiohttp_client: Any
 ) -> None:
+    # `demo` first: fixtures end in reverse, so core (and its webhook workers' connections to
+    # the demo) is closed before the demo's server is.
     env = core_env(
         db,
         AUTHARA_WEBHOOK_URL=str(demo.make_url(RECEIVER_PATH)),

@@ -257,6 +257,7 @@ class Proxy:
                 return upstream_failure(request, web.HTTPGatewayTimeout.status_code, request_id)
             except _DROPPED as exc:
                 _log_failure(request, upstream, request_id, exc)
+                self._count_error(label[0], "dropped")
                 pool.mark_failed(upstream)
                 if body is None and request.method in _RETRYABLE_METHODS:
                     status = web.HTTPBadGateway.status_code

@@ -647,6 +647,41 @@ async def test_the_last_way_to_sign_in_cannot_be_deleted(
     assert await conn.fetchval("SELECT count(*) FROM passkeys") == 1
 
 
+async def test_a_passkey_flagged_as_a_clone_is_no_way_in_for_the_last_method_guards(
+    client: Client, authenticator: SoftAuthenticator, conn: asyncpg.Connection
+) -> None:
+    await _signup(client)
+    await _register(client, authenticator)
+    await conn.execute("UPDATE passkeys SET clone_warning = true")
+    token = jar_csrf(client)
+    # The flagged passkey signs in no more: the password stays the only way in.
+    unlinked = await client.post(
+        routes.PROVIDER_UNLINK.format(provider="password"), data={"csrf_token": token}
+    )
+    assert unlinked.status == 200  # back on the account page, with the reason
+    assert await conn.fetchval("SELECT count(*) FROM auth_providers") == 1
+
+    # A good passkey besides the flagged one: the password can go, the good passkey cannot.
+    await _register(client, SoftAuthenticator(origin=PUBLIC_URL, rp_id=RP_ID))
+    good = await conn.fetchval("SELECT id FROM passkeys WHERE NOT clone_warning")
+    flagged = await conn.fetchval("SELECT id FROM passkeys WHERE clone_warning")
+    unlinked = await client.post(
+        routes.PROVIDER_UNLINK.format(provider="password"),
+        data={"csrf_token": token},
+        allow_redirects=False,
+    )
+    assert unlinked.status == 303
+    refused = await client.delete(
+        routes.API_PASSKEY.format(passkeyID=good), headers=_headers(client)
+    )
+    _refused(refused.status, await refused.json(), expected=422, code="invalid_request")
+    gone = await client.delete(
+        routes.API_PASSKEY.format(passkeyID=flagged), headers=_headers(client)
+    )
+    assert gone.status == 204
+    assert await conn.fetchval("SELECT id FROM passkeys") == good
+
+
 async def test_the_api_manages_only_ones_own_passkeys(
     client: Client, authenticator: SoftAuthenticator, conn: asyncpg.Connection
 ) -> None:
@@ -691,3 +726,18 @@ async def test_expired_challenges_are_cleaned_up(
     clock.advance(minutes=6)
     assert await app[SERVICES_KEY].passkeys.cleanup() == 1
     assert await conn.fetchval("SELECT count(*) FROM webauthn_challenges") == 0
+
+
+async def test_the_page_routes_answering_json_refuse_an_anonymous_caller_with_an_envelope(
+    client: Client,
+) -> None:
+    # passkeys.js parses the answer: a redirect to the login page would be unreadable HTML.
+    await client.get(routes.API_CSRF)
+    for path in (routes.PASSKEY_REGISTER_OPTIONS, routes.PASSKEY_REGISTER_FINISH):
+        response = await client.post(path, json={}, headers=_headers(client), allow_redirects=False)
+        assert response.status == 401, path
+        assert (await response.json())["error"]["code"] == "unauthorized"
+    client.session.cookie_jar.update_cookies({cookies.REFRESH.name: "not-a-token"})
+    refused = await _post(client, routes.PASSKEY_REGISTER_OPTIONS)
+    assert refused.status == 401
+    assert (await refused.json())["error"]["code"] == "unauthorized"

@@ -23,6 +23,7 @@ from authara_core.accounts.users import PASSWORD_PROVIDER
 from authara_core.oauth.linking import ProviderLinks
 from authara_core.passkeys.service import PasskeyService, PasskeyView
 from authara_core.platform.cookies import CookieWriter, read_cookie
+from authara_core.platform.error_render import json_error
 from authara_core.platform.errors import Forbidden, LastSignInMethod, Unauthorized
 from authara_core.platform.flash import Flash, read_flash, set_flash
 from authara_core.platform.forms import FormRenderer
@@ -127,7 +128,8 @@ class AccountHome:
         Contract §1.2 "A(app, refresh)": an access token that expired while the page was
         open is renewed from the refresh cookie and the request goes on (the new cookies on
         its answer), so a form posted after a pause is not lost. No usable session: to the
-        login page (a refused refresh token clears the cookies).
+        login page (a refused refresh token clears the cookies), or for a page route that
+        answers JSON (routes.JSON_PAGE_PATHS, e.g. passkey registration) a 401 envelope.
         """
 
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -136,11 +138,11 @@ class AccountHome:
                 return await handler(request, claims)
             refresh_token = read_cookie(request, cookies.REFRESH)
             if not refresh_token:
-                return self.to_login(request)
+                return self._not_signed_in(request)
             try:
                 issued = await self._sessions.refresh(refresh_token, audience=Audience.APP)
             except (Unauthorized, Forbidden):
-                refused = self.to_login(request)
+                refused = self._not_signed_in(request)
                 self._cookies.clear_session(refused)
                 return refused
             claims = self._sessions.verify(issued.access_token, audiences=APP_ONLY)
@@ -150,6 +152,13 @@ class AccountHome:
             return response
 
         return serve
+
+    def _not_signed_in(self, request: web.Request) -> web.StreamResponse:
+        """To the login page; a JSON page route's script gets a 401 envelope instead."""
+        if request.path in routes.JSON_PAGE_PATHS:
+            refused = Unauthorized()
+            return json_error(refused.status, refused.code, refused.public_message)
+        return self.to_login(request)
 
     async def account_page(self, request: web.Request, claims: AccessClaims) -> web.StreamResponse:
         """Show the signed-in user's account."""

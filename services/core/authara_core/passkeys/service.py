@@ -98,7 +98,7 @@ def valid_name(name: str) -> str:
 
 
 async def passkey_count_in(conn: Connection, user_id: uuid.UUID) -> int:
-    """How many passkeys a user has (other domains' last-method guards count them)."""
+    """How many passkeys a user can sign in with (other domains' last-method guards)."""
     return await store.count_for_user(conn, user_id)
 
 
@@ -318,10 +318,12 @@ class PasskeyService:
             # The same lock as unlinking a provider: the two guards cannot race each other.
             if not await users.lock_user(conn, user_id, exclusive=True):
                 raise Unauthorized
-            owned = [row.id for row in await store.list_for_user(conn, user_id)]
-            if passkey_id not in owned:
+            owned = await store.list_for_user(conn, user_id)
+            if passkey_id not in {row.id for row in owned}:
                 raise PasskeyNotFound
-            if len(owned) == 1 and not await store.has_other_sign_in_method(conn, user_id):
+            # Only a passkey that still signs in counts: one flagged as a clone does not.
+            usable_others = [r for r in owned if r.id != passkey_id and not r.clone_warning]
+            if not usable_others and not await store.has_other_sign_in_method(conn, user_id):
                 raise LastSignInMethod(
                     "This passkey is your only way to sign in: add a password or another"
                     " passkey first."

@@ -245,8 +245,10 @@ async def delete(conn: Connection, passkey_id: uuid.UUID, user_id: uuid.UUID) ->
 
 
 async def count_for_user(conn: Connection, user_id: uuid.UUID) -> int:
-    """How many passkeys the user has."""
-    count = await conn.fetchval("SELECT count(*) FROM passkeys WHERE user_id = $1", user_id)
+    """How many passkeys the user can sign in with (one flagged as a clone signs in no more)."""
+    count = await conn.fetchval(
+        "SELECT count(*) FROM passkeys WHERE user_id = $1 AND NOT clone_warning", user_id
+    )
     return int(count or 0)
 
 

@@ -28,7 +28,14 @@ PREFIX: Final = "authara"
 REVOCATION_CHECKS: Final = f"{PREFIX}_revocation_checks"
 # POST routes whose outcome is counted as a login, a signup or a refresh.
 LOGIN_ROUTES: Final = frozenset(
-    {routes.LOGIN, routes.API_LOGIN, routes.INVITATION_LOGIN, routes.API_GOOGLE_LOGIN}
+    {
+        routes.LOGIN,
+        routes.API_LOGIN,
+        routes.INVITATION_LOGIN,
+        routes.API_GOOGLE_LOGIN,
+        routes.PASSKEY_AUTHENTICATE_FINISH,
+        routes.API_PASSKEY_AUTHENTICATE_FINISH,
+    }
 )
 SIGNUP_ROUTES: Final = frozenset(
     {
