@@ -13,7 +13,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from authara_contract.database import DatabaseSettings
 from authara_contract.env import SettingsError
-from authara_core.platform.metrics import outcome_of
+from authara_core.platform.db import Database
+from authara_core.platform.hasher import PasswordHasher, PasswordSettings
+from authara_core.platform.metrics import CoreMetrics, outcome_of
+from authara_core.platform.ratelimit import RateLimitStats
 from authara_core.settings import load_settings as load_core
 from authara_gateway.metrics import GatewayMetrics
 from authara_gateway.settings import load_settings as load_gateway
@@ -270,3 +273,19 @@ def test_made_up_methods_are_counted_as_other() -> None:
 
     assert 'm_requests_total{method="OTHER",route="/x",status="405"} 2.0' in text
     assert 'm_requests_total{method="GET",route="/x",status="405"} 1.0' in text
+
+
+def test_rate_limit_counts_and_the_degraded_flag_are_read_at_scrape_time() -> None:
+    hasher = PasswordHasher(PasswordSettings(workers=1))
+    database = Database(DatabaseSettings("127.0.0.1", 5432, "x", "x"), pool_size=1)
+    stats = RateLimitStats()
+    try:
+        metrics = CoreMetrics.create(hasher=hasher, database=database, rate_limits=stats)
+        stats.redis_hits, stats.fallback_hits, stats.outages, stats.degraded = 7, 2, 1, True
+        text = generate_latest(metrics.registry).decode()
+    finally:
+        hasher.close()
+    assert 'authara_rate_limit_hits_total{store="redis"} 7.0' in text
+    assert 'authara_rate_limit_hits_total{store="memory"} 2.0' in text
+    assert "authara_rate_limit_outages_total 1.0" in text
+    assert "authara_rate_limit_degraded 1.0" in text

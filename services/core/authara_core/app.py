@@ -352,7 +352,11 @@ def create_app(
         clock=clock,
     )
     metrics = (
-        CoreMetrics.create(hasher=services.hasher, database=services.database)
+        CoreMetrics.create(
+            hasher=services.hasher,
+            database=services.database,
+            rate_limits=services.rate_limit_stats,
+        )
         if settings.metrics_bind is not None
         else None
     )

@@ -21,6 +21,7 @@ from authara_contract import routes
 from authara_core.platform.db import Database
 from authara_core.platform.errors import RefreshTokenReused
 from authara_core.platform.hasher import PasswordHasher
+from authara_core.platform.ratelimit import RateLimitStats
 from authara_runtime.metrics import RevocationCollector, RevocationSlot
 from authara_runtime.observe import HttpMetrics
 
@@ -71,9 +72,12 @@ def outcome_of(status: int) -> str:
 class _ResourceCollector(Collector):
     """Password-hash queue and database pool, read from the objects at scrape time."""
 
-    def __init__(self, hasher: PasswordHasher, database: Database) -> None:
+    def __init__(
+        self, hasher: PasswordHasher, database: Database, rate_limits: RateLimitStats
+    ) -> None:
         self._hasher = hasher
         self._database = database
+        self._rate_limits = rate_limits
 
     def collect(self) -> Iterable[Metric]:
         hasher = self._hasher
@@ -107,6 +111,26 @@ class _ResourceCollector(Collector):
             "Requests waiting for a pooled connection",
             value=pool.waiting,
         )
+        limits = self._rate_limits
+        hits = CounterMetricFamily(
+            f"{PREFIX}_rate_limit_hits",
+            "Rate-limit checks by where they were counted (redis: shared; memory: this process,"
+            " while Redis is down)",
+            labels=["store"],
+        )
+        hits.add_metric(["redis"], limits.redis_hits)
+        hits.add_metric(["memory"], limits.fallback_hits)
+        yield hits
+        yield CounterMetricFamily(
+            f"{PREFIX}_rate_limit_outages",
+            "Times the shared rate limiter lost Redis and fell back to per-process counting",
+            value=limits.outages,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_rate_limit_degraded",
+            "1 while rate limits are counted per process because Redis does not answer",
+            value=1 if limits.degraded else 0,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +147,18 @@ class CoreMetrics:
     revocation: RevocationSlot = field(default_factory=RevocationSlot)
 
     @classmethod
-    def create(cls, *, hasher: PasswordHasher, database: Database) -> CoreMetrics:
+    def create(
+        cls,
+        *,
+        hasher: PasswordHasher,
+        database: Database,
+        rate_limits: RateLimitStats | None = None,
+    ) -> CoreMetrics:
         """Build the registry and the metrics on it."""
         registry = CollectorRegistry(auto_describe=True)
         revocation = RevocationSlot()
         registry.register(RevocationCollector(REVOCATION_CHECKS, revocation))
-        registry.register(_ResourceCollector(hasher, database))
+        registry.register(_ResourceCollector(hasher, database, rate_limits or RateLimitStats()))
         return cls(
             registry=registry,
             http=HttpMetrics.register(registry, PREFIX),
