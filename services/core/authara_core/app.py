@@ -258,6 +258,7 @@ def build_services(
             sessions=sessions,
             throttle=throttle,
             relying_party=RelyingParty.for_public_url(settings.public_url, settings.brand.name),
+            revoker=revoker,
         ),
         clock=clock,
         database=database,

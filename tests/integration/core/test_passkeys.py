@@ -414,6 +414,9 @@ async def test_a_counter_that_goes_backwards_flags_the_passkey(
 
     _refused(status, body)
     assert await _sessions(conn) == before
+    # A copy may have signed in already: every session of the owner is ended.
+    assert before > 0
+    assert await conn.fetchval("SELECT count(*) FROM sessions WHERE revoked_at IS NULL") == 0
     row = await conn.fetchrow("SELECT id, user_id, clone_warning, sign_count FROM passkeys")
     assert row["clone_warning"] is True and row["sign_count"] == 10
     event = await conn.fetchrow(
@@ -422,6 +425,7 @@ async def test_a_counter_that_goes_backwards_flags_the_passkey(
     )
     assert event["actor_label"] == "system" and event["target_user_id"] == row["user_id"]
     assert '"received_sign_count": 5' in event["metadata"]
+    assert f'"sessions_ended": {before}' in event["metadata"]
     # A flagged passkey signs in no more, whatever its counter says.
     _refused(*await _sign_in(client, authenticator, sign_count=50))
     # Its owner sees why on the account page.

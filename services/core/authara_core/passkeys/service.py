@@ -47,7 +47,8 @@ from authara_core.platform.errors import (
 )
 from authara_core.platform.outbox import Outbox
 from authara_core.platform.ratelimit import Throttle
-from authara_core.sessions.service import IssuedSession, SessionService
+from authara_core.platform.revocation import Revoker
+from authara_core.sessions.service import IssuedSession, SessionService, end_user_sessions_in
 
 CHALLENGE_TTL: Final = timedelta(minutes=5)
 CHALLENGE_BYTES: Final = 32
@@ -114,6 +115,7 @@ class PasskeyService:
         sessions: SessionService,
         throttle: Throttle,
         relying_party: RelyingParty,
+        revoker: Revoker,
         namer: PasskeyNamer | None = None,
     ) -> None:
         self._db = db
@@ -122,6 +124,7 @@ class PasskeyService:
         self._sessions = sessions
         self._throttle = throttle
         self._rp = relying_party
+        self._revoker = revoker
         self._namer = namer or PasskeyNamer()
 
     # Registration (signed in)
@@ -257,6 +260,9 @@ class PasskeyService:
             if counter_went_backwards(passkey.sign_count, verified.sign_count):
                 cloned = passkey
                 await store.flag_clone(conn, passkey.id, now=now)
+                # A copy of the key may have signed in already: end every session, as for
+                # any other sign of a compromised credential (a password reset, disabling).
+                ended = await end_user_sessions_in(conn, passkey.user_id, now)
                 event = audit.SYSTEM.event(
                     audit.Action.PASSKEY_CLONE_DETECTED,
                     target_user_id=passkey.user_id,
@@ -264,6 +270,7 @@ class PasskeyService:
                         "passkey_id": str(passkey.id),
                         "stored_sign_count": passkey.sign_count,
                         "received_sign_count": verified.sign_count,
+                        "sessions_ended": ended,
                     },
                 )
                 await audit.record(conn, event, now=now)
@@ -281,11 +288,12 @@ class PasskeyService:
                 return await self._sessions.start_in(
                     conn, user, audience=audience, user_agent=user_agent, client_ip=client_ip
                 )
-        # The flag and the audit event are committed; now refuse.
+        # The flag, the ended sessions and the audit event are committed; now refuse.
         assert cloned is not None  # noqa: S101  (the other branch returned)
+        await self._revoker.user(cloned.user_id)
         _LOGGER.warning(
             "passkey %s of user %s: signature counter went backwards (%d after %d);"
-            " flagged as possibly cloned, sign-in refused",
+            " flagged as possibly cloned, the user's sessions ended, sign-in refused",
             cloned.id,
             cloned.user_id,
             verified.sign_count,
