@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import aiohttp
@@ -40,15 +40,18 @@ class Dropper:
         self.connections = 0
         self._reset = reset
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def _drop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.add(writer)
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await reader.readuntil(b"\r\n\r\n")
         if self._reset:
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.close()
+        await _closed(writer)
+        self._writers.discard(writer)
 
     async def start(self) -> Upstream:
         self._server = await asyncio.start_server(self._drop, "127.0.0.1", 0)
@@ -58,6 +61,17 @@ class Dropper:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # Python 3.11's wait_closed does not wait for the connections: close them here, or a
+        # connection still open when the loop ends leaks its socket into a later test.
+        for writer in list(self._writers):
+            await _closed(writer)
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait until its transport is gone."""
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 async def _name(request: web.Request) -> web.Response:
@@ -160,24 +174,35 @@ async def test_a_killed_core_replica_is_skipped_without_failed_requests(
             assert response.status == 200
 
 
-async def _answer_then_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answer one request keep-alive, then reset the connection when the next one comes."""
-    try:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
-        await writer.drain()
-        await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.close()
+def _answer_then_reset(
+    writers: set[asyncio.StreamWriter],
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A handler that answers one request keep-alive, then resets at the next one."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+            )
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await _closed(writer)
+        writers.discard(writer)
+
+    return handle
 
 
 async def test_a_kept_alive_connection_reset_by_a_healthy_upstream_is_retried_fresh(
     aiohttp_server: AiohttpServer, http: aiohttp.ClientSession
 ) -> None:
-    server = await asyncio.start_server(_answer_then_reset, "127.0.0.1", 0)
+    open_writers: set[asyncio.StreamWriter] = set()
+    server = await asyncio.start_server(_answer_then_reset(open_writers), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     gateway = await aiohttp_server(
         create_app(_settings(app_upstreams=(Upstream("127.0.0.1", port),)))
@@ -190,3 +215,5 @@ async def test_a_kept_alive_connection_reset_by_a_healthy_upstream_is_retried_fr
     finally:
         server.close()
         await server.wait_closed()
+        for writer in list(open_writers):
+            await _closed(writer)
