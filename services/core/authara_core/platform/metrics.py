@@ -70,7 +70,7 @@ def outcome_of(status: int) -> str:
 
 
 class _ResourceCollector(Collector):
-    """Password-hash queue and database pool, read from the objects at scrape time."""
+    """Password-hash queue, database pool and shared rate limiter, read at scrape time."""
 
     def __init__(
         self, hasher: PasswordHasher, database: Database, rate_limits: RateLimitStats
