@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -40,7 +41,12 @@ from authara_core.app import (
     create_app,
 )
 from authara_core.oauth.secrets import new_secret
-from authara_core.platform.errors import RefreshTokenReused, RevocationUnavailable, Unauthorized
+from authara_core.platform.errors import (
+    PasskeySignInFailed,
+    RefreshTokenReused,
+    RevocationUnavailable,
+    Unauthorized,
+)
 from authara_core.platform.revocation import (
     FAILED_CLOSED,
     FAILED_OPEN,
@@ -52,9 +58,10 @@ from authara_core.platform.revocation import (
 )
 from authara_core.sessions.service import IssuedSession
 from authara_core.settings import load_settings
-from tests.coresupport import FakeClock, core_env
+from tests.coresupport import PUBLIC_URL, FakeClock, core_env
 from tests.integration.core.challengesupport import NEW_PASSWORD, PASSWORD, code_for
 from tests.integration.core.internalsupport import add_member
+from tests.passkeysupport import SoftAuthenticator
 from tests.redissupport import RedisProcess
 
 IP = "192.0.2.7"
@@ -521,3 +528,36 @@ async def test_http_admin_console_answers_503_while_redis_is_down(
 
 def _current_refresh(http: TestClient) -> str:
     return http.session.cookie_jar.filter_cookies(http.make_url("/"))[cookies.REFRESH.name].value
+
+
+async def test_a_passkey_clone_revokes_the_user(
+    app: Services, clock: FakeClock, redis_client: Redis, published: Published
+) -> None:
+    issued = await signup(app)
+    authenticator = SoftAuthenticator(origin=PUBLIC_URL, rp_id=urlsplit(PUBLIC_URL).hostname or "")
+    opened = await app.passkeys.registration_options(issued.user.id)
+    await app.passkeys.register(
+        user_id=issued.user.id,
+        challenge_id=opened.challenge_id,
+        credential=authenticator.register(opened.options),
+        name=None,
+        platform_hint=None,
+        user_agent="t",
+    )
+
+    async def sign_in(sign_count: int) -> IssuedSession:
+        options = await app.passkeys.authentication_options(client_ip=IP)
+        return await app.passkeys.authenticate(
+            challenge_id=options.challenge_id,
+            credential=authenticator.assertion(options.options, sign_count=sign_count),
+            audience=Audience.APP,
+            user_agent="t",
+            client_ip=IP,
+        )
+
+    await sign_in(10)
+    with pytest.raises(PasskeySignInFailed):
+        await sign_in(5)  # the counter went backwards: a copy of the key
+    await assert_cutoff(redis_client, published, user_key(issued.user.id), clock)
+    with pytest.raises(Unauthorized):
+        await app.sessions.identify(issued.access_token, audiences=(Audience.APP,))
